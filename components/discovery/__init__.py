@@ -1,0 +1,19 @@
+"""Discovery: load and check data, and judge whether it represents the people it is about."""
+
+from kfp_rai.discovery._dataset import DatasetSummary, split_dataset, validate_dataset
+from kfp_rai.discovery._representativeness import (
+    GroupShare,
+    ReferencePopulation,
+    RepresentativenessReport,
+    check_representativeness,
+)
+
+__all__ = [
+    "DatasetSummary",
+    "GroupShare",
+    "ReferencePopulation",
+    "RepresentativenessReport",
+    "check_representativeness",
+    "split_dataset",
+    "validate_dataset",
+]

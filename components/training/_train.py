@@ -1,0 +1,117 @@
+"""Train a binary classifier: one-hot encoding + HistGradientBoostingClassifier, seeded."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from kfp_rai.discovery import validate_dataset
+from kfp_rai.errors import DataValidationError
+from kfp_rai.policy import TrainingPolicy
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+
+@dataclass(frozen=True)
+class TrainingSummary:
+    """What was trained, on what, with which settings."""
+
+    framework: str
+    estimator: str
+    features: tuple[str, ...]
+    categorical_features: tuple[str, ...]
+    target: str
+    positive_label: str
+    rows: int
+    positive_rate: float
+    seed: int
+    seconds: float
+    train_accuracy: float
+
+
+def feature_columns(
+    df: pd.DataFrame, *, target: str, sensitive_features: Sequence[str], policy: TrainingPolicy
+) -> list[str]:
+    """The model's input columns: everything but the target, excluded columns and, unless the
+    policy allows them, the sensitive features."""
+    drop = {target, *policy.exclude_features}
+    if not policy.use_sensitive_features:
+        drop |= set(sensitive_features)
+    features = [c for c in df.columns if c not in drop]
+    if not features:
+        raise DataValidationError("no feature columns are left after removing the target and excluded columns")
+    return features
+
+
+def labels(df: pd.DataFrame, *, target: str, positive_label: str) -> np.ndarray:
+    """1 where the target equals the positive label, else 0."""
+    return (df[target].astype(str) == str(positive_label)).to_numpy(dtype=np.int64)
+
+
+def build_estimator(X: pd.DataFrame, *, policy: TrainingPolicy, seed: int) -> Pipeline:
+    categorical = list(X.select_dtypes(exclude="number").columns)
+    pre = ColumnTransformer(
+        [
+            (
+                "cat",
+                OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=10, sparse_output=False),
+                categorical,
+            )
+        ],
+        remainder="passthrough",
+        verbose_feature_names_out=True,
+    )
+    clf = HistGradientBoostingClassifier(
+        max_iter=policy.max_iter,
+        learning_rate=policy.learning_rate,
+        max_leaf_nodes=policy.max_leaf_nodes,
+        random_state=seed,
+    )
+    return Pipeline([("preprocess", pre), ("classifier", clf)])
+
+
+def train_model(
+    df: pd.DataFrame,
+    *,
+    target: str,
+    positive_label: str,
+    sensitive_features: Sequence[str],
+    policy: TrainingPolicy | None = None,
+    seed: int = 0,
+) -> tuple[Pipeline, TrainingSummary]:
+    """Fit the default model on ``df``.
+
+    Returns
+    -------
+    model : sklearn.pipeline.Pipeline
+        ``predict_proba(X)[:, 1]`` is the probability of ``positive_label``.
+    summary : TrainingSummary
+    """
+    policy = policy or TrainingPolicy()
+    validate_dataset(df, target=target, positive_label=positive_label, sensitive_features=sensitive_features)
+    features = feature_columns(df, target=target, sensitive_features=sensitive_features, policy=policy)
+    X = df[features]
+    y = labels(df, target=target, positive_label=positive_label)
+    model = build_estimator(X, policy=policy, seed=seed)
+    start = time.perf_counter()
+    model.fit(X, y)
+    seconds = time.perf_counter() - start
+    categorical = tuple(X.select_dtypes(exclude="number").columns)
+    return model, TrainingSummary(
+        framework="sklearn",
+        estimator="HistGradientBoostingClassifier",
+        features=tuple(features),
+        categorical_features=categorical,
+        target=target,
+        positive_label=str(positive_label),
+        rows=int(len(df)),
+        positive_rate=float(y.mean()),
+        seed=seed,
+        seconds=round(seconds, 3),
+        train_accuracy=float((model.predict(X) == y).mean()),
+    )

@@ -1,0 +1,111 @@
+"""lifecycle_pipeline: the five stages, wired with gates. Wiring only: no logic lives here."""
+
+from typing import List
+
+from kfp import dsl
+
+from kfp_rai.components import (
+    check_representativeness,
+    detect_drift,
+    explain_model,
+    load_dataset,
+    register_model,
+    split_dataset,
+    train_model,
+    validate_model,
+    write_model_card,
+)
+
+DEFAULT_INTENDED_USE = (
+    "Demonstration of a governed model lifecycle on UCI Adult (1994 CPS): predicts whether income "
+    "exceeds $50K. Not for decisions about real people."
+)
+
+
+def _build_and_judge(
+    data,
+    target: str,
+    positive_label: str,
+    sensitive_features: List[str],
+    reference_population: str,
+    policy: str,
+    model_name: str,
+    intended_use: str,
+    registry_uri: str,
+    test_size: float,
+    seed: int,
+):
+    """Split → representativeness → train → validate → explain → card → register if eligible."""
+    split = split_dataset(dataset=data, target=target, test_size=test_size, seed=seed)
+    representativeness = check_representativeness(
+        dataset=data, sensitive_features=sensitive_features, reference_population=reference_population, policy=policy
+    )
+    trained = train_model(
+        train=split.outputs["train"], target=target, positive_label=positive_label,
+        sensitive_features=sensitive_features, policy=policy, seed=seed,
+    )
+    validated = validate_model(
+        model=trained.outputs["model"], test=split.outputs["test"], target=target, positive_label=positive_label,
+        sensitive_features=sensitive_features, policy=policy, seed=seed,
+    )
+    explained = explain_model(
+        model=trained.outputs["model"], data=split.outputs["test"], sensitive_features=sensitive_features,
+        policy=policy, seed=seed,
+    )
+    card = write_model_card(
+        model=trained.outputs["model"], representativeness_report=representativeness.outputs["report"],
+        validation_report=validated.outputs["report"], explanation_report=explained.outputs["report"],
+        model_name=model_name, intended_use=intended_use,
+    )
+    with dsl.If(card.outputs["eligible"] == True, name="every-gate-passed"):  # noqa: E712 - kfp needs ==
+        register_model(
+            model=trained.outputs["model"], model_card=card.outputs["card"], model_name=model_name,
+            registry_uri=registry_uri,
+        )
+    return split
+
+
+@dsl.pipeline(
+    name="kfp-rai-lifecycle",
+    description=(
+        "Responsible-AI lifecycle: discovery (data checks, representativeness) → training → validation "
+        "(performance, fairness, explanations) → production (model card, gated registration) → refresh "
+        "(drift; retrain, re-judge and re-register on drift)."
+    ),
+)
+def lifecycle_pipeline(
+    data: str = "bundled:adult",
+    current_data: str = "bundled:adult-test",
+    target: str = "income",
+    positive_label: str = ">50K",
+    sensitive_features: List[str] = ["sex", "race"],  # noqa: B006 - kfp pipeline defaults are literals
+    reference_population: str = "",
+    policy: str = "",
+    model_name: str = "adult-income",
+    intended_use: str = DEFAULT_INTENDED_USE,
+    registry_uri: str = "",
+    test_size: float = 0.3,
+    seed: int = 0,
+):
+    """Run the five stages on ``data``; monitor ``current_data`` for drift and retrain on it.
+
+    ``reference_population`` and ``policy`` take YAML text (empty: the bundled US Census 2000
+    shares and the default Policy). ``registry_uri`` is a directory or s3:// URI (empty: the
+    registry stays in the register task's output artifact).
+    """
+    loaded = load_dataset(
+        source=data, target=target, positive_label=positive_label, sensitive_features=sensitive_features
+    )
+    split = _build_and_judge(
+        loaded.outputs["dataset"], target, positive_label, sensitive_features, reference_population, policy,
+        model_name, intended_use, registry_uri, test_size, seed,
+    )
+    current = load_dataset(
+        source=current_data, target=target, positive_label=positive_label, sensitive_features=sensitive_features
+    )
+    drift = detect_drift(reference=split.outputs["train"], current=current.outputs["dataset"], policy=policy)
+    with dsl.If(drift.outputs["drift_detected"] == True, name="drift-detected"):  # noqa: E712
+        _build_and_judge(
+            current.outputs["dataset"], target, positive_label, sensitive_features, reference_population, policy,
+            model_name, intended_use, registry_uri, test_size, seed,
+        )

@@ -1,0 +1,102 @@
+"""Run a kfp-rai pipeline with kfp.local (SubprocessRunner, no venv per task, caching off).
+
+Also mends one gap of kfp 2.17's local runner: a ``dsl.If`` on a *named* output of a
+multi-output task (``task.outputs["passed"] == True``) is resolved as a pipeline parameter, not
+found, and the branch is silently skipped. Every kfp-rai gate is such an output, so
+:func:`init_local` teaches the resolver to read ``<task>-<output>`` as that task's output before
+falling back to kfp's own logic. Output names are Python identifiers (no ``-``), so splitting at
+the last ``-`` is exact. On a cluster the KFP backend evaluates conditions itself.
+
+Run as ``python -m kfp_rai.pipelines.local SPEC.json`` it executes one pipeline and writes a
+result file; ``kfp-rai run`` uses that to keep kfp's logs in a file and show progress instead.
+"""
+
+import json
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+_PATCHED = False
+
+
+def _patch_condition_resolution() -> None:
+    global _PATCHED
+    if _PATCHED:
+        return
+    try:
+        from kfp.local.orchestrator.enhanced_dag_orchestrator import ConditionEvaluator
+    except ImportError:  # a kfp without this module resolves conditions its own way
+        return
+    original = ConditionEvaluator._resolve_pipeline_channel
+
+    def resolve(channel_ref: str, io_store: Any) -> Any:
+        ref = channel_ref.replace("pipelinechannel--", "")
+        if "--" not in ref and "-Output" not in ref and "-" in ref:
+            task, key = ref.rsplit("-", 1)
+            try:
+                return io_store.get_task_output(task, key)
+            except Exception:  # noqa: BLE001 - not a task output: let kfp try a parent input
+                pass
+        return original(channel_ref, io_store)
+
+    ConditionEvaluator._resolve_pipeline_channel = staticmethod(resolve)
+    _PATCHED = True
+
+
+def init_local(pipeline_root: str, *, enable_caching: bool = False) -> None:
+    """``kfp.local.init`` with the SubprocessRunner (no venv per task) and the condition fix."""
+    from kfp import local
+
+    _patch_condition_resolution()
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=pipeline_root,
+        raise_on_error=True,
+        enable_caching=enable_caching,
+    )
+
+
+def run_pipeline(name: str, arguments: dict[str, Any], pipeline_root: str) -> Path:
+    """Run pipeline ``name`` locally; return the directory holding its tasks' outputs."""
+    from kfp_rai.pipelines import PIPELINES
+
+    init_local(pipeline_root)
+    root = Path(pipeline_root)
+    before = set(root.iterdir()) if root.exists() else set()
+    PIPELINES[name](**arguments)
+    return _newest_run(root, before)
+
+
+def _newest_run(root: Path, before: set[Path]) -> Path:
+    created = [p for p in root.iterdir() if p.is_dir() and p not in before] if root.exists() else []
+    if not created:
+        raise RuntimeError(f"kfp.local wrote no run directory under {root}")
+    return max(created, key=lambda p: p.stat().st_mtime)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Child-process entry point: ``SPEC.json`` holds name, arguments, pipeline_root, result."""
+    argv = sys.argv[1:] if argv is None else argv
+    spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    logging.basicConfig(level=logging.INFO)
+    root = Path(spec["pipeline_root"])
+    root.mkdir(parents=True, exist_ok=True)
+    before = set(root.iterdir())
+    result: dict[str, Any] = {"status": "succeeded", "error": None, "pipeline_dir": None}
+    try:
+        result["pipeline_dir"] = str(run_pipeline(spec["name"], spec["arguments"], str(root)))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which explains it
+        traceback.print_exc()
+        result.update(status="failed", error=str(exc))
+        try:
+            result["pipeline_dir"] = str(_newest_run(root, before))
+        except RuntimeError:
+            pass
+    Path(spec["result"]).write_text(json.dumps(result), encoding="utf-8")
+    return 0 if result["status"] == "succeeded" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
