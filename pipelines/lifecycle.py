@@ -41,25 +41,42 @@ def _build_and_judge(
         dataset=data, sensitive_features=sensitive_features, reference_population=reference_population, policy=policy
     )
     trained = train_model(
-        train=split.outputs["train"], target=target, positive_label=positive_label,
-        sensitive_features=sensitive_features, policy=policy, seed=seed,
+        train=split.outputs["train"],
+        target=target,
+        positive_label=positive_label,
+        sensitive_features=sensitive_features,
+        policy=policy,
+        seed=seed,
     )
     validated = validate_model(
-        model=trained.outputs["model"], test=split.outputs["test"], target=target, positive_label=positive_label,
-        sensitive_features=sensitive_features, policy=policy, seed=seed,
+        model=trained.outputs["model"],
+        test=split.outputs["test"],
+        target=target,
+        positive_label=positive_label,
+        sensitive_features=sensitive_features,
+        policy=policy,
+        seed=seed,
     )
     explained = explain_model(
-        model=trained.outputs["model"], data=split.outputs["test"], sensitive_features=sensitive_features,
-        policy=policy, seed=seed,
+        model=trained.outputs["model"],
+        data=split.outputs["test"],
+        sensitive_features=sensitive_features,
+        policy=policy,
+        seed=seed,
     )
     card = write_model_card(
-        model=trained.outputs["model"], representativeness_report=representativeness.outputs["report"],
-        validation_report=validated.outputs["report"], explanation_report=explained.outputs["report"],
-        model_name=model_name, intended_use=intended_use,
+        model=trained.outputs["model"],
+        representativeness_report=representativeness.outputs["report"],
+        validation_report=validated.outputs["report"],
+        explanation_report=explained.outputs["report"],
+        model_name=model_name,
+        intended_use=intended_use,
     )
     with dsl.If(card.outputs["eligible"] == True, name="every-gate-passed"):  # noqa: E712 - kfp needs ==
         register_model(
-            model=trained.outputs["model"], model_card=card.outputs["card"], model_name=model_name,
+            model=trained.outputs["model"],
+            model_card=card.outputs["card"],
+            model_name=model_name,
             registry_uri=registry_uri,
         )
     return split
@@ -97,8 +114,17 @@ def lifecycle_pipeline(
         source=data, target=target, positive_label=positive_label, sensitive_features=sensitive_features
     )
     split = _build_and_judge(
-        loaded.outputs["dataset"], target, positive_label, sensitive_features, reference_population, policy,
-        model_name, intended_use, registry_uri, test_size, seed,
+        loaded.outputs["dataset"],
+        target,
+        positive_label,
+        sensitive_features,
+        reference_population,
+        policy,
+        model_name,
+        intended_use,
+        registry_uri,
+        test_size,
+        seed,
     )
     current = load_dataset(
         source=current_data, target=target, positive_label=positive_label, sensitive_features=sensitive_features
@@ -106,6 +132,15 @@ def lifecycle_pipeline(
     drift = detect_drift(reference=split.outputs["train"], current=current.outputs["dataset"], policy=policy)
     with dsl.If(drift.outputs["drift_detected"] == True, name="drift-detected"):  # noqa: E712
         _build_and_judge(
-            current.outputs["dataset"], target, positive_label, sensitive_features, reference_population, policy,
-            model_name, intended_use, registry_uri, test_size, seed,
+            current.outputs["dataset"],
+            target,
+            positive_label,
+            sensitive_features,
+            reference_population,
+            policy,
+            model_name,
+            intended_use,
+            registry_uri,
+            test_size,
+            seed,
         )

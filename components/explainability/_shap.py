@@ -124,16 +124,29 @@ def _tree_attributions(model: Any, X: pd.DataFrame) -> tuple[np.ndarray, list[st
 
 
 def _permutation_attributions(model: Any, X: pd.DataFrame, seed: int) -> tuple[np.ndarray, list[str]]:
-    """Model-agnostic fallback on the raw features, bounded in evaluations."""
+    """Model-agnostic fallback on the raw features, bounded in evaluations.
+
+    shap's maskers need numbers, so text columns travel as integer codes and are decoded before
+    the model sees them.
+    """
     import shap
 
-    background = X.sample(min(len(X), _PERMUTATION_BACKGROUND), random_state=seed)
+    categorical = list(X.select_dtypes(exclude="number").columns)
+    uniques = {c: pd.factorize(X[c], use_na_sentinel=False)[1] for c in categorical}
+    encoded = X.copy()
+    for c in categorical:
+        encoded[c] = pd.Index(uniques[c]).get_indexer(X[c]).astype(float)
+    encoded = encoded.astype(float)
 
-    def predict(data: Any) -> np.ndarray:
-        return model.predict_proba(pd.DataFrame(data, columns=X.columns).astype(X.dtypes.to_dict()))[:, 1]
+    def predict(data: np.ndarray) -> np.ndarray:
+        frame = pd.DataFrame(data, columns=X.columns)
+        for c in categorical:
+            frame[c] = np.asarray(uniques[c], dtype=object)[frame[c].round().astype(int).to_numpy()]
+        return model.predict_proba(frame.astype({c: X[c].dtype for c in X.columns}))[:, 1]
 
-    explainer = shap.explainers.Permutation(predict, background.to_numpy(dtype=object), seed=seed)
-    result = explainer(X.to_numpy(dtype=object), max_evals=2 * X.shape[1] + 1, silent=True)
+    background = encoded.sample(min(len(encoded), _PERMUTATION_BACKGROUND), random_state=seed).to_numpy()
+    explainer = shap.explainers.Permutation(predict, shap.maskers.Independent(background), seed=seed)
+    result = explainer(encoded.to_numpy(), max_evals=2 * X.shape[1] + 1, silent=True)
     return np.asarray(result.values), [f"remainder__{c}" for c in X.columns]
 
 

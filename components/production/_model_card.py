@@ -134,7 +134,12 @@ def build_model_card(
         blocked.append(f"discovery gate: {representativeness.get('reason', 'no result')}")
     if not validation.get("passed", False):
         blocked.append(f"validation gate: {validation.get('reason', 'no result')}")
-    reason = "; ".join(blocked) if blocked else "every gate passed"
+    warnings = [
+        f"{name} gate passed with a warning: {report['reason']}"
+        for name, report in (("discovery", representativeness), ("validation", validation))
+        if report.get("passed") and str(report.get("reason", "")).startswith("warning")
+    ]
+    reason = "; ".join(blocked) if blocked else "; ".join(["every gate passed", *warnings])
     details = {
         "name": model_name,
         "framework": model_metadata.get("framework"),

@@ -229,16 +229,23 @@ def _attribute_fairness(
     gated: bool,
 ) -> AttributeFairness:
     mf = MetricFrame(metrics=_LABEL_METRICS, y_true=y, y_pred=y_pred, sensitive_features=sensitive)
-    by_group = mf.by_group
+    by_group = mf.by_group.copy()
     auc = MetricFrame(metrics=_safe(roc_auc_score), y_true=y, y_pred=scores, sensitive_features=sensitive).by_group
     diff = mf.difference(method="between_groups")
     ratio = mf.ratio(method="between_groups")
+    # Group codes in by_group's order, so count-based results line up with fairlearn's rows.
+    keys = pd.MultiIndex.from_frame(sensitive) if isinstance(sensitive, pd.DataFrame) else pd.Index(sensitive)
+    codes = by_group.index.get_indexer(keys)
+    # fairlearn calls a rate with an empty denominator 0 (e.g. TPR of a group without positives);
+    # the gate must not judge on that, so such rates become NaN and fail closed.
+    defined = rates(cell_counts(codes, y, y_pred, len(by_group)))
+    for metric in ("true_positive_rate", "false_positive_rate", "selection_rate", "accuracy"):
+        by_group[metric] = by_group[metric].where(~np.isnan(defined[metric]), np.nan)
+    rates_defined = not by_group[["true_positive_rate", "false_positive_rate"]].isna().to_numpy().any()
+    eo = max(float(diff["true_positive_rate"]), float(diff["false_positive_rate"])) if rates_defined else float("nan")
     dp_ci = eo_ci = None
     sel_ci: list[tuple[float, float] | None] = [None] * len(by_group)
     if policy.bootstrap_samples:
-        # Group codes in by_group's order, so bootstrap results line up with fairlearn's rows.
-        keys = pd.MultiIndex.from_frame(sensitive) if isinstance(sensitive, pd.DataFrame) else pd.Index(sensitive)
-        codes = by_group.index.get_indexer(keys)
         boot = bootstrap_cell_counts(codes, y, y_pred, len(by_group), n_boot=policy.bootstrap_samples, seed=seed)
         sel = rates(boot)["selection_rate"]
         sel_ci = [interval(sel[:, i], policy.confidence_level) for i in range(len(by_group))]
@@ -264,7 +271,7 @@ def _attribute_fairness(
         groups=tuple(groups),
         demographic_parity_difference=float(diff["selection_rate"]),
         demographic_parity_ratio=float(ratio["selection_rate"]),
-        equalized_odds_difference=max(float(diff["true_positive_rate"]), float(diff["false_positive_rate"])),
+        equalized_odds_difference=eo,
         demographic_parity_difference_ci=dp_ci,
         equalized_odds_difference_ci=eo_ci,
         gated=gated,

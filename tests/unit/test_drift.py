@@ -1,0 +1,42 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from kfp_rai.errors import DataValidationError
+from kfp_rai.policy import DriftPolicy
+from kfp_rai.refresh import detect_drift, population_stability_index
+
+
+def test_psi_is_zero_for_same_data_and_large_for_a_shift():
+    x = np.random.default_rng(0).normal(size=5000)
+    assert population_stability_index(x, x) == pytest.approx(0.0, abs=1e-12)
+    assert population_stability_index(x, x + 1.0) > 0.5
+
+
+def test_adult_train_vs_test_has_no_drift_and_a_shift_is_caught(adult):
+    from kfp_rai.io import read_table
+
+    current = read_table("bundled:adult-test")
+    assert not detect_drift(adult, current).drift_detected
+    shifted = current.assign(age=current["age"] + 15, sex="Female")
+    report = detect_drift(adult, shifted)
+    assert report.drift_detected and set(report.drifted_columns) == {"age", "sex"}
+    assert "age" in report.reason and "DRIFT DETECTED" in report.to_markdown()
+
+
+def test_categorical_needs_significance_and_size():
+    ref = pd.DataFrame({"c": ["a"] * 5000 + ["b"] * 5000})
+    small_shift = pd.DataFrame({"c": ["a"] * 5300 + ["b"] * 4700})  # significant, but small
+    assert not detect_drift(ref, small_shift).drift_detected
+    assert detect_drift(ref, pd.DataFrame({"c": ["a"] * 9000 + ["b"] * 1000})).drift_detected
+
+
+def test_too_few_rows_cannot_show_drift():
+    ref = pd.DataFrame({"x": range(1000)})
+    report = detect_drift(ref, pd.DataFrame({"x": [5000] * 10}), policy=DriftPolicy(min_samples=100))
+    assert not report.drift_detected and "too few" in report.reason
+
+
+def test_missing_columns_are_refused():
+    with pytest.raises(DataValidationError, match="not in both"):
+        detect_drift(pd.DataFrame({"x": [1]}), pd.DataFrame({"y": [1]}), columns=["x"])

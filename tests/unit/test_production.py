@@ -1,0 +1,84 @@
+import pytest
+
+from kfp_rai._artifacts import load_model_dir, save_model_dir
+from kfp_rai.errors import IntegrityError, InvalidParameterError
+from kfp_rai.production import ModelRegistry, build_model_card
+from kfp_rai.training import load_model, save_model
+
+
+def test_skops_round_trip_and_tamper_detection(tmp_path, adult_model, adult_split):
+    model, summary = adult_model
+    _, test = adult_split
+    sha = save_model(model, tmp_path / "m.skops")
+    loaded = load_model(tmp_path / "m.skops", expected_sha256=sha)
+    X = test[list(summary.features)].head(50)
+    assert (loaded.predict_proba(X) == model.predict_proba(X)).all()
+    data = bytearray((tmp_path / "m.skops").read_bytes())
+    data[-10] ^= 0xFF
+    (tmp_path / "m.skops").write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="was changed after it was written"):
+        load_model(tmp_path / "m.skops", expected_sha256=sha)
+    with pytest.raises(IntegrityError, match="no expected sha256"):
+        load_model(tmp_path / "m.skops", expected_sha256="")
+
+
+def test_model_dir_refuses_disagreeing_hashes(tmp_path, adult_model):
+    meta = save_model_dir(adult_model[0], tmp_path / "model", {"features": ["a"]})
+    _, loaded_meta = load_model_dir(tmp_path / "model", meta["sha256"])
+    assert loaded_meta["features"] == ["a"] and loaded_meta["format"] == "skops"
+    with pytest.raises(IntegrityError, match="differs"):
+        load_model_dir(tmp_path / "model", "0" * 64)
+
+
+def test_registry_versions_and_verification(tmp_path):
+    registry = ModelRegistry(str(tmp_path / "reg"))
+    first = registry.register("m", model=b"one", model_card="# card", metadata={"features": ["a"]})
+    second = registry.register("m", model=b"two", model_card="# card", metadata={})
+    assert (first.version, second.version) == ("1", "2")
+    assert registry.versions("m") == ["1", "2"]
+    assert (tmp_path / "reg" / "m" / "2" / "model_card.md").read_text() == "# card"
+    assert registry.get("m", "1").metadata["features"] == ["a"]
+    assert not [p for p in (tmp_path / "reg" / "m").iterdir() if p.name.startswith(".staging")]
+    (tmp_path / "reg" / "m" / "1" / "model.skops").write_bytes(b"evil")
+    with pytest.raises(IntegrityError):
+        registry.get("m", "1")
+    with pytest.raises(InvalidParameterError, match="not valid"):
+        registry.register("Bad Name", model=b"", model_card="", metadata={})
+    with pytest.raises(IntegrityError):
+        registry.register("m", model=b"three", model_card="", metadata={"sha256": "0" * 64})
+
+
+def test_model_card_blocks_unless_every_gate_passed():
+    meta = {
+        "framework": "sklearn",
+        "estimator": "HGB",
+        "features": ["a"],
+        "sha256": "ab" * 32,
+        "rows": 10,
+        "target": "y",
+        "positive_label": "1",
+        "positive_rate": 0.5,
+        "seed": 0,
+    }
+    ok = {"passed": True, "reason": "fine"}
+    card = build_model_card(
+        model_name="m",
+        model_metadata=meta,
+        training=meta,
+        representativeness=ok,
+        validation={"passed": False, "reason": "DP ratio 0.3 < 0.8"},
+        explanation={},
+        intended_use="tests",
+    )
+    assert not card.approved_for_registration and "validation gate: DP ratio" in card.reason
+    assert "BLOCKED" in card.to_markdown() and "## Lineage" in card.to_markdown()
+    card = build_model_card(
+        model_name="m",
+        model_metadata=meta,
+        training=meta,
+        representativeness=ok,
+        validation={"passed": True, "reason": "warning (policy does not enforce): x"},
+        explanation={},
+        intended_use="tests",
+    )
+    assert card.approved_for_registration and "validation gate passed with a warning" in card.reason

@@ -1,0 +1,151 @@
+import numpy as np
+import pandas as pd
+import pytest
+from fairlearn.metrics import (
+    MetricFrame,
+    demographic_parity_difference,
+    demographic_parity_ratio,
+    equalized_odds_difference,
+    false_positive_rate,
+    selection_rate,
+    true_positive_rate,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kfp_rai.policy import ValidationPolicy
+from kfp_rai.validation import evaluate_model
+from kfp_rai.validation._bootstrap import bootstrap_cell_counts, cell_counts, disparities, rates
+
+SENSITIVE = ["sex", "race"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=0, max_value=10_000), st.integers(min_value=2, max_value=4))
+def test_count_metrics_equal_fairlearn(seed, n_groups):
+    rng = np.random.default_rng(seed)
+    n = 300
+    groups = rng.integers(0, n_groups, n)
+    y, p = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    ours = rates(cell_counts(groups, y, p, n_groups))
+    mf = MetricFrame(
+        metrics={
+            "selection_rate": selection_rate,
+            "true_positive_rate": true_positive_rate,
+            "false_positive_rate": false_positive_rate,
+        },
+        y_true=y,
+        y_pred=p,
+        sensitive_features=groups,
+    )
+    present = mf.by_group.index.to_numpy()
+    for name in ("selection_rate", "true_positive_rate", "false_positive_rate"):
+        np.testing.assert_allclose(ours[name][present], mf.by_group[name].to_numpy())
+    d = disparities(cell_counts(groups, y, p, n_groups)[present])
+    assert d["demographic_parity_difference"] == pytest.approx(
+        demographic_parity_difference(y, p, sensitive_features=groups)
+    )
+    assert d["demographic_parity_ratio"] == pytest.approx(demographic_parity_ratio(y, p, sensitive_features=groups))
+    assert d["equalized_odds_difference"] == pytest.approx(equalized_odds_difference(y, p, sensitive_features=groups))
+
+
+def test_bootstrap_is_seeded_and_centred():
+    rng = np.random.default_rng(0)
+    groups, y, p = rng.integers(0, 2, 2000), rng.integers(0, 2, 2000), rng.integers(0, 2, 2000)
+    a = bootstrap_cell_counts(groups, y, p, 2, n_boot=64, seed=3)
+    b = bootstrap_cell_counts(groups, y, p, 2, n_boot=64, seed=3)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (64, 2, 4) and (a.sum(axis=(1, 2)) == 2000).all()
+    point = rates(cell_counts(groups, y, p, 2))["selection_rate"]
+    boot = rates(a)["selection_rate"]
+    assert np.abs(boot.mean(axis=0) - point).max() < 0.01
+
+
+def test_adult_model_matches_reference_figures_and_is_blocked(adult_split, adult_model):
+    _, test = adult_split
+    model, summary = adult_model
+    report = evaluate_model(
+        model, test, features=summary.features, target="income", positive_label=">50K", sensitive_features=SENSITIVE
+    )
+    # Reference figures in the data README: accuracy 0.870, ROC AUC 0.926, DP difference by sex ~0.18.
+    assert report.overall["accuracy"] == pytest.approx(0.870, abs=0.01)
+    assert report.overall["roc_auc"] == pytest.approx(0.926, abs=0.01)
+    sex = report.disparities()["sex"]
+    assert sex["demographic_parity_difference"] == pytest.approx(0.176, abs=0.02)
+    assert sex["demographic_parity_ratio"] < 0.8
+    assert not report.passed
+    assert any("sex demographic parity ratio" in v for v in report.violations)
+    low, high = report.overall_ci["accuracy"]
+    assert low < report.overall["accuracy"] < high
+    intersection = next(f for f in report.fairness if f.intersectional)
+    assert not intersection.gated and len(intersection.groups) == 10
+    assert report.confusion_matrix[0][0] + report.confusion_matrix[1][1] == round(
+        report.overall["accuracy"] * len(test)
+    )
+
+
+class _Fixed:
+    """A 'model' returning given scores, to drive the gate exactly."""
+
+    def __init__(self, scores):
+        self.scores = np.asarray(scores, dtype=float)
+
+    def predict_proba(self, X):
+        return np.column_stack([1 - self.scores[: len(X)], self.scores[: len(X)]])
+
+
+def _frame(n_per_group=100):
+    groups = ["a"] * n_per_group + ["b"] * n_per_group
+    y = (["pos", "neg"] * (n_per_group // 2)) * 2
+    return pd.DataFrame({"x": range(2 * n_per_group), "g": groups, "y": y})
+
+
+def test_perfect_fair_model_passes():
+    df = _frame()
+    report = evaluate_model(
+        _Fixed((df["y"] == "pos").astype(float)),
+        df,
+        features=["x"],
+        target="y",
+        positive_label="pos",
+        sensitive_features=["g"],
+        policy=ValidationPolicy(bootstrap_samples=20),
+    )
+    assert report.passed, report.reason
+    assert report.disparities()["g"]["demographic_parity_difference"] == 0.0
+
+
+def test_small_group_fails_closed():
+    df = pd.concat([_frame(), pd.DataFrame({"x": range(10), "g": ["c"] * 10, "y": ["pos", "neg"] * 5})])
+    report = evaluate_model(
+        _Fixed((df["y"] == "pos").astype(float)),
+        df,
+        features=["x"],
+        target="y",
+        positive_label="pos",
+        sensitive_features=["g"],
+        policy=ValidationPolicy(bootstrap_samples=0),
+    )
+    assert not report.passed
+    assert any("g=c: 10 test rows < minimum 30" in v for v in report.violations)
+
+
+def test_uncomputable_metric_fails_closed():
+    # Group a has no positives (TPR undefined) and nobody is selected (DP ratio 0/0): both fail closed.
+    df = pd.DataFrame({"x": range(100), "g": ["a"] * 50 + ["b"] * 50, "y": ["neg"] * 99 + ["pos"]})
+    scores = np.zeros(100)
+    report = evaluate_model(
+        _Fixed(scores),
+        df,
+        features=["x"],
+        target="y",
+        positive_label="pos",
+        sensitive_features=["g"],
+        policy=ValidationPolicy(bootstrap_samples=0, min_accuracy=0.5, min_roc_auc=0.4),
+    )
+    assert report.overall["roc_auc"] == 0.5
+    assert not report.passed
+    assert set(report.violations) == {
+        "g demographic parity ratio: cannot be computed (fails closed)",
+        "g equalized odds difference: cannot be computed (fails closed)",
+    }
