@@ -5,6 +5,7 @@ Kept free of kfp (it deals in paths and dicts) so it can be unit-tested like the
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -60,3 +61,8 @@ def load_model_dir(path: str | os.PathLike[str], expected_sha256: str | None = N
 def lineage(policy: Policy, **inputs: str) -> dict[str, str]:
     """Metadata every artifact carries: input hashes, policy hash and package version."""
     return {**inputs, "policy_sha256": policy.sha256, "kfp_rai_version": __version__}
+
+
+def loggable_metrics(values: dict[str, float], prefix: str = "") -> dict[str, float]:
+    """Finite values only, rounded: kfp's metadata (protobuf Struct) cannot hold NaN or inf."""
+    return {f"{prefix}{k}": round(float(v), 4) for k, v in values.items() if v is not None and math.isfinite(v)}

@@ -254,8 +254,13 @@ def build_run_record(
     if status != "succeeded":
         place = _place(failed_task) if failed_task else None
         failed_stage = place[0] if place else next((s for s in STAGES if s not in stages), STAGES[-1])
-        kept = stages.get(failed_stage, {}).get("artifacts", [])
-        stages[failed_stage] = _stage("failed", f"task {failed_task or '?'} failed: {error or 'see logs'}", kept)
+        message = f"task {failed_task or '?'} failed: {error or 'see logs'}"
+        stages[failed_stage] = {
+            **stages.get(failed_stage, _stage("failed", "", [])),
+            "status": "failed",
+            "reason": message,
+            "task_error": error or "see logs",
+        }
     for stage in STAGES:
         if stage not in stages:
             stages[stage] = _skipped("an earlier stage failed" if failed_stage else "did not run")

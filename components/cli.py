@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -146,9 +145,8 @@ def _error_from_log(lines: list[str]) -> tuple[str | None, str | None]:
     for line in lines:
         if m := _INNER_FAIL.search(line):
             task = m.group(1)
-        if m := _ERROR_LINE.match(line.strip()):
-            if m.group(1) != "RuntimeError" or message is None:
-                message = f"{m.group(1)}: {m.group(2)}"
+        if (m := _ERROR_LINE.match(line.strip())) and (m.group(1) != "RuntimeError" or message is None):
+            message = f"{m.group(1)}: {m.group(2)}"
     return task, message
 
 
@@ -233,7 +231,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.reference_population:
         record["arguments"]["reference_population"] = args.reference_population
     validate_run_record(record)
-    write_json(run_dir / "run.json", record)
+    write_json(run_dir / "run.json", record, sort_keys=False)
     _print_summary(record, run_dir)
     if result["status"] != "succeeded":
         print(f"kfp-rai: error: {record['error']} (full log: {log_path})", file=sys.stderr)

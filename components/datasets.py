@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+
 from kfp_rai.errors import DataValidationError
 
 ADULT_COLUMNS = (

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from kfp_rai.errors import DataValidationError, InvalidParameterError
 
 logger = logging.getLogger(__name__)
@@ -54,8 +55,9 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+def write_json(path: str | os.PathLike[str], obj: Any, *, sort_keys: bool = True) -> None:
+    """Write ``obj`` as indented JSON atomically (``sort_keys=False`` keeps the given order)."""
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=sort_keys, default=str) + "\n")
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

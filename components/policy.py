@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from kfp_rai.errors import InvalidParameterError
 
 _MSG_UNKNOWN = "unknown policy key {key!r} in section {section!r}; known keys: {known}"

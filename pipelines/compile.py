@@ -12,7 +12,7 @@ def compile_pipeline(name: str, output_dir: str | Path) -> Path:
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / f"{name}.yaml"
-    tmp = output_dir / f".{name}.yaml.tmp"
+    tmp = output_dir / f".{name}.tmp.yaml"
     compiler.Compiler().compile(PIPELINES[name], str(tmp))
     tmp.replace(path)
     return path

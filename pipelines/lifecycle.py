@@ -1,7 +1,5 @@
 """lifecycle_pipeline: the five stages, wired with gates. Wiring only: no logic lives here."""
 
-from typing import List
-
 from kfp import dsl
 
 from kfp_rai.components import (
@@ -26,7 +24,7 @@ def _build_and_judge(
     data,
     target: str,
     positive_label: str,
-    sensitive_features: List[str],
+    sensitive_features: list[str],
     reference_population: str,
     policy: str,
     model_name: str,
@@ -95,7 +93,7 @@ def lifecycle_pipeline(
     current_data: str = "bundled:adult-test",
     target: str = "income",
     positive_label: str = ">50K",
-    sensitive_features: List[str] = ["sex", "race"],  # noqa: B006 - kfp pipeline defaults are literals
+    sensitive_features: list[str] = ["sex", "race"],  # noqa: B006 - kfp pipeline defaults are literals
     reference_population: str = "",
     policy: str = "",
     model_name: str = "adult-income",

@@ -11,10 +11,12 @@ Run as ``python -m kfp_rai.pipelines.local SPEC.json`` it executes one pipeline 
 result file; ``kfp-rai run`` uses that to keep kfp's logs in a file and show progress instead.
 """
 
+import contextlib
 import json
 import logging
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,9 @@ def init_local(pipeline_root: str, *, enable_caching: bool = False) -> None:
     """``kfp.local.init`` with the SubprocessRunner (no venv per task) and the condition fix."""
     from kfp import local
 
+    # kfp.local warns for every task whose base image is not named "python*"; locally the tasks run
+    # the installed kfp_rai package by design, so the warning is noise.
+    warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
     _patch_condition_resolution()
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
@@ -90,10 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which explains it
         traceback.print_exc()
         result.update(status="failed", error=str(exc))
-        try:
+        with contextlib.suppress(RuntimeError):
             result["pipeline_dir"] = str(_newest_run(root, before))
-        except RuntimeError:
-            pass
     Path(spec["result"]).write_text(json.dumps(result), encoding="utf-8")
     return 0 if result["status"] == "succeeded" else 1
 

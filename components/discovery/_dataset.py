@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from kfp_rai.errors import DataValidationError, InvalidParameterError
 from sklearn.model_selection import train_test_split
+
+from kfp_rai.errors import DataValidationError, InvalidParameterError
 
 _MSG_MISSING_COL = "column {col!r} ({role}) is not in the data; its columns are: {cols}"
 _MSG_ONE_CLASS = "target {target!r} has a single value ({value!r}): a classifier needs two classes"

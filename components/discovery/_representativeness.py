@@ -9,10 +9,11 @@ from typing import Any
 
 import pandas as pd
 import yaml
+from scipy.stats import norm
+
 from kfp_rai._report import Report, Section, Table
 from kfp_rai.errors import DataValidationError, InvalidParameterError
 from kfp_rai.policy import RepresentativenessPolicy
-from scipy.stats import norm
 
 _SHARE_TOLERANCE = 0.01
 

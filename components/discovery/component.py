@@ -4,6 +4,7 @@ from typing import NamedTuple
 
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Output
+
 from kfp_rai._image import IMAGE
 
 
@@ -73,7 +74,7 @@ def check_representativeness(
     """
     from collections import namedtuple
 
-    from kfp_rai._artifacts import lineage, write_report
+    from kfp_rai._artifacts import lineage, loggable_metrics, write_report
     from kfp_rai.discovery import ReferencePopulation
     from kfp_rai.discovery import check_representativeness as check
     from kfp_rai.errors import GateFailedError
@@ -90,9 +91,9 @@ def check_representativeness(
     result = check(df, ref, sensitive_features=sensitive_features, policy=rules.representativeness)
     write_report(result, report.path, html_path=report_html.path)
     report.metadata.update(lineage(rules, data_sha256=dataset.metadata.get("sha256", "")))
-    for g in result.groups:
-        if g.ratio is not None:
-            metrics.log_metric(f"share_ratio.{g.attribute}.{g.group}", round(g.ratio, 4))
+    ratios = {f"share_ratio.{g.attribute}.{g.group}": g.ratio for g in result.groups}
+    for name, value in loggable_metrics(ratios).items():
+        metrics.log_metric(name, value)
     if fail_on_violation and not result.passed:
         raise GateFailedError(f"representativeness: {result.reason}")
     return namedtuple("GateOutputs", ["passed", "reason"])(result.passed, result.reason)

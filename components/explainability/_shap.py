@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from kfp_rai._report import Image, Report, Section, Table
 from kfp_rai.errors import DataValidationError
 from kfp_rai.policy import ExplainabilityPolicy

@@ -4,6 +4,7 @@ from typing import NamedTuple
 
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Input, Model, Output
+
 from kfp_rai._image import IMAGE
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.fs as pafs
+
 from kfp_rai.errors import IntegrityError, InvalidParameterError
 from kfp_rai.io import sha256_bytes
 

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import chi2_contingency, ks_2samp
+
 from kfp_rai._report import Report, Section, Table
 from kfp_rai.errors import DataValidationError
 from kfp_rai.policy import DriftPolicy
-from scipy.spatial.distance import jensenshannon
-from scipy.stats import chi2_contingency, ks_2samp
 
 _EPS = 1e-4  # floor for empty bins so PSI stays finite (the customary practice)
 

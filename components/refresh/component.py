@@ -4,6 +4,7 @@ from typing import NamedTuple
 
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Output
+
 from kfp_rai._image import IMAGE
 
 
@@ -21,7 +22,7 @@ def detect_drift(
     """
     from collections import namedtuple
 
-    from kfp_rai._artifacts import lineage, write_report
+    from kfp_rai._artifacts import lineage, loggable_metrics, write_report
     from kfp_rai.io import read_table
     from kfp_rai.policy import Policy
     from kfp_rai.refresh import detect_drift as detect
@@ -38,6 +39,6 @@ def detect_drift(
             current_sha256=current.metadata.get("sha256", ""),
         )
     )
-    for column in result.columns:
-        metrics.log_metric(f"drift.{column.column}", round(column.statistic, 4))
+    for name, value in loggable_metrics({f"drift.{c.column}": c.statistic for c in result.columns}).items():
+        metrics.log_metric(name, value)
     return namedtuple("DriftOutputs", ["drift_detected", "reason"])(result.drift_detected, result.reason)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import skops.io as sio
+
 from kfp_rai.errors import IntegrityError
 from kfp_rai.io import atomic_write_bytes, sha256_bytes, sha256_file
 

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from kfp_rai.discovery import validate_dataset
-from kfp_rai.errors import DataValidationError
-from kfp_rai.policy import TrainingPolicy
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
+
+from kfp_rai.discovery import validate_dataset
+from kfp_rai.errors import DataValidationError
+from kfp_rai.policy import TrainingPolicy
 
 
 @dataclass(frozen=True)

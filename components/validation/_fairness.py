@@ -22,6 +22,8 @@ from fairlearn.metrics import (
     selection_rate,
     true_positive_rate,
 )
+from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score, roc_curve
+
 from kfp_rai._report import Report, Section, Table
 from kfp_rai.discovery import validate_dataset
 from kfp_rai.errors import DataValidationError
@@ -34,7 +36,6 @@ from kfp_rai.validation._bootstrap import (
     interval,
     rates,
 )
-from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score, roc_curve
 
 logger = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ from typing import NamedTuple
 
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+
 from kfp_rai._image import IMAGE
 
 
@@ -32,7 +33,7 @@ def validate_model(
     """
     from collections import namedtuple
 
-    from kfp_rai._artifacts import lineage, load_model_dir, write_report
+    from kfp_rai._artifacts import lineage, load_model_dir, loggable_metrics, write_report
     from kfp_rai.errors import GateFailedError
     from kfp_rai.io import read_table
     from kfp_rai.policy import Policy
@@ -55,11 +56,11 @@ def validate_model(
     report.metadata.update(
         lineage(rules, model_sha256=meta["sha256"], test_data_sha256=test.metadata.get("sha256", ""))
     )
-    for name, value in result.overall.items():
-        metrics.log_metric(name, round(value, 4))
+    logged = loggable_metrics(result.overall)
     for attr, values in result.disparities().items():
-        for name, value in values.items():
-            metrics.log_metric(f"{attr}.{name}", round(value, 4))
+        logged.update(loggable_metrics(values, prefix=f"{attr}."))
+    for name, value in logged.items():
+        metrics.log_metric(name, value)
     classification_metrics.log_confusion_matrix(["negative", "positive"], [list(r) for r in result.confusion_matrix])
     roc = result.roc_curve
     classification_metrics.log_roc_curve(roc["fpr"], roc["tpr"], roc["threshold"])

@@ -1,0 +1,218 @@
+"""Each component through kfp.local: real artifacts, metadata and gate outputs.
+
+kfp.local runs a lone component only if it takes no input artifacts, so components that consume
+artifacts are exercised inside small test pipelines that return the outputs under test.
+"""
+
+import json
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+from kfp import dsl
+from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Markdown, Metrics, Model
+
+from kfp_rai.components import (
+    check_representativeness,
+    detect_drift,
+    explain_model,
+    load_dataset,
+    register_model,
+    split_dataset,
+    train_model,
+    validate_model,
+    write_model_card,
+)
+from kfp_rai.io import sha256_file
+
+pytestmark = pytest.mark.slow
+SENSITIVE = ["sex", "race"]
+ARGS = {"target": "income", "positive_label": ">50K", "sensitive_features": SENSITIVE}
+
+
+@dsl.pipeline
+def discovery_chain(source: str, policy: str) -> NamedTuple(
+    "D", train=Dataset, test=Dataset, passed=bool, reason=str, report=Artifact, html=HTML, metrics=Metrics
+):
+    loaded = load_dataset(source=source, target="income", positive_label=">50K", sensitive_features=["sex", "race"])
+    split = split_dataset(dataset=loaded.outputs["dataset"], target="income", test_size=0.3, seed=0)
+    rep = check_representativeness(
+        dataset=loaded.outputs["dataset"], sensitive_features=["sex", "race"], reference_population="", policy=policy
+    )
+    outputs = NamedTuple(
+        "D", train=Dataset, test=Dataset, passed=bool, reason=str, report=Artifact, html=HTML, metrics=Metrics
+    )
+    return outputs(
+        split.outputs["train"],
+        split.outputs["test"],
+        rep.outputs["passed"],
+        rep.outputs["reason"],
+        rep.outputs["report"],
+        rep.outputs["report_html"],
+        rep.outputs["metrics"],
+    )
+
+
+@dsl.pipeline
+def model_chain(source: str, registry_uri: str) -> NamedTuple(
+    "M",
+    train=Dataset,
+    model=Model,
+    passed=bool,
+    reason=str,
+    metrics=Metrics,
+    cm=ClassificationMetrics,
+    flagged=bool,
+    eligible=bool,
+    card_reason=str,
+    card=Markdown,
+    version=str,
+    sha256=str,
+):
+    args = {"target": "income", "positive_label": ">50K", "sensitive_features": ["sex", "race"]}
+    loaded = load_dataset(source=source, **args)
+    split = split_dataset(dataset=loaded.outputs["dataset"], target="income", test_size=0.3, seed=0)
+    trained = train_model(train=split.outputs["train"], policy="", seed=0, **args)
+    validated = validate_model(model=trained.outputs["model"], test=split.outputs["test"], policy="", seed=0, **args)
+    explained = explain_model(
+        model=trained.outputs["model"],
+        data=split.outputs["test"],
+        sensitive_features=["sex", "race"],
+        policy="",
+        seed=0,
+    )
+    rep = check_representativeness(
+        dataset=split.outputs["train"],
+        sensitive_features=["sex", "race"],
+        reference_population="",
+        policy="representativeness: {enforce: false}",
+    )
+    card = write_model_card(
+        model=trained.outputs["model"],
+        representativeness_report=rep.outputs["report"],
+        validation_report=validated.outputs["report"],
+        explanation_report=explained.outputs["report"],
+        model_name="adult-income",
+        intended_use="tests",
+    )
+    registered = register_model(
+        model=trained.outputs["model"],
+        model_card=card.outputs["card"],
+        model_name="adult-income",
+        registry_uri=registry_uri,
+    )
+    outputs = NamedTuple(
+        "M",
+        train=Dataset,
+        model=Model,
+        passed=bool,
+        reason=str,
+        metrics=Metrics,
+        cm=ClassificationMetrics,
+        flagged=bool,
+        eligible=bool,
+        card_reason=str,
+        card=Markdown,
+        version=str,
+        sha256=str,
+    )
+    return outputs(
+        split.outputs["train"],
+        trained.outputs["model"],
+        validated.outputs["passed"],
+        validated.outputs["reason"],
+        validated.outputs["metrics"],
+        validated.outputs["classification_metrics"],
+        explained.outputs["flagged"],
+        card.outputs["eligible"],
+        card.outputs["reason"],
+        card.outputs["card"],
+        registered.outputs["version"],
+        registered.outputs["sha256"],
+    )
+
+
+@dsl.pipeline
+def hard_stop_chain(source: str):
+    args = {"target": "income", "positive_label": ">50K", "sensitive_features": ["sex", "race"]}
+    loaded = load_dataset(source=source, **args)
+    split = split_dataset(dataset=loaded.outputs["dataset"], target="income", test_size=0.3, seed=0)
+    trained = train_model(train=split.outputs["train"], policy="", seed=0, **args)
+    validate_model(
+        model=trained.outputs["model"], test=split.outputs["test"], policy="", seed=0, fail_on_violation=True, **args
+    )
+
+
+@dsl.pipeline
+def drift_chain(reference: str, current: str) -> NamedTuple("R", drift_detected=bool, reason=str, report=Artifact):
+    args = {"target": "income", "positive_label": ">50K", "sensitive_features": ["sex", "race"]}
+    ref = load_dataset(source=reference, **args)
+    cur = load_dataset(source=current, **args)
+    drift = detect_drift(reference=ref.outputs["dataset"], current=cur.outputs["dataset"], policy="")
+    outputs = NamedTuple("R", drift_detected=bool, reason=str, report=Artifact)
+    return outputs(drift.outputs["drift_detected"], drift.outputs["reason"], drift.outputs["report"])
+
+
+def test_load_dataset_writes_parquet_with_metadata(local_root, sample_csv):
+    loaded = load_dataset(source=sample_csv, **ARGS)
+    dataset = loaded.outputs["dataset"]
+    assert int(loaded.outputs["rows"]) == 4000
+    assert int(dataset.metadata["rows"]) == 4000 and int(dataset.metadata["columns"]) == 15
+    assert dataset.metadata["sha256"] == sha256_file(dataset.path)
+    assert set(dataset.metadata["schema"]) >= {"income", "sex", "race", "age"}
+
+
+def test_load_dataset_refuses_an_unknown_column(local_root, sample_csv):
+    with pytest.raises(RuntimeError, match="load-dataset"):
+        load_dataset(source=sample_csv, target="salary", positive_label=">50K", sensitive_features=SENSITIVE)
+
+
+def test_discovery_components(local_root, sample_csv):
+    run = discovery_chain(source=sample_csv, policy="")
+    train, test = run.outputs["train"], run.outputs["test"]
+    assert int(train.metadata["rows"]) == 2800 and int(test.metadata["rows"]) == 1200
+    assert train.metadata["parent_sha256"] and int(train.metadata["seed"]) == 0
+    assert run.outputs["passed"] is False and "sex=Female" in run.outputs["reason"]
+    report = json.loads(Path(run.outputs["report"].path).read_text())
+    assert report["kind"] == "representativeness_report" and report["reference_year"] == 2000
+    assert run.outputs["report"].metadata["policy_sha256"]
+    assert "<table>" in Path(run.outputs["html"].path).read_text()
+    assert run.outputs["metrics"].metadata["share_ratio.sex.Female"] < 0.8
+    lenient = discovery_chain(source=sample_csv, policy="representativeness: {min_ratio: 0.05, min_group_size: 5}")
+    assert lenient.outputs["passed"] is True, lenient.outputs["reason"]
+
+
+def test_model_components(local_root, sample_csv, tmp_path):
+    registry = tmp_path / "registry"
+    run = model_chain(source=sample_csv, registry_uri=str(registry))
+    model = run.outputs["model"]
+    assert (Path(model.path) / "model.skops").is_file()
+    assert model.metadata["sha256"] == sha256_file(Path(model.path) / "model.skops")
+    assert model.metadata["framework"] == "sklearn" and "sex" not in model.metadata["features"]
+    assert model.metadata["training_data_sha256"] == run.outputs["train"].metadata["sha256"]
+    assert model.metadata["policy_sha256"] and model.metadata["kfp_rai_version"]
+
+    assert run.outputs["passed"] is False and "demographic parity" in run.outputs["reason"]
+    assert 0.8 < run.outputs["metrics"].metadata["accuracy"] < 0.9
+    assert "sex.demographic_parity_ratio" in run.outputs["metrics"].metadata
+    cm = run.outputs["cm"].metadata
+    assert "confusionMatrix" in cm and "confidenceMetrics" in cm
+    assert run.outputs["flagged"] is False
+
+    assert run.outputs["eligible"] is False and "validation gate" in run.outputs["card_reason"]
+    assert "# Model card" in Path(run.outputs["card"].path).read_text()
+    assert run.outputs["version"] == "1" and run.outputs["sha256"] == model.metadata["sha256"]
+    assert (registry / "adult-income" / "1" / "model_card.md").is_file()
+
+
+def test_fail_on_violation_stops_the_run(local_root, sample_csv):
+    with pytest.raises(RuntimeError, match="validate-model"):
+        hard_stop_chain(source=sample_csv)
+
+
+def test_detect_drift(local_root, sample_csv, shifted_parquet):
+    drifted = drift_chain(reference=sample_csv, current=shifted_parquet)
+    assert drifted.outputs["drift_detected"] is True and "age" in drifted.outputs["reason"]
+    assert json.loads(Path(drifted.outputs["report"].path).read_text())["drifted_columns"] == ["age"]
+    same = drift_chain(reference=sample_csv, current=sample_csv)
+    assert same.outputs["drift_detected"] is False
