@@ -25,7 +25,7 @@ test-fast: setup    ## unit tests only
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff format --check components pipelines tests benchmarks
 
 compile: setup      ## refresh pipelines/compiled/*.yaml after changing a component or pipeline
 	$(BIN)/kfp-rai compile --output pipelines/compiled
