@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast lint compile bench clean
+.PHONY: setup run test test-fast lint compile bench verify image kind-up e2e kind-down clean
 
 setup: $(STAMP)
 
@@ -30,8 +30,32 @@ lint: setup
 compile: setup      ## refresh pipelines/compiled/*.yaml after changing a component or pipeline
 	$(BIN)/kfp-rai compile --output pipelines/compiled
 
+verify: $(VENV)-tools/.installed  ## offline checks of manifests, Dockerfile, workflows (needs kubectl)
+	PATH="$(CURDIR)/$(VENV)-tools/bin:$$PATH" bash scripts/verify-offline.sh
+
+$(VENV)-tools/.installed: requirements-tools.txt constraints-tools.txt
+	$(PY) -m venv $(VENV)-tools
+	$(VENV)-tools/bin/pip install --quiet --upgrade pip
+	$(VENV)-tools/bin/pip install --quiet -c constraints-tools.txt -r requirements-tools.txt
+	touch $@
+
+VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' components/_version.py)
+IMAGE ?= ghcr.io/kfp-rai/kfp-rai:$(VERSION)
+
+image:              ## build the component/serving image, tagged with the package version
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+kind-up: setup      ## kind cluster + Kubeflow Pipelines + the image + manifests/overlays/kind
+	bash scripts/kind-up.sh
+
+e2e: setup          ## tests/e2e against KFP_HOST (default http://localhost:8080)
+	bash scripts/e2e.sh
+
+kind-down:
+	bash scripts/kind-down.sh
+
 bench: setup
 	$(BIN)/python benchmarks/bench_bootstrap.py
 
 clean:
-	rm -rf $(VENV) runs registry .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV)-tools runs registry .pytest_cache .ruff_cache

@@ -243,8 +243,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from kfp_rai.pipelines.compile import compile_pipeline
 
     names = [args.pipeline] if args.pipeline else ["lifecycle"]
+    if args.image is not None and not re.fullmatch(r"[\w.\-/:@]+", args.image):
+        raise RAIError(f"--image {args.image!r} is not an image reference like registry/name:tag")
     for name in names:
-        print(compile_pipeline(name, args.output))
+        print(compile_pipeline(name, args.output, image=args.image))
     return EXIT_OK
 
 
@@ -279,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp = sub.add_parser("compile", help="compile pipeline YAML for the Kubeflow UI / SDK")
     comp.add_argument("pipeline", nargs="?", choices=["lifecycle"])
     comp.add_argument("--output", default=".", metavar="DIR", help="directory for <pipeline>.yaml (default: .)")
+    comp.add_argument("--image", metavar="REF", help="component image (default: $KFP_RAI_IMAGE or the release image)")
     comp.set_defaults(func=cmd_compile)
     return parser
 

@@ -14,6 +14,28 @@ from kfp_rai.components import (
     write_model_card,
 )
 
+# Requests/limits per task on a cluster (kfp.local ignores them). Sized on Adult (~50k rows):
+# training and SHAP are the heavy steps.
+_SMALL = ("250m", "1", "512Mi", "2Gi")
+_LARGE = ("1", "2", "2Gi", "6Gi")
+
+
+def _resources(task, size=_SMALL):
+    cpu_request, cpu_limit, memory_request, memory_limit = size
+    return (
+        task.set_cpu_request(cpu_request)
+        .set_cpu_limit(cpu_limit)
+        .set_memory_request(memory_request)
+        .set_memory_limit(memory_limit)
+    )
+
+
+def _load(**kwargs):
+    """load_dataset with retries (storage hiccups) and no cache: the same path may hold new data."""
+    task = _resources(load_dataset(**kwargs)).set_retry(num_retries=2, backoff_duration="30s")
+    return task.set_caching_options(False)
+
+
 DEFAULT_INTENDED_USE = (
     "Demonstration of a governed model lifecycle on UCI Adult (1994 CPS): predicts whether income "
     "exceeds $50K. Not for decisions about real people."
@@ -34,9 +56,14 @@ def _build_and_judge(
     seed: int,
 ):
     """Split → representativeness → train → validate → explain → card → register if eligible."""
-    split = split_dataset(dataset=data, target=target, test_size=test_size, seed=seed)
-    representativeness = check_representativeness(
-        dataset=data, sensitive_features=sensitive_features, reference_population=reference_population, policy=policy
+    split = _resources(split_dataset(dataset=data, target=target, test_size=test_size, seed=seed))
+    representativeness = _resources(
+        check_representativeness(
+            dataset=data,
+            sensitive_features=sensitive_features,
+            reference_population=reference_population,
+            policy=policy,
+        )
     )
     trained = train_model(
         train=split.outputs["train"],
@@ -46,6 +73,7 @@ def _build_and_judge(
         policy=policy,
         seed=seed,
     )
+    _resources(trained, _LARGE)
     validated = validate_model(
         model=trained.outputs["model"],
         test=split.outputs["test"],
@@ -55,6 +83,7 @@ def _build_and_judge(
         policy=policy,
         seed=seed,
     )
+    _resources(validated)
     explained = explain_model(
         model=trained.outputs["model"],
         data=split.outputs["test"],
@@ -62,6 +91,7 @@ def _build_and_judge(
         policy=policy,
         seed=seed,
     )
+    _resources(explained, _LARGE)
     card = write_model_card(
         model=trained.outputs["model"],
         representativeness_report=representativeness.outputs["report"],
@@ -70,13 +100,16 @@ def _build_and_judge(
         model_name=model_name,
         intended_use=intended_use,
     )
+    _resources(card)
     with dsl.If(card.outputs["eligible"] == True, name="every-gate-passed"):  # noqa: E712 - kfp needs ==
-        register_model(
+        registered = register_model(
             model=trained.outputs["model"],
             model_card=card.outputs["card"],
             model_name=model_name,
             registry_uri=registry_uri,
         )
+        # Registration writes a new version each time: never answer it from the cache.
+        _resources(registered).set_caching_options(False)
     return split
 
 
@@ -108,9 +141,7 @@ def lifecycle_pipeline(
     shares and the default Policy). ``registry_uri`` is a directory or s3:// URI (empty: the
     registry stays in the register task's output artifact).
     """
-    loaded = load_dataset(
-        source=data, target=target, positive_label=positive_label, sensitive_features=sensitive_features
-    )
+    loaded = _load(source=data, target=target, positive_label=positive_label, sensitive_features=sensitive_features)
     split = _build_and_judge(
         loaded.outputs["dataset"],
         target,
@@ -124,10 +155,12 @@ def lifecycle_pipeline(
         test_size,
         seed,
     )
-    current = load_dataset(
+    current = _load(
         source=current_data, target=target, positive_label=positive_label, sensitive_features=sensitive_features
     )
     drift = detect_drift(reference=split.outputs["train"], current=current.outputs["dataset"], policy=policy)
+    # Drift is a judgement about *now*: always recompute it.
+    _resources(drift).set_caching_options(False)
     with dsl.If(drift.outputs["drift_detected"] == True, name="drift-detected"):  # noqa: E712
         _build_and_judge(
             current.outputs["dataset"],

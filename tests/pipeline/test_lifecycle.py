@@ -65,16 +65,19 @@ def test_registers_then_retrains_on_drift(tmp_path, monkeypatch):
     code, out, record = _run(tmp_path, "--policy", str(policy), "--current", str(tmp_path / "current.parquet"))
     assert code == 0, record
     stages = record["stages"]
-    assert stages["production"]["registered"] is True and stages["production"]["version"] == "1"
+    assert stages["production"]["registered"] is True
     refresh = stages["refresh"]
     assert refresh["drift_detected"] is True and refresh["drifted_columns"] == ["age"]
     assert refresh["retrain"]["triggered"] is True and refresh["retrain"]["registered"] is True
-    assert refresh["retrain"]["version"] == "2" and refresh["status"] == "passed"
+    assert refresh["status"] == "passed"
+    # The main and the retrain registrations are independent branches: either may run first.
+    version = stages["production"]["version"]
+    assert {version, refresh["retrain"]["version"]} == {"1", "2"}
     registry = tmp_path / "registry" / "adult-income"
     assert sorted(p.name for p in registry.iterdir()) == ["1", "2"]
-    meta = json.loads((registry / "1" / "metadata.json").read_text())
+    meta = json.loads((registry / version / "metadata.json").read_text())
     assert meta["sha256"] == stages["production"]["sha256"]
-    assert "passed with a warning" in (registry / "1" / "model_card.md").read_text()
+    assert "passed with a warning" in (registry / version / "model_card.md").read_text()
     assert (out / "refresh" / "retrain" / "production" / "model_card.md").is_file()
 
 

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Create the local kind cluster from kind-config.yaml, install Kubeflow Pipelines from its official
+# manifests at a pinned version, build and load the kfp-rai image, apply manifests/overlays/kind.
+# Needs: docker (with a running engine), kind v0.27.0, kubectl >= 1.27.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CLUSTER=kfp-rai
+KFP_VERSION=${KFP_VERSION:-2.14.3}
+VERSION=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' components/_version.py)
+IMAGE=${KFP_RAI_IMAGE:-ghcr.io/kfp-rai/kfp-rai:$VERSION}
+
+for tool in docker kind kubectl; do
+  command -v "$tool" >/dev/null || { echo "kind-up: $tool is not installed" >&2; exit 2; }
+done
+docker info >/dev/null 2>&1 || { echo "kind-up: no Docker engine is running" >&2; exit 2; }
+
+if kind get clusters | grep -qx "$CLUSTER"; then
+  echo "kind-up: cluster $CLUSTER exists; reusing it"
+else
+  kind create cluster --config kind-config.yaml --wait 120s
+fi
+kubectl config use-context "kind-$CLUSTER"
+
+echo "kind-up: installing Kubeflow Pipelines $KFP_VERSION"
+kubectl apply -k "github.com/kubeflow/pipelines/manifests/kustomize/cluster-scoped-resources?ref=$KFP_VERSION"
+kubectl wait --for condition=established --timeout=120s crd/applications.app.k8s.io
+kubectl apply -k "github.com/kubeflow/pipelines/manifests/kustomize/env/platform-agnostic?ref=$KFP_VERSION"
+
+echo "kind-up: building and loading $IMAGE"
+docker build --build-arg "VERSION=$VERSION" -t "$IMAGE" .
+kind load docker-image "$IMAGE" --name "$CLUSTER"
+
+echo "kind-up: applying manifests/overlays/kind"
+kubectl apply -k manifests/overlays/kind
+if ! kubectl -n kfp-rai get secret kfp-rai-pseudonymization >/dev/null 2>&1; then
+  key=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+  kubectl -n kfp-rai create secret generic kfp-rai-pseudonymization --from-literal="hmac-key=$key"
+fi
+
+echo "kind-up: waiting for Kubeflow Pipelines (first start pulls images: allow 10-15 minutes)"
+kubectl -n kubeflow wait --for=condition=Available --timeout=1200s deployment --all
+echo "kind-up: ready. KFP UI: http://localhost:8080   export KFP_HOST=http://localhost:8080"

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Offline verification of everything that ships to a cluster, for CI and for `make verify`:
+#   kustomize build (kubectl's built-in kustomize) of base and the kind overlay,
+#   strict validation of every rendered object against the Kubernetes API schemas of the
+#   version kind-config.yaml pins, a security scan (checkov) of the manifests and the Dockerfile,
+#   hadolint, yamllint, and the GitHub workflows against their JSON schema.
+# Needs: kubectl (for kustomize) and the tools of requirements-tools.txt on PATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+K8S_VERSION=$(sed -n 's/.*kindest\/node:v\([0-9.]*\)@.*/\1/p' kind-config.yaml)
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "kustomize build (kubectl $(kubectl version --client 2>/dev/null | sed -n 's/Kustomize Version: //p'))"
+for target in base overlays/kind; do
+  name=${target//\//-}
+  kubectl kustomize "manifests/$target" > "$out/$name.yaml"
+  echo "manifests/$target: $(grep -c '^kind:' "$out/$name.yaml") objects"
+done
+
+step "kubernetes-validate --strict against Kubernetes $K8S_VERSION"
+kubernetes-validate --strict --quiet -k "$K8S_VERSION" "$out"/*.yaml
+echo "all objects valid"
+
+step "checkov: rendered manifests and Dockerfile (skips are explained in the manifests)"
+checkov --quiet --compact --skip-download --framework kubernetes -f "$out/base.yaml" -f "$out/overlays-kind.yaml"
+checkov --quiet --compact --skip-download --framework dockerfile -f Dockerfile
+
+step "hadolint"
+hadolint Dockerfile && echo "Dockerfile clean"
+
+step "yamllint"
+yamllint --strict manifests kind-config.yaml .github .yamllint.yaml
+
+step "GitHub workflows against their schema"
+check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
