@@ -250,6 +250,68 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _remote_params(args: argparse.Namespace) -> dict[str, Any]:
+    from kfp_rai.discovery import ReferencePopulation
+    from kfp_rai.pipelines.remote import parse_params, read_text_param
+    from kfp_rai.policy import Policy
+
+    params = parse_params(args.pipeline, args.param or [])
+    if (policy := read_text_param(args.policy, "policy")) is not None:
+        Policy.from_yaml(policy)
+        params["policy"] = policy
+    if (reference := read_text_param(args.reference_population, "reference population")) is not None:
+        ReferencePopulation.from_yaml(reference)
+        params["reference_population"] = reference
+    return params
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from kfp_rai.pipelines.remote import submit
+
+    params = _remote_params(args)
+    done = submit(
+        args.host,
+        args.pipeline,
+        params,
+        experiment=args.experiment,
+        image=args.image,
+        service_account=args.service_account,
+        wait=args.wait,
+    )
+    print(f"submitted {done.kind} {done.id}: {done.url}" + (f" -> {done.state}" if done.state else ""))
+    return EXIT_OK if done.state in (None, "SUCCEEDED") else EXIT_FAILED
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from kfp_rai.pipelines.remote import check_cron, schedule
+
+    check_cron(args.cron)
+    params = _remote_params(args)
+    done = schedule(
+        args.host,
+        args.pipeline,
+        params,
+        cron=args.cron,
+        experiment=args.experiment,
+        job_name=args.name or f"kfp-rai-{args.pipeline}-recurring",
+        image=args.image,
+        service_account=args.service_account,
+    )
+    print(f"created {done.kind} {done.id}: {done.url}")
+    return EXIT_OK
+
+
+def _remote_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", required=True, help="Kubeflow Pipelines API/UI URL, e.g. http://localhost:8080")
+    parser.add_argument("--pipeline", default="lifecycle", choices=["lifecycle"])
+    parser.add_argument("--param", action="append", metavar="NAME=VALUE", help="pipeline parameter (repeatable)")
+    parser.add_argument("--policy", metavar="FILE", help="policy YAML, passed as the policy parameter")
+    parser.add_argument("--reference-population", metavar="FILE", help="reference population YAML")
+    parser.add_argument("--experiment", default="kfp-rai", help="KFP experiment (default: kfp-rai)")
+    parser.add_argument("--image", metavar="REF", help="component image for this submission")
+    parser.add_argument("--service-account", metavar="NAME", help="Kubernetes service account of the run's pods")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kfp-rai", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"kfp-rai {__version__}")
@@ -283,6 +345,17 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--output", default=".", metavar="DIR", help="directory for <pipeline>.yaml (default: .)")
     comp.add_argument("--image", metavar="REF", help="component image (default: $KFP_RAI_IMAGE or the release image)")
     comp.set_defaults(func=cmd_compile)
+
+    sub_ = sub.add_parser("submit", help="start a run on a Kubeflow Pipelines cluster")
+    _remote_options(sub_)
+    sub_.add_argument("--wait", action="store_true", help="wait for the run to finish; exit 1 unless it succeeded")
+    sub_.set_defaults(func=cmd_submit)
+
+    sched = sub.add_parser("schedule", help="create a recurring run (KFP cron: 6 fields, seconds first)")
+    _remote_options(sched)
+    sched.add_argument("--cron", required=True, help="e.g. '0 0 3 * * *' = every day at 03:00")
+    sched.add_argument("--name", help="recurring run name")
+    sched.set_defaults(func=cmd_schedule)
     return parser
 
 

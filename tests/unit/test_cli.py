@@ -65,3 +65,44 @@ def test_output_dir_with_files_is_refused(workdir, capsys):
 def test_compile_writes_yaml(workdir, capsys):
     assert main(["compile", "--output", "out"]) == 0
     assert (workdir / "out" / "lifecycle.yaml").read_text().startswith("# PIPELINE DEFINITION")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["submit", "--host", "http://127.0.0.1:9"], "cannot reach Kubeflow Pipelines at http://127.0.0.1:9"),
+        (["submit", "--host", "localhost:8080"], "must be an http(s) URL"),
+        (["submit", "--host", "http://127.0.0.1:9", "--param", "foo=1"], "'foo' is not a parameter of lifecycle"),
+        (["submit", "--host", "http://127.0.0.1:9", "--policy", "nope.yaml"], "policy file not found"),
+        (["schedule", "--host", "http://127.0.0.1:9", "--cron", "0 3 * * *"], "must have 6 fields, seconds first"),
+    ],
+)
+def test_remote_commands_fail_in_one_line_without_a_cluster(workdir, capsys, args, fragment):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fragment in err[0]
+
+
+def test_params_are_typed():
+    from kfp_rai.pipelines.remote import parse_params
+
+    params = parse_params("lifecycle", ["seed=3", 'sensitive_features=["sex"]', "target=income"])
+    assert params == {"seed": 3, "sensitive_features": ["sex"], "target": "income"}
+
+
+def test_unreachable_host_is_one_line_on_stderr_of_the_real_command(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    kfp_rai = Path(sys.executable).with_name("kfp-rai")
+    done = subprocess.run(
+        [str(kfp_rai), "submit", "--host", "http://127.0.0.1:9"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert done.stderr.startswith("kfp-rai: error: cannot reach Kubeflow Pipelines") and done.stdout == ""
