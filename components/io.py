@@ -7,8 +7,9 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -17,6 +18,7 @@ import pyarrow.parquet as pq
 from kfp_rai.errors import DataValidationError, InvalidParameterError
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BUNDLED_PREFIX = "bundled:"
 _FORMATS = ("parquet", "csv")
@@ -63,6 +65,17 @@ def write_json(path: str | os.PathLike[str], obj: Any, *, sort_keys: bool = True
 def read_json(path: str | os.PathLike[str]) -> Any:
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def parse_text_file(path: str | os.PathLike[str], label: str, parse: Callable[[str], T]) -> T:
+    """Read a human-written file (policy, reference population) and parse it; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidParameterError(f"{label} file not found: {path}")
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except InvalidParameterError as exc:
+        raise InvalidParameterError(f"{path}: {exc}") from exc
 
 
 def _infer_format(path: str) -> str:

@@ -18,12 +18,12 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from kfp_rai.errors import InvalidParameterError
+from kfp_rai.io import parse_text_file
 
 _MSG_UNKNOWN = "unknown policy key {key!r} in section {section!r}; known keys: {known}"
 _MSG_TYPE = "policy {where} must be {kind}, got {value!r}"
@@ -261,13 +261,7 @@ class Policy:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Policy:
         """Read a policy file (YAML or JSON)."""
-        path = Path(path)
-        if not path.is_file():
-            raise InvalidParameterError(f"policy file not found: {path}")
-        try:
-            return cls.from_yaml(path.read_text(encoding="utf-8"))
-        except InvalidParameterError as exc:
-            raise InvalidParameterError(f"{path}: {exc}") from exc
+        return parse_text_file(path, "policy", cls.from_yaml)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

@@ -142,19 +142,19 @@ def lifecycle_pipeline(
     registry stays in the register task's output artifact).
     """
     loaded = _load(source=data, target=target, positive_label=positive_label, sensitive_features=sensitive_features)
-    split = _build_and_judge(
-        loaded.outputs["dataset"],
-        target,
-        positive_label,
-        sensitive_features,
-        reference_population,
-        policy,
-        model_name,
-        intended_use,
-        registry_uri,
-        test_size,
-        seed,
+    common = dict(
+        target=target,
+        positive_label=positive_label,
+        sensitive_features=sensitive_features,
+        reference_population=reference_population,
+        policy=policy,
+        model_name=model_name,
+        intended_use=intended_use,
+        registry_uri=registry_uri,
+        test_size=test_size,
+        seed=seed,
     )
+    split = _build_and_judge(loaded.outputs["dataset"], **common)
     current = _load(
         source=current_data, target=target, positive_label=positive_label, sensitive_features=sensitive_features
     )
@@ -162,16 +162,4 @@ def lifecycle_pipeline(
     # Drift is a judgement about *now*: always recompute it.
     _resources(drift).set_caching_options(False)
     with dsl.If(drift.outputs["drift_detected"] == True, name="drift-detected"):  # noqa: E712
-        _build_and_judge(
-            current.outputs["dataset"],
-            target,
-            positive_label,
-            sensitive_features,
-            reference_population,
-            policy,
-            model_name,
-            intended_use,
-            registry_uri,
-            test_size,
-            seed,
-        )
+        _build_and_judge(current.outputs["dataset"], **common)

@@ -13,6 +13,7 @@ from scipy.stats import norm
 
 from kfp_rai._report import Report, Section, Table
 from kfp_rai.errors import DataValidationError, InvalidParameterError
+from kfp_rai.io import parse_text_file
 from kfp_rai.policy import RepresentativenessPolicy
 
 _SHARE_TOLERANCE = 0.01
@@ -98,15 +99,7 @@ class ReferencePopulation:
 
     @classmethod
     def load(cls, path: str) -> ReferencePopulation:
-        from pathlib import Path
-
-        p = Path(path)
-        if not p.is_file():
-            raise InvalidParameterError(f"reference population file not found: {p}")
-        try:
-            return cls.from_yaml(p.read_text(encoding="utf-8"))
-        except InvalidParameterError as exc:
-            raise InvalidParameterError(f"{p}: {exc}") from exc
+        return parse_text_file(path, "reference population", cls.from_yaml)
 
     @classmethod
     def default(cls) -> ReferencePopulation:
