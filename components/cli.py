@@ -301,6 +301,55 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from kfp_rai.production._serving import ModelService, serve
+
+    key = None
+    if key_file := os.environ.get("KFP_RAI_HMAC_KEY_FILE"):
+        if not Path(key_file).is_file():
+            raise RAIError(f"KFP_RAI_HMAC_KEY_FILE={key_file} does not exist: mount the pseudonymization Secret")
+        key = Path(key_file).read_bytes().strip()
+    service = ModelService(args.model_uri, audit_log=args.audit_log, state_dir=args.state_dir, hmac_key=key)
+    server = serve(service, args.host, args.port)
+    info = service.describe()
+    print(
+        f"serving {info['name']} version {info['version']} on http://{args.host}:{args.port} "
+        f"(audit log {args.audit_log})",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return EXIT_OK
+
+
+def cmd_disable(args: argparse.Namespace) -> int:
+    from kfp_rai.production._serving import disable
+
+    disable(args.state_dir, args.reason)
+    print(f"disabled: every prediction from the server using {args.state_dir} is now refused (503)")
+    return EXIT_OK
+
+
+def cmd_enable(args: argparse.Namespace) -> int:
+    from kfp_rai.production._serving import enable
+
+    enable(args.state_dir)
+    print("enabled")
+    return EXIT_OK
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from kfp_rai.production._serving import verify_audit_log
+
+    ok, count, message = verify_audit_log(args.log)
+    print(f"{args.log}: {message}", file=sys.stdout if ok else sys.stderr)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
 def _remote_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", required=True, help="Kubeflow Pipelines API/UI URL, e.g. http://localhost:8080")
     parser.add_argument("--pipeline", default="lifecycle", choices=["lifecycle"])
@@ -356,6 +405,27 @@ def build_parser() -> argparse.ArgumentParser:
     sched.add_argument("--cron", required=True, help="e.g. '0 0 3 * * *' = every day at 03:00")
     sched.add_argument("--name", help="recurring run name")
     sched.set_defaults(func=cmd_schedule)
+
+    state = argparse.ArgumentParser(add_help=False)
+    state.add_argument(
+        "--state-dir", default="/tmp/kfp-rai/state", help="kill-switch state (default: /tmp/kfp-rai/state)"
+    )
+    srv = sub.add_parser("serve", parents=[state], help="serve a registered model over HTTP, with an audit log")
+    srv.add_argument(
+        "--model-uri", required=True, help="registry version directory or URI, e.g. registry/adult-income/1"
+    )
+    srv.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 in a container)")
+    srv.add_argument("--port", type=int, default=8080)
+    srv.add_argument("--audit-log", default="/tmp/kfp-rai/audit.jsonl", help="append-only, hash-chained log")
+    srv.set_defaults(func=cmd_serve)
+    dis = sub.add_parser("disable", parents=[state], help="kill switch: refuse every prediction until enabled")
+    dis.add_argument("--reason", required=True, help="why (recorded, shown to callers)")
+    dis.set_defaults(func=cmd_disable)
+    ena = sub.add_parser("enable", parents=[state], help="lift the kill switch")
+    ena.set_defaults(func=cmd_enable)
+    aud = sub.add_parser("audit-verify", help="check an audit log's hash chain")
+    aud.add_argument("log")
+    aud.set_defaults(func=cmd_audit)
     return parser
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,26 @@ class TrainingSummary:
     seed: int
     seconds: float
     train_accuracy: float
+    feature_profile: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+_MAX_PROFILE_CATEGORIES = 200
+
+
+def feature_profile(X: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """What the training inputs looked like: numeric range or known categories per feature.
+
+    Serving compares requests with it to flag unusual inputs; only ranges and category labels are
+    kept (no rows), and categorical columns with very many values keep none.
+    """
+    profile: dict[str, dict[str, Any]] = {}
+    for col in X.columns:
+        if pd.api.types.is_numeric_dtype(X[col]):
+            profile[col] = {"kind": "numeric", "min": float(X[col].min()), "max": float(X[col].max())}
+        else:
+            values = sorted(str(v) for v in X[col].dropna().unique())
+            profile[col] = {"kind": "categorical", "values": values if len(values) <= _MAX_PROFILE_CATEGORIES else None}
+    return profile
 
 
 def feature_columns(
@@ -115,4 +136,5 @@ def train_model(
         seed=seed,
         seconds=round(seconds, 3),
         train_accuracy=float((model.predict(X) == y).mean()),
+        feature_profile=feature_profile(X),
     )

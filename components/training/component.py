@@ -40,5 +40,9 @@ def train_model(
         policy=rules.training,
         seed=seed,
     )
-    meta = {**asdict(summary), **lineage(rules, training_data_sha256=train.metadata.get("sha256", ""))}
+    meta = {
+        **asdict(summary),
+        "decision_threshold": rules.validation.threshold,
+        **lineage(rules, training_data_sha256=train.metadata.get("sha256", "")),
+    }
     model.metadata.update(save_model_dir(fitted, model.path, meta))
