@@ -28,6 +28,7 @@ _TASK_STAGE = {
     "explain-model": "validation",
     "write-model-card": "production",
     "register-model": "production",
+    "deploy-model": "production",
     "detect-drift": "refresh",
 }
 _FILES = {
@@ -48,6 +49,8 @@ _FILES = {
     ("write-model-card", "card_html"): "model_card.html",
     ("write-model-card", "card_json"): "model_card.json",
     ("register-model", "registered"): "registered.json",
+    ("deploy-model", "report"): "deployment.json",
+    ("deploy-model", "manifest"): "serving-manifest.yaml",
     ("detect-drift", "report"): "drift.json",
     ("detect-drift", "report_html"): "drift.html",
     ("detect-drift", "metrics"): "drift_metrics.json",
@@ -188,14 +191,24 @@ def _judge(run_dir: Path, tasks: dict[str, _Task], suffix: str) -> dict[str, dic
     if card:
         registered = reg is not None and "version" in reg.params
         reason = card["reason"] if not registered else f"registered as version {reg.params['version']}"
+        dep = t["deploy-model"]
+        deployed = bool(dep and dep.params.get("deployed"))
+        if dep is not None:
+            deployment_reason = dep.params.get("reason", "")
+        elif registered:
+            deployment_reason = "deployment not requested (run with deploy=true / kfp-rai run --deploy)"
+        else:
+            deployment_reason = "nothing to deploy: the model was not registered"
         out["production"] = _stage(
             "passed" if registered else "failed",
             reason if registered else f"not registered: {reason}",
-            arts("write-model-card", "register-model"),
+            arts("write-model-card", "register-model", "deploy-model"),
             registered=registered,
             version=reg.params.get("version") if registered else None,
             sha256=model_meta.get("sha256"),
             registry_uri=reg.params.get("uri") if registered else None,
+            deployed=deployed,
+            deployment=deployment_reason,
         )
     return out
 

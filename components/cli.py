@@ -81,6 +81,7 @@ def _preflight(args: argparse.Namespace) -> dict[str, Any]:
         "registry_uri": str(registry),
         "test_size": args.test_size,
         "seed": args.seed,
+        "deploy": args.deploy,
     }
 
 
@@ -386,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model-name", default="adult-income", help="registered model name")
     run.add_argument("--test-size", type=float, default=0.3, help="held-out share (default: 0.3)")
     run.add_argument("--seed", type=int, default=0, help="random seed for split, training, sampling")
+    run.add_argument("--deploy", action="store_true", help="deploy a registered model (in a cluster; skipped locally)")
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
     run.set_defaults(func=cmd_run)
 

@@ -21,6 +21,7 @@ def compile_pipeline(name: str, output_dir: str | Path, *, image: str | None = N
     compiler.Compiler().compile(PIPELINES[name], str(tmp))
     if image and image != IMAGE:
         text = tmp.read_text(encoding="utf-8")
-        tmp.write_text(text.replace(f"image: {IMAGE}\n", f"image: {image}\n"), encoding="utf-8")
+        # Every mention: executors' images and the deploy task's KFP_RAI_IMAGE (the serving image).
+        tmp.write_text(text.replace(IMAGE, image), encoding="utf-8")
     tmp.replace(path)
     return path

@@ -2,8 +2,10 @@
 
 from kfp import dsl
 
+from kfp_rai._image import IMAGE
 from kfp_rai.components import (
     check_representativeness,
+    deploy_model,
     detect_drift,
     explain_model,
     load_dataset,
@@ -54,8 +56,11 @@ def _build_and_judge(
     registry_uri: str,
     test_size: float,
     seed: int,
+    deploy: bool,
+    serving_namespace: str,
 ):
-    """Split → representativeness → train → validate → explain → card → register if eligible."""
+    """Split → representativeness → train → validate → explain → card → register if eligible →
+    deploy if asked."""
     split = _resources(split_dataset(dataset=data, target=target, test_size=test_size, seed=seed))
     representativeness = _resources(
         check_representativeness(
@@ -110,6 +115,14 @@ def _build_and_judge(
         )
         # Registration writes a new version each time: never answer it from the cache.
         _resources(registered).set_caching_options(False)
+        # Deployment is a human decision taken when launching the run (deploy=true).
+        with dsl.If(deploy == True, name="deployment-requested"):  # noqa: E712
+            deployed = deploy_model(
+                model=trained.outputs["model"],
+                registered=registered.outputs["registered"],
+                namespace=serving_namespace,
+            )
+            _resources(deployed).set_caching_options(False).set_env_variable("KFP_RAI_IMAGE", IMAGE)
     return split
 
 
@@ -134,12 +147,16 @@ def lifecycle_pipeline(
     registry_uri: str = "",
     test_size: float = 0.3,
     seed: int = 0,
+    deploy: bool = False,
+    serving_namespace: str = "kfp-rai",
 ):
     """Run the five stages on ``data``; monitor ``current_data`` for drift and retrain on it.
 
     ``reference_population`` and ``policy`` take YAML text (empty: the bundled US Census 2000
     shares and the default Policy). ``registry_uri`` is a directory or s3:// URI (empty: the
-    registry stays in the register task's output artifact).
+    registry stays in the register task's output artifact). ``deploy=true`` serves a registered
+    model in ``serving_namespace`` (in a cluster; run it with the ``kfp-rai-deployer`` service
+    account); locally the deploy step reports why it skipped.
     """
     loaded = _load(source=data, target=target, positive_label=positive_label, sensitive_features=sensitive_features)
     common = dict(
@@ -153,6 +170,8 @@ def lifecycle_pipeline(
         registry_uri=registry_uri,
         test_size=test_size,
         seed=seed,
+        deploy=deploy,
+        serving_namespace=serving_namespace,
     )
     split = _build_and_judge(loaded.outputs["dataset"], **common)
     current = _load(

@@ -78,3 +78,46 @@ def register_model(
     Path(registered.path).mkdir(parents=True, exist_ok=True)
     registered.metadata.update({**entry.metadata, "registry_uri": registry.uri, "uri": entry.uri})
     return namedtuple("RegisterOutputs", ["version", "sha256", "uri"])(entry.version, entry.sha256, entry.uri)
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def deploy_model(
+    model: Input[Model],
+    registered: Input[Model],
+    namespace: str,
+    report: Output[Artifact],
+    manifest: Output[Artifact],
+) -> NamedTuple("DeployOutputs", deployed=bool, reason=str):
+    """Serve a registered model: server-side apply of its ConfigMap, Deployment and Service.
+
+    Inside a cluster (run the pipeline with the ``kfp-rai-deployer`` service account) the serving
+    Deployment in ``namespace`` rolls out the new version; elsewhere nothing is applied and
+    ``deployed`` is false with the reason. ``manifest`` holds the objects either way (evidence);
+    the image is this task's own (``KFP_RAI_IMAGE``).
+    """
+    from collections import namedtuple
+
+    import yaml
+
+    from kfp_rai._artifacts import write_report
+    from kfp_rai._image import IMAGE as SERVING_IMAGE
+    from kfp_rai.io import atomic_write_text
+    from kfp_rai.production._deploy import deploy_model as deploy
+
+    result, objects = deploy(
+        model.path,
+        model_name=registered.metadata["name"],
+        version=str(registered.metadata["version"]),
+        image=SERVING_IMAGE,
+        namespace=namespace,
+    )
+    write_report(result, report.path)
+    # The manifest is evidence of what was applied; model bytes are summarized by their hash.
+    shown = [
+        dict(o, binaryData={k: f"<{len(v)} base64 chars>" for k, v in o["binaryData"].items()})
+        if o["kind"] == "ConfigMap"
+        else o
+        for o in objects
+    ]
+    atomic_write_text(manifest.path, yaml.safe_dump_all(shown, sort_keys=False))
+    return namedtuple("DeployOutputs", ["deployed", "reason"])(result.deployed, result.reason)

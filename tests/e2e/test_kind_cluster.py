@@ -74,3 +74,46 @@ def test_recurring_run_is_created_and_deleted(client):
         client.delete_recurring_run(job.recurring_run_id)
         client.delete_pipeline_version(pipeline.pipeline_id, versions[0].pipeline_version_id)
         client.delete_pipeline(pipeline.pipeline_id)
+
+
+def test_approved_model_is_deployed_and_serves(client):
+    """With the record-warnings policy the model registers; deploy=true serves it in kfp-rai."""
+    import json
+    import urllib.request
+
+    policy = (COMPILED.parents[2] / "examples" / "policies" / "adult-record-warnings.yaml").read_text()
+    run = client.create_run_from_pipeline_package(
+        str(COMPILED),
+        arguments={"policy": policy, "deploy": True},
+        run_name=f"kfp-rai-e2e-deploy-{int(time.time())}",
+        experiment_name="kfp-rai-e2e",
+        enable_caching=False,
+        service_account="kfp-rai-deployer",
+    )
+    result = client.wait_for_run_completion(run.run_id, timeout=RUN_TIMEOUT_S)
+    assert result.state == "SUCCEEDED", result
+    serving = os.environ.get("KFP_RAI_SERVING_URL", "http://localhost:8081")
+    deadline = time.time() + 600
+    while True:
+        try:
+            with urllib.request.urlopen(f"{serving}/readyz", timeout=5) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        assert time.time() < deadline, f"serving app at {serving} never became ready"
+        time.sleep(5)
+    with urllib.request.urlopen(f"{serving}/v1/model", timeout=5) as response:
+        features = json.loads(response.read())["features"]
+    from kfp_rai.io import read_table
+
+    row = read_table("bundled:adult-test").iloc[0]
+    instance = {f: (row[f].item() if hasattr(row[f], "item") else row[f]) for f in features}
+    request = urllib.request.Request(
+        f"{serving}/v1/predict",
+        data=json.dumps({"instances": [instance]}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = json.loads(response.read())
+    assert 0 <= body["predictions"][0]["probability"] <= 1 and len(body["audit"]) == 64

@@ -31,4 +31,4 @@ def test_yaml_loads_back_and_uses_one_versioned_image():
     spec = yaml.safe_load(path.read_text())
     images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
     assert images == {IMAGE} and IMAGE.endswith(":" + __version__)
-    assert len(spec["deploymentSpec"]["executors"]) == 17  # load x2, drift, 7 build-and-judge x2
+    assert len(spec["deploymentSpec"]["executors"]) == 19  # load x2, drift, 8 build-and-judge x2

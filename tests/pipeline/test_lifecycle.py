@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from kfp_rai._runrecord import validate_run_record
 from kfp_rai.cli import main
@@ -36,6 +37,7 @@ def test_default_run_blocks_the_unfair_model_with_reasons(tmp_path, monkeypatch)
     assert validation["disparities"]["sex"]["demographic_parity_ratio"] < 0.8
     production = stages["production"]
     assert production["registered"] is False and production["version"] is None
+    assert production["deployed"] is False and production["deployment"].startswith("nothing to deploy")
     assert production["reason"].startswith("not registered: discovery gate")
     assert len(production["sha256"]) == 64
     assert stages["refresh"]["drift_detected"] is False and stages["refresh"]["retrain"] == {"triggered": False}
@@ -62,10 +64,17 @@ def test_registers_then_retrains_on_drift(tmp_path, monkeypatch):
     current = read_table("bundled:adult-test")
     write_table(current.assign(age=current["age"] + 15), tmp_path / "current.parquet")
     policy = REPO / "examples" / "policies" / "adult-record-warnings.yaml"
-    code, out, record = _run(tmp_path, "--policy", str(policy), "--current", str(tmp_path / "current.parquet"))
+    code, out, record = _run(
+        tmp_path, "--policy", str(policy), "--current", str(tmp_path / "current.parquet"), "--deploy"
+    )
     assert code == 0, record
     stages = record["stages"]
     assert stages["production"]["registered"] is True
+    # Deployment was asked for, but there is no cluster here: skipped, with the reason and the manifest.
+    assert stages["production"]["deployed"] is False
+    assert stages["production"]["deployment"].startswith("skipped: not running in a Kubernetes cluster")
+    manifest = list(yaml.safe_load_all((out / "production" / "serving-manifest.yaml").read_text()))
+    assert [m["kind"] for m in manifest] == ["ConfigMap", "Deployment", "Service"]
     refresh = stages["refresh"]
     assert refresh["drift_detected"] is True and refresh["drifted_columns"] == ["age"]
     assert refresh["retrain"]["triggered"] is True and refresh["retrain"]["registered"] is True

@@ -58,7 +58,7 @@ def test_deployer_role_is_least_privilege():
     role = next(d for d in _docs(REPO / "manifests/base/rbac.yaml") if d["kind"] == "Role")
     for rule in role["rules"]:
         assert set(rule["verbs"]) <= {"get", "create", "patch"}
-        assert set(rule["resources"]) <= {"deployments", "services"}
+        assert set(rule["resources"]) <= {"deployments", "services", "configmaps"}
         assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
 
 
