@@ -74,6 +74,7 @@ def render_serving(
     deployment, service = (copy.deepcopy(d) for d in yaml.safe_load_all(_TEMPLATE.read_text(encoding="utf-8")))
     for obj in (deployment, service):
         obj["metadata"]["namespace"] = namespace
+    deployment["spec"]["replicas"] = 1  # the base manifest serves nothing until a model is deployed
     template = deployment["spec"]["template"]
     template["metadata"].setdefault("annotations", {}).update(
         {"kfp-rai/model": model_name, "kfp-rai/model-version": version, "kfp-rai/model-sha256": model_sha256}

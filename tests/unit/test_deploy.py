@@ -38,6 +38,7 @@ def test_local_deploy_renders_and_skips_with_the_reason(model_dir, monkeypatch):
     assert [o["kind"] for o in objects] == ["ConfigMap", "Deployment", "Service"]
     assert configmap["metadata"]["name"] == "kfp-rai-model-adult-income-3" and configmap["immutable"] is True
     assert base64.b64decode(configmap["binaryData"]["model.skops"]) == (model_dir / "model.skops").read_bytes()
+    assert deployment["spec"]["replicas"] == 1
     pod = deployment["spec"]["template"]
     assert pod["metadata"]["annotations"]["kfp-rai/model-version"] == "3"
     assert pod["metadata"]["annotations"]["kfp-rai/model-sha256"] == report.model_sha256
