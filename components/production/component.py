@@ -44,7 +44,9 @@ def write_model_card(
     atomic_write_text(card.path, result.to_markdown())
     atomic_write_text(card_html.path, result.to_html())
     write_json(card_json.path, result.to_dict())
-    card.metadata.update({"model_sha256": meta["sha256"], "eligible": result.approved_for_registration})
+    card.metadata.update(
+        {"model_sha256": meta["sha256"], "eligible": result.approved_for_registration, "reason": result.reason}
+    )
     return namedtuple("CardOutputs", ["eligible", "reason"])(result.approved_for_registration, result.reason)
 
 
@@ -58,6 +60,9 @@ def register_model(
 ) -> NamedTuple("RegisterOutputs", version=str, sha256=str, uri=str):
     """Store the model and its card as a new version in the registry at ``registry_uri``.
 
+    Refuses (GateFailedError) unless ``model_card`` is the eligible card of this very model, so
+    a pipeline without a ``dsl.If`` on the card still cannot register a blocked model.
+
     ``registry_uri`` is a directory or a pyarrow URI (``s3://bucket/models``); empty keeps the
     registry inside this task's output artifact. The model's hash is verified before it is stored.
     """
@@ -65,9 +70,10 @@ def register_model(
     from pathlib import Path
 
     from kfp_rai._artifacts import MODEL_FILE, load_model_dir
-    from kfp_rai.production import ModelRegistry
+    from kfp_rai.production import ModelRegistry, check_registrable
 
     _, meta = load_model_dir(model.path, model.metadata.get("sha256"))
+    check_registrable(dict(model_card.metadata), meta["sha256"])
     registry = ModelRegistry(registry_uri or registered.path)
     entry = registry.register(
         model_name,

@@ -54,7 +54,7 @@ def discovery_chain(source: str, policy: str) -> NamedTuple(
 
 
 @dsl.pipeline
-def model_chain(source: str, registry_uri: str) -> NamedTuple(
+def model_chain(source: str, registry_uri: str, policy: str) -> NamedTuple(
     "M",
     train=Dataset,
     model=Model,
@@ -72,20 +72,22 @@ def model_chain(source: str, registry_uri: str) -> NamedTuple(
     args = {"target": "income", "positive_label": ">50K", "sensitive_features": ["sex", "race"]}
     loaded = load_dataset(source=source, **args)
     split = split_dataset(dataset=loaded.outputs["dataset"], target="income", test_size=0.3, seed=0)
-    trained = train_model(train=split.outputs["train"], policy="", seed=0, **args)
-    validated = validate_model(model=trained.outputs["model"], test=split.outputs["test"], policy="", seed=0, **args)
+    trained = train_model(train=split.outputs["train"], policy=policy, seed=0, **args)
+    validated = validate_model(
+        model=trained.outputs["model"], test=split.outputs["test"], policy=policy, seed=0, **args
+    )
     explained = explain_model(
         model=trained.outputs["model"],
         data=split.outputs["test"],
         sensitive_features=["sex", "race"],
-        policy="",
+        policy=policy,
         seed=0,
     )
     rep = check_representativeness(
         dataset=split.outputs["train"],
         sensitive_features=["sex", "race"],
         reference_population="",
-        policy="representativeness: {enforce: false}",
+        policy=policy,
     )
     card = write_model_card(
         model=trained.outputs["model"],
@@ -129,6 +131,37 @@ def model_chain(source: str, registry_uri: str) -> NamedTuple(
         card.outputs["card"],
         registered.outputs["version"],
         registered.outputs["sha256"],
+    )
+
+
+@dsl.pipeline
+def blocked_registration_chain(source: str, registry_uri: str):
+    """No dsl.If guards this registration: register_model itself must refuse the blocked card."""
+    args = {"target": "income", "positive_label": ">50K", "sensitive_features": ["sex", "race"]}
+    loaded = load_dataset(source=source, **args)
+    split = split_dataset(dataset=loaded.outputs["dataset"], target="income", test_size=0.3, seed=0)
+    trained = train_model(train=split.outputs["train"], policy="", seed=0, **args)
+    validated = validate_model(model=trained.outputs["model"], test=split.outputs["test"], policy="", seed=0, **args)
+    explained = explain_model(
+        model=trained.outputs["model"],
+        data=split.outputs["test"],
+        sensitive_features=["sex", "race"],
+        policy="",
+        seed=0,
+    )
+    card = write_model_card(
+        model=trained.outputs["model"],
+        representativeness_report=validated.outputs["report"],
+        validation_report=validated.outputs["report"],
+        explanation_report=explained.outputs["report"],
+        model_name="adult-income",
+        intended_use="tests",
+    )
+    register_model(
+        model=trained.outputs["model"],
+        model_card=card.outputs["card"],
+        model_name="adult-income",
+        registry_uri=registry_uri,
     )
 
 
@@ -182,9 +215,12 @@ def test_discovery_components(local_root, sample_csv):
     assert lenient.outputs["passed"] is True, lenient.outputs["reason"]
 
 
+WARN_ONLY = "representativeness: {enforce: false}\nvalidation: {enforce: false}\n"
+
+
 def test_model_components(local_root, sample_csv, tmp_path):
     registry = tmp_path / "registry"
-    run = model_chain(source=sample_csv, registry_uri=str(registry))
+    run = model_chain(source=sample_csv, registry_uri=str(registry), policy=WARN_ONLY)
     model = run.outputs["model"]
     assert (Path(model.path) / "model.skops").is_file()
     assert model.metadata["sha256"] == sha256_file(Path(model.path) / "model.skops")
@@ -192,17 +228,25 @@ def test_model_components(local_root, sample_csv, tmp_path):
     assert model.metadata["training_data_sha256"] == run.outputs["train"].metadata["sha256"]
     assert model.metadata["policy_sha256"] and model.metadata["kfp_rai_version"]
 
-    assert run.outputs["passed"] is False and "demographic parity" in run.outputs["reason"]
+    # Violations are recorded as warnings under this policy: the gate passes and says so.
+    assert run.outputs["passed"] is True and run.outputs["reason"].startswith("warning")
+    assert "demographic parity" in run.outputs["reason"]
     assert 0.8 < run.outputs["metrics"].metadata["accuracy"] < 0.9
     assert "sex.demographic_parity_ratio" in run.outputs["metrics"].metadata
     cm = run.outputs["cm"].metadata
     assert "confusionMatrix" in cm and "confidenceMetrics" in cm
     assert run.outputs["flagged"] is False
 
-    assert run.outputs["eligible"] is False and "validation gate" in run.outputs["card_reason"]
+    assert run.outputs["eligible"] is True and "passed with a warning" in run.outputs["card_reason"]
     assert "# Model card" in Path(run.outputs["card"].path).read_text()
     assert run.outputs["version"] == "1" and run.outputs["sha256"] == model.metadata["sha256"]
     assert (registry / "adult-income" / "1" / "model_card.md").is_file()
+
+
+def test_register_model_refuses_a_blocked_model_without_any_dsl_if(local_root, sample_csv, tmp_path):
+    with pytest.raises(RuntimeError, match="register-model"):
+        blocked_registration_chain(source=sample_csv, registry_uri=str(tmp_path / "registry"))
+    assert not (tmp_path / "registry" / "adult-income").exists() or not any((tmp_path / "registry").rglob("*.skops"))
 
 
 def test_fail_on_violation_stops_the_run(local_root, sample_csv):

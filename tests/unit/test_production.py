@@ -38,7 +38,9 @@ def test_registry_versions_and_verification(tmp_path):
     assert registry.versions("m") == ["1", "2"]
     assert (tmp_path / "reg" / "m" / "2" / "model_card.md").read_text() == "# card"
     assert registry.get("m", "1").metadata["features"] == ["a"]
-    assert not [p for p in (tmp_path / "reg" / "m").iterdir() if p.name.startswith(".staging")]
+    (tmp_path / "reg" / "m" / "3").mkdir()  # a crashed registration: no metadata.json
+    assert registry.versions("m") == ["1", "2"]
+    assert registry.register("m", model=b"four", model_card="", metadata={}).version == "4"
     (tmp_path / "reg" / "m" / "1" / "model.skops").write_bytes(b"evil")
     with pytest.raises(IntegrityError):
         registry.get("m", "1")
@@ -46,6 +48,28 @@ def test_registry_versions_and_verification(tmp_path):
         registry.register("Bad Name", model=b"", model_card="", metadata={})
     with pytest.raises(IntegrityError):
         registry.register("m", model=b"three", model_card="", metadata={"sha256": "0" * 64})
+
+
+def test_registration_refuses_blocked_or_foreign_cards():
+    from kfp_rai.errors import GateFailedError
+    from kfp_rai.production import check_registrable
+
+    check_registrable({"eligible": True, "model_sha256": "ab"}, "ab")
+    with pytest.raises(GateFailedError, match="blocked: DP ratio"):
+        check_registrable({"eligible": False, "model_sha256": "ab", "reason": "DP ratio"}, "ab")
+    with pytest.raises(IntegrityError, match="different model"):
+        check_registrable({"eligible": True, "model_sha256": "cd"}, "ab")
+
+
+def test_parallel_registrations_get_distinct_versions(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    registry = ModelRegistry(str(tmp_path))
+    with ThreadPoolExecutor(8) as pool:
+        versions = list(
+            pool.map(lambda i: registry.register("m", model=bytes([i]), model_card="", metadata={}).version, range(16))
+        )
+    assert sorted(versions, key=int) == [str(i) for i in range(1, 17)]
 
 
 def test_model_card_blocks_unless_every_gate_passed():
