@@ -239,7 +239,8 @@ def build_run_record(
         ]
         retrain = _judge(run_dir, tasks, "-2")
         record: dict[str, Any] = {"triggered": bool(retrain)}
-        status_r, reason_r = "passed", drift["reason"]
+        # Too little current data to judge is not "no drift": the stage fails closed.
+        status_r, reason_r = ("passed", drift["reason"]) if drift.get("judged", True) else ("failed", drift["reason"])
         if retrain:
             prod = retrain.get("production", {})
             record.update(

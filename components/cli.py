@@ -35,7 +35,8 @@ def _now() -> str:
 
 
 def _fail(message: str) -> int:
-    print(f"kfp-rai: error: {message}", file=sys.stderr)
+    one_line = " ".join(str(message).split())  # YAML parser errors span several lines
+    print(f"kfp-rai: error: {one_line}", file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -48,7 +49,11 @@ def _preflight(args: argparse.Namespace) -> dict[str, Any]:
     from kfp_rai.discovery import ReferencePopulation, validate_dataset
     from kfp_rai.io import read_table
     from kfp_rai.policy import Policy
+    from kfp_rai.production import validate_model_name
 
+    if not 0.0 < args.test_size < 1.0:
+        raise RAIError(f"--test-size must be between 0 and 1 (the held-out share), got {args.test_size}")
+    validate_model_name(args.model_name)
     sensitive = args.sensitive or ["sex", "race"]
     data = args.data or "bundled:adult"
     current = args.current or ("bundled:adult-test" if args.data is None else data)
@@ -88,6 +93,8 @@ def _preflight(args: argparse.Namespace) -> dict[str, Any]:
 def _run_dir(args: argparse.Namespace) -> Path:
     if args.output:
         run_dir = Path(args.output).expanduser().resolve()
+        if run_dir.exists() and not run_dir.is_dir():
+            raise RAIError(f"--output {run_dir} is a file: choose a new or empty directory")
         if run_dir.exists() and any(run_dir.iterdir()):
             raise RAIError(f"--output {run_dir} already holds files: choose a new or empty directory")
     else:
@@ -156,7 +163,7 @@ def _print_summary(record: dict[str, Any], run_dir: Path) -> None:
     print(f"Pipeline {record['pipeline']}: {record['status'].upper()}")
     for name, stage in record["stages"].items():
         reason = stage["reason"]
-        if len(reason) > 150:
+        if stage["status"] == "passed" and len(reason) > 150:  # failures are shown whole: they say why
             reason = reason[:147] + "..."
         print(f"  {name:<11} {stage['status'].upper():<8} {reason}")
     prod = record["stages"]["production"]
@@ -346,6 +353,8 @@ def cmd_enable(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from kfp_rai.production._serving import verify_audit_log
 
+    if not Path(args.log).is_file():
+        raise RAIError(f"no audit log at {args.log}: a missing log cannot be verified (was it deleted?)")
     ok, count, message = verify_audit_log(args.log)
     print(f"{args.log}: {message}", file=sys.stdout if ok else sys.stderr)
     return EXIT_OK if ok else EXIT_FAILED
@@ -438,6 +447,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except RAIError as exc:
         return _fail(str(exc))
+    except OSError as exc:  # unwritable or missing directories, a file where a directory should be
+        return _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -203,6 +204,8 @@ def _check_value(section: str, name: str, default: Any, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InvalidParameterError(_MSG_TYPE.format(where=where, kind="a number", value=value))
         value = float(value)
+        if not math.isfinite(value):
+            raise InvalidParameterError(_MSG_RANGE.format(where=where, rule="a finite number", value=value))
         if name in _PROBABILITIES and not 0.0 < value <= 1.0 and not (name.startswith("max_") and value == 0.0):
             raise InvalidParameterError(_MSG_RANGE.format(where=where, rule="in (0, 1]", value=value))
         if name == "psi_threshold" and value <= 0:

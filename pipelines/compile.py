@@ -18,10 +18,13 @@ def compile_pipeline(name: str, output_dir: str | Path, *, image: str | None = N
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / f"{name}.yaml"
     tmp = output_dir / f".{name}.tmp.yaml"
-    compiler.Compiler().compile(PIPELINES[name], str(tmp))
-    if image and image != IMAGE:
-        text = tmp.read_text(encoding="utf-8")
-        # Every mention: executors' images and the deploy task's KFP_RAI_IMAGE (the serving image).
-        tmp.write_text(text.replace(IMAGE, image), encoding="utf-8")
-    tmp.replace(path)
+    try:
+        compiler.Compiler().compile(PIPELINES[name], str(tmp))
+        if image and image != IMAGE:
+            text = tmp.read_text(encoding="utf-8")
+            # Every mention: executors' images and the deploy task's KFP_RAI_IMAGE (the serving image).
+            tmp.write_text(text.replace(IMAGE, image), encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path

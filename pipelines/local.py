@@ -29,9 +29,16 @@ def _patch_condition_resolution() -> None:
         return
     try:
         from kfp.local.orchestrator.enhanced_dag_orchestrator import ConditionEvaluator
-    except ImportError:  # a kfp without this module resolves conditions its own way
-        return
-    original = ConditionEvaluator._resolve_pipeline_channel
+
+        original = ConditionEvaluator._resolve_pipeline_channel
+    except (ImportError, AttributeError) as exc:
+        # Without the fix every gated branch would be skipped silently: refuse to run instead.
+        import kfp
+
+        raise RuntimeError(
+            f"kfp {kfp.__version__} changed kfp.local's condition resolver, which kfp-rai patches so that "
+            "dsl.If on gate outputs works locally; use kfp 2.17 or update kfp_rai/pipelines/local.py"
+        ) from exc
 
     def resolve(channel_ref: str, io_store: Any) -> Any:
         ref = channel_ref.replace("pipelinechannel--", "")

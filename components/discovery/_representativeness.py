@@ -141,10 +141,21 @@ class RepresentativenessReport(Report):
     min_ratio: float
     min_group_size: int
     enforced: bool
+    confidence_level: float = 0.95
 
     def sections(self) -> list[Section]:
         table = Table(
-            ("attribute", "group", "rows", "share", "95% CI", "reference", "difference", "ratio", "ok"),
+            (
+                "attribute",
+                "group",
+                "rows",
+                "share",
+                f"{self.confidence_level:.0%} CI",
+                "reference",
+                "difference",
+                "ratio",
+                "ok",
+            ),
             tuple(
                 (
                     g.attribute,
@@ -269,4 +280,5 @@ def check_representativeness(
         min_ratio=policy.min_ratio,
         min_group_size=policy.min_group_size,
         enforced=policy.enforce,
+        confidence_level=policy.confidence_level,
     )

@@ -121,6 +121,17 @@ def apply_objects(objects: list[dict[str, Any]]) -> None:
         )
 
 
+def manifest_yaml(objects: list[dict[str, Any]]) -> str:
+    """The applied objects as YAML evidence; model bytes appear by size (their hash is annotated)."""
+    shown = [
+        dict(o, binaryData={k: f"<{len(v)} base64 characters>" for k, v in o["binaryData"].items()})
+        if o["kind"] == "ConfigMap"
+        else o
+        for o in objects
+    ]
+    return yaml.safe_dump_all(shown, sort_keys=False)
+
+
 @dataclass(frozen=True)
 class DeploymentReport(Report):
     """What was (or would have been) applied, and whether it was."""

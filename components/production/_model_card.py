@@ -102,6 +102,17 @@ class ModelCard(Report):
                     ),
                 ),
             ),
+            Section(
+                "Gate findings (all of them)",
+                (
+                    "\n".join(
+                        f"- {stage}: {v}"
+                        for stage, report in (("discovery", r), ("validation", v))
+                        for v in report.get("violations", [])
+                    )
+                    or "None.",
+                ),
+            ),
             Section("Lineage", (Table(("input", "value"), tuple(self.lineage.items())),)),
             Section(
                 "Caveats",
@@ -127,13 +138,16 @@ def build_model_card(
     """Assemble a card from the stage reports (their ``to_dict()`` JSON) and model metadata.
 
     The model is eligible for registration only when the representativeness and the validation
-    gates both passed; the card says which one blocked it otherwise.
+    gates both passed and the explanation is not flagged (reliance on sensitive features above the
+    policy); the card says what blocked it otherwise, and lists every finding.
     """
     blocked = []
     if not representativeness.get("passed", False):
         blocked.append(f"discovery gate: {representativeness.get('reason', 'no result')}")
     if not validation.get("passed", False):
         blocked.append(f"validation gate: {validation.get('reason', 'no result')}")
+    if explanation.get("flagged", False):
+        blocked.append(f"explainability: {explanation.get('reason', 'flagged')}")
     warnings = [
         f"{name} gate passed with a warning: {report['reason']}"
         for name, report in (("discovery", representativeness), ("validation", validation))

@@ -103,12 +103,11 @@ def deploy_model(
     """
     from collections import namedtuple
 
-    import yaml
-
     from kfp_rai._artifacts import write_report
     from kfp_rai._image import IMAGE as SERVING_IMAGE
     from kfp_rai.io import atomic_write_text
     from kfp_rai.production._deploy import deploy_model as deploy
+    from kfp_rai.production._deploy import manifest_yaml
 
     result, objects = deploy(
         model.path,
@@ -118,12 +117,5 @@ def deploy_model(
         namespace=namespace,
     )
     write_report(result, report.path)
-    # The manifest is evidence of what was applied; model bytes are summarized by their hash.
-    shown = [
-        dict(o, binaryData={k: f"<{len(v)} base64 chars>" for k, v in o["binaryData"].items()})
-        if o["kind"] == "ConfigMap"
-        else o
-        for o in objects
-    ]
-    atomic_write_text(manifest.path, yaml.safe_dump_all(shown, sort_keys=False))
+    atomic_write_text(manifest.path, manifest_yaml(objects))
     return namedtuple("DeployOutputs", ["deployed", "reason"])(result.deployed, result.reason)

@@ -63,6 +63,7 @@ class DriftReport(Report):
 
     drift_detected: bool
     reason: str
+    judged: bool
     reference_rows: int
     current_rows: int
     columns: tuple[ColumnDrift, ...]
@@ -70,7 +71,8 @@ class DriftReport(Report):
     policy: dict[str, float]
 
     def verdict(self) -> str:
-        return f"**{'DRIFT DETECTED' if self.drift_detected else 'NO DRIFT'}** — {self.reason}"
+        state = "NOT JUDGED" if not self.judged else "DRIFT DETECTED" if self.drift_detected else "NO DRIFT"
+        return f"**{state}** — {self.reason}"
 
     def sections(self) -> list[Section]:
         p = self.policy
@@ -161,6 +163,7 @@ def detect_drift(
         return DriftReport(
             drift_detected=False,
             reason=f"only {len(current)} current rows (< {policy.min_samples}): too few to judge drift",
+            judged=False,
             reference_rows=len(reference),
             current_rows=len(current),
             columns=(),
@@ -179,6 +182,7 @@ def detect_drift(
     return DriftReport(
         drift_detected=bool(drifted),
         reason=reason,
+        judged=True,
         reference_rows=len(reference),
         current_rows=len(current),
         columns=tuple(results),

@@ -32,6 +32,10 @@ GOOD = pd.DataFrame({"income": [">50K", "<=50K"] * 10, "sex": ["Male", "Female"]
         (["--policy", "nope.yaml"], "policy file not found"),
         (["--policy", "{bad_policy}"], "unknown policy key 'min_acc'"),
         (["--reference-population", "{bad_ref}"], "lacks 'source'"),
+        (["--policy", "{broken_yaml}"], "the policy is not valid YAML"),
+        (["--test-size", "1.5"], "--test-size must be between 0 and 1"),
+        (["--model-name", "Bad Name"], "model name 'Bad Name' is not valid"),
+        (["--output", "{a_file}"], "is a file"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(workdir, capsys, args, fragment):
@@ -41,7 +45,11 @@ def test_bad_input_exits_2_with_one_line(workdir, capsys, args, fragment):
         "one_class": _csv(workdir / "one.csv", GOOD.assign(income="<=50K")),
         "bad_policy": workdir / "policy.yaml",
         "bad_ref": workdir / "ref.yaml",
+        "broken_yaml": workdir / "broken.yaml",
+        "a_file": workdir / "a-file.txt",
     }
+    files["broken_yaml"].write_text("validation:\n  min_accuracy: [0.8\n  threshold: 0.5\n")
+    files["a_file"].write_text("not a directory")
     files["empty"].write_text("")
     files["bad_policy"].write_text("validation:\n  min_acc: 0.9\n")
     files["bad_ref"].write_text("year: 2000\nattributes: {}\n")
@@ -65,6 +73,11 @@ def test_output_dir_with_files_is_refused(workdir, capsys):
 def test_compile_writes_yaml(workdir, capsys):
     assert main(["compile", "--output", "out"]) == 0
     assert (workdir / "out" / "lifecycle.yaml").read_text().startswith("# PIPELINE DEFINITION")
+    assert [p.name for p in (workdir / "out").iterdir()] == ["lifecycle.yaml"]  # no temp file left
+    (workdir / "file").write_text("x")
+    assert main(["compile", "--output", "file"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("kfp-rai: error:")
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,7 @@ def test_too_few_rows_cannot_show_drift():
     ref = pd.DataFrame({"x": range(1000)})
     report = detect_drift(ref, pd.DataFrame({"x": [5000] * 10}), policy=DriftPolicy(min_samples=100))
     assert not report.drift_detected and "too few" in report.reason
+    assert report.judged is False and "NOT JUDGED" in report.to_markdown()
 
 
 def test_missing_columns_are_refused():

@@ -23,6 +23,8 @@ def test_defaults_and_partial_override():
         ({"drift": {"bins": 1}}, "must be >= 2"),
         ({"training": {"exclude_features": "fnlwgt"}}, "list of column names"),
         ([1, 2], "mapping of sections"),
+        ({"drift": {"psi_threshold": float("nan")}}, "must be a finite number"),
+        ({"drift": {"psi_threshold": float("inf")}}, "must be a finite number"),
     ],
 )
 def test_invalid_values_are_refused_with_the_key_named(data, fragment):

@@ -106,3 +106,19 @@ def test_model_card_blocks_unless_every_gate_passed():
         intended_use="tests",
     )
     assert card.approved_for_registration and "validation gate passed with a warning" in card.reason
+    card = build_model_card(
+        model_name="m",
+        model_metadata=meta,
+        training=meta,
+        representativeness=ok,
+        validation={
+            "passed": False,
+            "reason": "2 violation(s): a; b",
+            "violations": ["sex DP ratio 0.3", "race EO 0.31"],
+        },
+        explanation={"flagged": True, "reason": "sensitive features carry 30%"},
+        intended_use="tests",
+    )
+    assert not card.approved_for_registration and "explainability: sensitive features carry 30%" in card.reason
+    text = card.to_markdown()
+    assert "- validation: sex DP ratio 0.3" in text and "- validation: race EO 0.31" in text

@@ -119,6 +119,7 @@ def test_audit_chain_detects_edits_and_removals(tmp_path, capsys):
     (tmp_path / "cut.jsonl").write_text("\n".join([lines[0], *lines[2:]]) + "\n")
     assert "does not follow" in verify_audit_log(tmp_path / "cut.jsonl")[2]
     assert main(["audit-verify", str(tmp_path / "cut.jsonl")]) == 1
+    assert main(["audit-verify", str(tmp_path / "deleted.jsonl")]) == 2  # a missing log is not "intact"
     with pytest.raises(IntegrityError, match="is broken"):
         AuditLog(tmp_path / "cut.jsonl")
     reopened = AuditLog(tmp_path / "a.jsonl")  # continues the chain
