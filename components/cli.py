@@ -46,7 +46,7 @@ def _absolute(value: str) -> str:
 
 def _preflight(args: argparse.Namespace) -> dict[str, Any]:
     """Check every input before anything runs; return the pipeline arguments."""
-    from kfp_rai.discovery import ReferencePopulation, validate_dataset
+    from kfp_rai.discovery import ReferencePopulation, hmac_key_from_env, pseudonymize_columns, validate_dataset
     from kfp_rai.io import read_table
     from kfp_rai.policy import Policy
     from kfp_rai.production import validate_model_name
@@ -57,10 +57,13 @@ def _preflight(args: argparse.Namespace) -> dict[str, Any]:
     sensitive = args.sensitive or ["sex", "race"]
     data = args.data or "bundled:adult"
     current = args.current or ("bundled:adult-test" if args.data is None else data)
+    pseudonymize = args.pseudonymize or []
+    key = hmac_key_from_env()
     for label, source in (("--data", data), ("--current", current)):
         try:
             df = read_table(source)
             validate_dataset(df, target=args.target, positive_label=args.positive_label, sensitive_features=sensitive)
+            pseudonymize_columns(df.head(5), pseudonymize, key=key, protected=[args.target, *sensitive])
         except RAIError as exc:
             raise type(exc)(f"{label} {source}: {exc}") from exc
     policy_text = ""
@@ -87,6 +90,7 @@ def _preflight(args: argparse.Namespace) -> dict[str, Any]:
         "test_size": args.test_size,
         "seed": args.seed,
         "deploy": args.deploy,
+        "pseudonymize": pseudonymize,
     }
 
 
@@ -310,13 +314,10 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from kfp_rai.discovery import hmac_key_from_env
     from kfp_rai.production._serving import ModelService, serve
 
-    key = None
-    if key_file := os.environ.get("KFP_RAI_HMAC_KEY_FILE"):
-        if not Path(key_file).is_file():
-            raise RAIError(f"KFP_RAI_HMAC_KEY_FILE={key_file} does not exist: mount the pseudonymization Secret")
-        key = Path(key_file).read_bytes().strip()
+    key = hmac_key_from_env()
     service = ModelService(args.model_uri, audit_log=args.audit_log, state_dir=args.state_dir, hmac_key=key)
     server = serve(service, args.host, args.port)
     info = service.describe()
@@ -396,6 +397,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model-name", default="adult-income", help="registered model name")
     run.add_argument("--test-size", type=float, default=0.3, help="held-out share (default: 0.3)")
     run.add_argument("--seed", type=int, default=0, help="random seed for split, training, sampling")
+    run.add_argument(
+        "--pseudonymize",
+        action="append",
+        metavar="COL",
+        help="identifier column replaced by an HMAC pseudonym at load (key: $KFP_RAI_HMAC_KEY), repeatable",
+    )
     run.add_argument("--deploy", action="store_true", help="deploy a registered model (in a cluster; skipped locally)")
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
     run.set_defaults(func=cmd_run)

@@ -1,6 +1,6 @@
 """lifecycle_pipeline: the five stages, wired with gates. Wiring only: no logic lives here."""
 
-from kfp import dsl
+from kfp import dsl, kubernetes
 
 from kfp_rai._image import IMAGE
 from kfp_rai.components import (
@@ -32,9 +32,17 @@ def _resources(task, size=_SMALL):
     )
 
 
+PSEUDONYMIZATION_SECRET = "kfp-rai-pseudonymization"
+
+
 def _load(**kwargs):
-    """load_dataset with retries (storage hiccups) and no cache: the same path may hold new data."""
+    """load_dataset with retries (storage hiccups), no cache (the same path may hold new data) and
+    the pseudonymization key from its Secret (optional: only needed when columns are pseudonymized;
+    the task fails closed if they are and the key is missing)."""
     task = _resources(load_dataset(**kwargs)).set_retry(num_retries=2, backoff_duration="30s")
+    kubernetes.use_secret_as_env(
+        task, secret_name=PSEUDONYMIZATION_SECRET, secret_key_to_env={"hmac-key": "KFP_RAI_HMAC_KEY"}, optional=True
+    )
     return task.set_caching_options(False)
 
 
@@ -149,6 +157,7 @@ def lifecycle_pipeline(
     seed: int = 0,
     deploy: bool = False,
     serving_namespace: str = "kfp-rai",
+    pseudonymize: list[str] = [],  # noqa: B006
 ):
     """Run the five stages on ``data``; monitor ``current_data`` for drift and retrain on it.
 
@@ -158,7 +167,13 @@ def lifecycle_pipeline(
     model in ``serving_namespace`` (in a cluster; run it with the ``kfp-rai-deployer`` service
     account); locally the deploy step reports why it skipped.
     """
-    loaded = _load(source=data, target=target, positive_label=positive_label, sensitive_features=sensitive_features)
+    loaded = _load(
+        source=data,
+        target=target,
+        positive_label=positive_label,
+        sensitive_features=sensitive_features,
+        pseudonymize=pseudonymize,
+    )
     common = dict(
         target=target,
         positive_label=positive_label,
@@ -175,7 +190,11 @@ def lifecycle_pipeline(
     )
     split = _build_and_judge(loaded.outputs["dataset"], **common)
     current = _load(
-        source=current_data, target=target, positive_label=positive_label, sensitive_features=sensitive_features
+        source=current_data,
+        target=target,
+        positive_label=positive_label,
+        sensitive_features=sensitive_features,
+        pseudonymize=pseudonymize,
     )
     drift = detect_drift(reference=split.outputs["train"], current=current.outputs["dataset"], policy=policy)
     # Drift is a judgement about *now*: always recompute it.

@@ -33,10 +33,15 @@ kind load docker-image "$IMAGE" --name "$CLUSTER"
 
 echo "kind-up: applying manifests/overlays/kind"
 kubectl apply -k manifests/overlays/kind
-if ! kubectl -n kfp-rai get secret kfp-rai-pseudonymization >/dev/null 2>&1; then
-  key=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
-  kubectl -n kfp-rai create secret generic kfp-rai-pseudonymization --from-literal="hmac-key=$key"
-fi
+# One key for the pipeline tasks (kubeflow) and the serving app (kfp-rai): pseudonyms must match.
+# Reuse the key if the Secret exists (re-running kind-up must not re-key the data); never print it.
+key=$(kubectl -n kfp-rai get secret kfp-rai-pseudonymization -o jsonpath='{.data.hmac-key}' 2>/dev/null | base64 -d || true)
+[ -n "$key" ] || key=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+for ns in kfp-rai kubeflow; do
+  kubectl -n "$ns" create secret generic kfp-rai-pseudonymization --from-literal="hmac-key=$key" \
+    --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+done
+unset key
 
 echo "kind-up: waiting for Kubeflow Pipelines (first start pulls images: allow 10-15 minutes)"
 kubectl -n kubeflow wait --for=condition=Available --timeout=1200s deployment --all

@@ -1,6 +1,7 @@
 """Discovery: load and check data, and judge whether it represents the people it is about."""
 
 from kfp_rai.discovery._dataset import DatasetSummary, split_dataset, validate_dataset
+from kfp_rai.discovery._privacy import hmac_key_from_env, pseudonym, pseudonymize_columns
 from kfp_rai.discovery._representativeness import (
     GroupShare,
     ReferencePopulation,
@@ -14,6 +15,9 @@ __all__ = [
     "ReferencePopulation",
     "RepresentativenessReport",
     "check_representativeness",
+    "hmac_key_from_env",
+    "pseudonym",
+    "pseudonymize_columns",
     "split_dataset",
     "validate_dataset",
 ]

@@ -15,22 +15,30 @@ def load_dataset(
     positive_label: str,
     sensitive_features: list[str],
     dataset: Output[Dataset],
+    pseudonymize: list[str] = [],  # noqa: B006 - kfp takes literal defaults
 ) -> NamedTuple("LoadOutputs", rows=int, positive_rate=float):
     """Load a CSV or parquet file (or ``bundled:adult``) and check it can be used.
 
     Writes the data as zstd parquet with ``rows``, ``columns``, ``sha256`` and ``schema`` in the
     artifact metadata. Fails with a clear message if a column is missing, the target does not
     have exactly two classes including ``positive_label``, or the data is empty.
+
+    ``pseudonymize`` names identifier columns to replace by HMAC-SHA256 pseudonyms before anything
+    is written; the key comes from ``KFP_RAI_HMAC_KEY`` (the Secret ``kfp-rai-pseudonymization`` in
+    a cluster). Without a key the task fails rather than write raw identifiers.
     """
     from collections import namedtuple
 
-    from kfp_rai.discovery import validate_dataset
+    from kfp_rai.discovery import hmac_key_from_env, pseudonymize_columns, validate_dataset
     from kfp_rai.io import read_table, write_table
 
     df = read_table(source)
     summary = validate_dataset(df, target=target, positive_label=positive_label, sensitive_features=sensitive_features)
+    df = pseudonymize_columns(df, pseudonymize, key=hmac_key_from_env(), protected=[target, *sensitive_features])
     dataset.metadata.update(write_table(df, dataset.path))
-    dataset.metadata.update({"source": source, "positive_rate": summary.positive_rate})
+    dataset.metadata.update(
+        {"source": source, "positive_rate": summary.positive_rate, "identifier_columns": list(pseudonymize)}
+    )
     return namedtuple("LoadOutputs", ["rows", "positive_rate"])(summary.rows, summary.positive_rate)
 
 
@@ -51,7 +59,13 @@ def split_dataset(
     train_df, test_df = split(df, target=target, test_size=test_size, seed=seed)
     for artifact, part in ((train, train_df), (test, test_df)):
         artifact.metadata.update(write_table(part, artifact.path))
-        artifact.metadata.update({"parent_sha256": dataset.metadata.get("sha256", ""), "seed": seed})
+        artifact.metadata.update(
+            {
+                "parent_sha256": dataset.metadata.get("sha256", ""),
+                "seed": seed,
+                "identifier_columns": dataset.metadata.get("identifier_columns", []),
+            }
+        )
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 import json
 import logging
 import math
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kfp_rai.discovery._privacy import pseudonym
 from kfp_rai.errors import DataValidationError, IntegrityError, InvalidParameterError
 from kfp_rai.io import read_json, write_json
 
@@ -167,7 +167,7 @@ class ModelService:
     def _pseudonym(self, value: Any) -> str:
         if self._hmac_key is None:
             return "sha256:" + hashlib.sha256(str(value).encode()).hexdigest()[:16]
-        return "hmac:" + hmac.new(self._hmac_key, str(value).encode(), hashlib.sha256).hexdigest()[:16]
+        return "hmac:" + pseudonym(value, self._hmac_key)  # the same pseudonym the pipeline's data carries
 
     def _frame(self, payload: Any) -> tuple[pd.DataFrame, list[Any]]:
         if not isinstance(payload, dict) or not isinstance(payload.get("instances"), list):

@@ -57,11 +57,17 @@ def feature_profile(X: pd.DataFrame) -> dict[str, dict[str, Any]]:
 
 
 def feature_columns(
-    df: pd.DataFrame, *, target: str, sensitive_features: Sequence[str], policy: TrainingPolicy
+    df: pd.DataFrame,
+    *,
+    target: str,
+    sensitive_features: Sequence[str],
+    policy: TrainingPolicy,
+    identifier_columns: Sequence[str] = (),
 ) -> list[str]:
-    """The model's input columns: everything but the target, excluded columns and, unless the
-    policy allows them, the sensitive features."""
-    drop = {target, *policy.exclude_features}
+    """The model's input columns: everything but the target, excluded columns, identifier
+    columns (pseudonymized IDs are never features) and, unless the policy allows them, the
+    sensitive features."""
+    drop = {target, *policy.exclude_features, *identifier_columns}
     if not policy.use_sensitive_features:
         drop |= set(sensitive_features)
     features = [c for c in df.columns if c not in drop]
@@ -105,8 +111,11 @@ def train_model(
     sensitive_features: Sequence[str],
     policy: TrainingPolicy | None = None,
     seed: int = 0,
+    identifier_columns: Sequence[str] = (),
 ) -> tuple[Pipeline, TrainingSummary]:
     """Fit the default model on ``df``.
+
+    ``identifier_columns`` (e.g. the columns pseudonymized at load) are never model inputs.
 
     Returns
     -------
@@ -116,7 +125,9 @@ def train_model(
     """
     policy = policy or TrainingPolicy()
     validate_dataset(df, target=target, positive_label=positive_label, sensitive_features=sensitive_features)
-    features = feature_columns(df, target=target, sensitive_features=sensitive_features, policy=policy)
+    features = feature_columns(
+        df, target=target, sensitive_features=sensitive_features, policy=policy, identifier_columns=identifier_columns
+    )
     X = df[features]
     y = labels(df, target=target, positive_label=positive_label)
     model = build_estimator(X, policy=policy, seed=seed)

@@ -19,7 +19,8 @@ def train_model(
     """Train one-hot encoding + HistGradientBoostingClassifier on ``train``, seeded.
 
     Sensitive features are not model inputs unless the policy's ``training.use_sensitive_features``
-    says so. The model is saved with skops (never pickle) as ``model.skops`` in the artifact
+    says so; identifier columns (``identifier_columns`` in the data's metadata, set when they were
+    pseudonymized at load) never are. The model is saved with skops (never pickle) as ``model.skops`` in the artifact
     directory, beside ``metadata.json``; the metadata holds ``sha256``, ``framework``, ``features``,
     ``training_data_sha256``, ``policy_sha256`` and ``kfp_rai_version``.
     """
@@ -39,6 +40,7 @@ def train_model(
         sensitive_features=sensitive_features,
         policy=rules.training,
         seed=seed,
+        identifier_columns=train.metadata.get("identifier_columns", []),
     )
     meta = {
         **asdict(summary),

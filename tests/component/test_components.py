@@ -195,6 +195,44 @@ def test_load_dataset_writes_parquet_with_metadata(local_root, sample_csv):
     assert set(dataset.metadata["schema"]) >= {"income", "sex", "race", "age"}
 
 
+@dsl.pipeline
+def identifier_chain(source: str) -> NamedTuple("I", data=Dataset, train=Dataset, model=Model, drift=Artifact):
+    args = {"target": "income", "positive_label": ">50K", "sensitive_features": ["sex", "race"]}
+    loaded = load_dataset(source=source, pseudonymize=["customer_id"], **args)
+    split = split_dataset(dataset=loaded.outputs["dataset"], target="income", test_size=0.3, seed=0)
+    trained = train_model(train=split.outputs["train"], policy="", seed=0, **args)
+    drift = detect_drift(reference=split.outputs["train"], current=loaded.outputs["dataset"], policy="")
+    outputs = NamedTuple("I", data=Dataset, train=Dataset, model=Model, drift=Artifact)
+    return outputs(loaded.outputs["dataset"], split.outputs["train"], trained.outputs["model"], drift.outputs["report"])
+
+
+def test_pseudonymized_identifiers_are_hidden_and_never_features_or_drift_columns(
+    local_root, sample_csv, tmp_path, monkeypatch
+):
+    from kfp_rai.discovery._privacy import pseudonym
+    from kfp_rai.io import read_table
+
+    raw = read_table(sample_csv).assign(customer_id=lambda d: [f"C{i:06d}" for i in range(len(d))])
+    source = tmp_path / "with-ids.csv"
+    raw.to_csv(source, index=False)
+    key = "component-test-key-0123456789abcdef"
+    monkeypatch.setenv("KFP_RAI_HMAC_KEY", key)
+    run = identifier_chain(source=str(source))
+    written = read_table(run.outputs["data"].path, format="parquet")
+    assert not set(written["customer_id"]) & set(raw["customer_id"])
+    assert written["customer_id"][0] == pseudonym("C000000", key.encode())
+    assert run.outputs["train"].metadata["identifier_columns"] == ["customer_id"]
+    assert "customer_id" not in run.outputs["model"].metadata["features"]
+    assert "age" in run.outputs["model"].metadata["features"]
+    drift = json.loads(Path(run.outputs["drift"].path).read_text())
+    compared = {c["column"] for c in drift["columns"]}
+    assert "customer_id" not in compared and "age" in compared
+    assert drift["drift_detected"] is False
+    monkeypatch.delenv("KFP_RAI_HMAC_KEY")
+    with pytest.raises(RuntimeError, match="load-dataset"):  # no key: fails rather than write raw ids
+        load_dataset(source=str(source), pseudonymize=["customer_id"], **ARGS)
+
+
 def test_load_dataset_refuses_an_unknown_column(local_root, sample_csv):
     with pytest.raises(RuntimeError, match="load-dataset"):
         load_dataset(source=sample_csv, target="salary", positive_label=">50K", sensitive_features=SENSITIVE)

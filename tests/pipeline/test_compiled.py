@@ -28,7 +28,7 @@ def test_yaml_loads_back_and_uses_one_versioned_image():
     path = COMPILED / "lifecycle.yaml"
     component = load_component_from_file(str(path))
     assert component.name == "kfp-rai-lifecycle"
-    spec = yaml.safe_load(path.read_text())
+    spec = next(yaml.safe_load_all(path.read_text()))
     images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
     assert images == {IMAGE} and IMAGE.endswith(":" + __version__)
     assert len(spec["deploymentSpec"]["executors"]) == 19  # load x2, drift, 8 build-and-judge x2

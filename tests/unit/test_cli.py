@@ -36,9 +36,13 @@ GOOD = pd.DataFrame({"income": [">50K", "<=50K"] * 10, "sex": ["Male", "Female"]
         (["--test-size", "1.5"], "--test-size must be between 0 and 1"),
         (["--model-name", "Bad Name"], "model name 'Bad Name' is not valid"),
         (["--output", "{a_file}"], "is a file"),
+        (["--pseudonymize", "native-country"], "needs a key: set KFP_RAI_HMAC_KEY"),
+        (["--pseudonymize", "sex"], "must stay readable"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(workdir, capsys, args, fragment):
+def test_bad_input_exits_2_with_one_line(workdir, capsys, monkeypatch, args, fragment):
+    monkeypatch.delenv("KFP_RAI_HMAC_KEY", raising=False)
+    monkeypatch.delenv("KFP_RAI_HMAC_KEY_FILE", raising=False)
     files = {
         "empty": workdir / "empty.csv",
         "good": _csv(workdir / "good.csv", GOOD),

@@ -64,7 +64,7 @@ def test_deployer_role_is_least_privilege():
 
 def test_compile_with_a_private_image(tmp_path, capsys):
     assert main(["compile", "--output", str(tmp_path), "--image", "registry.local:5000/team/kfp-rai:1.2"]) == 0
-    spec = yaml.safe_load((tmp_path / "lifecycle.yaml").read_text())
+    spec = next(yaml.safe_load_all((tmp_path / "lifecycle.yaml").read_text()))
     images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
     assert images == {"registry.local:5000/team/kfp-rai:1.2"}
     assert main(["compile", "--output", str(tmp_path), "--image", "bad image"]) == 2
@@ -90,3 +90,9 @@ def test_compiled_tasks_have_resources_retries_and_time_dependent_caching_off():
     for name in ("detect-drift", "register-model", "register-model-2"):
         assert not all_tasks[name].get("cachingOptions", {}).get("enableCache", False), name
     assert all_tasks["train-model"]["cachingOptions"]["enableCache"] is True
+    # The pseudonymization key reaches the load tasks from its Secret (kfp-kubernetes).
+    platform = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for name in ("exec-load-dataset", "exec-load-dataset-2"):
+        (secret,) = platform[name]["secretAsEnv"]
+        assert secret["secretName"] == "kfp-rai-pseudonymization" and secret["optional"] is True
+        assert secret["keyToEnv"] == [{"envVar": "KFP_RAI_HMAC_KEY", "secretKey": "hmac-key"}]

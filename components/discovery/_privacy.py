@@ -1,0 +1,81 @@
+"""Pseudonymization of identifier columns with a keyed hash (HMAC-SHA256).
+
+The same value and key always give the same pseudonym, so joins and audit trails still work,
+while the raw identifier cannot be recovered without the key. The key comes from the environment
+(``KFP_RAI_HMAC_KEY``, or a file named by ``KFP_RAI_HMAC_KEY_FILE``); in a cluster both the
+pipeline tasks and the serving app get it from the Secret ``kfp-rai-pseudonymization``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from kfp_rai.errors import DataValidationError, InvalidParameterError
+
+PSEUDONYM_CHARS = 16
+MIN_KEY_BYTES = 16  # a short key can be brute-forced from known identifiers
+_MSG_NO_KEY = (
+    "pseudonymizing {cols} needs a key: set KFP_RAI_HMAC_KEY (or KFP_RAI_HMAC_KEY_FILE); in a cluster "
+    "create the Secret kfp-rai-pseudonymization with key hmac-key"
+)
+
+
+def hmac_key_from_env() -> bytes | None:
+    """The pseudonymization key from the environment, or None when none is configured."""
+    if value := os.environ.get("KFP_RAI_HMAC_KEY"):
+        return value.strip().encode("utf-8")
+    if path := os.environ.get("KFP_RAI_HMAC_KEY_FILE"):
+        if not Path(path).is_file():
+            raise InvalidParameterError(
+                f"KFP_RAI_HMAC_KEY_FILE={path} does not exist: mount the pseudonymization Secret or unset it"
+            )
+        return Path(path).read_bytes().strip()
+    return None
+
+
+def pseudonym(value: object, key: bytes) -> str:
+    return hmac.new(key, str(value).encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_CHARS]
+
+
+def pseudonymize_columns(
+    df: pd.DataFrame, columns: Sequence[str], *, key: bytes | None, protected: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Return a copy of ``df`` with ``columns`` replaced by HMAC pseudonyms (missing stays missing).
+
+    Parameters
+    ----------
+    columns : list of str
+        Identifier columns (names, customer numbers, ...).
+    key : bytes or None
+        Required when ``columns`` is not empty; at least ``MIN_KEY_BYTES`` long.
+    protected : list of str
+        Columns that must stay readable (the target, the sensitive features measured for fairness).
+    """
+    if not columns:
+        return df
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataValidationError(f"columns to pseudonymize {missing} are not in the data")
+    clash = sorted(set(columns) & set(protected))
+    if clash:
+        raise InvalidParameterError(
+            f"{clash} cannot be pseudonymized: the target and the sensitive features must stay readable"
+        )
+    if not key:
+        raise InvalidParameterError(_MSG_NO_KEY.format(cols=list(columns)))
+    if len(key) < MIN_KEY_BYTES:
+        raise InvalidParameterError(
+            f"the pseudonymization key has {len(key)} bytes, fewer than {MIN_KEY_BYTES}: use a random one, "
+            "e.g. python3 -c 'import secrets; print(secrets.token_hex(32))'"
+        )
+    out = df.copy()
+    for col in columns:
+        values = out[col]
+        out[col] = values.map(lambda v: pseudonym(v, key), na_action="ignore").astype("string")
+    return out
