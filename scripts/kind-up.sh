@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CLUSTER=kfp-rai
-KFP_VERSION=${KFP_VERSION:-2.14.3}
+KFP_VERSION=${KFP_VERSION:-2.17.0}  # the backend must be at least as new as the SDK in constraints.txt
 VERSION=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' components/_version.py)
 IMAGE=${KFP_RAI_IMAGE:-ghcr.io/kfp-rai/kfp-rai:$VERSION}
 

@@ -39,6 +39,18 @@ def test_kind_node_is_pinned_and_ports_match_the_overlay():
     assert node_ports == mapped == {30080, 30880}
 
 
+def test_kind_installs_a_kfp_backend_as_new_as_the_sdk():
+    """The compiled YAML is written by the SDK in constraints.txt; an older backend rejects fields
+    it does not know (kfp 2.14's driver fails on secretAsEnv.optional, kubeflow/pipelines#12495)."""
+    script = (REPO / "scripts/kind-up.sh").read_text()
+    backend = re.search(r"KFP_VERSION=\$\{KFP_VERSION:-(\d+)\.(\d+)\.(\d+)\}", script).groups()
+    pins = dict(re.findall(r"^(kfp|kfp-kubernetes)==(\S+)$", (REPO / "constraints.txt").read_text(), re.M))
+    for package in ("kfp", "kfp-kubernetes"):
+        sdk = tuple(int(x) for x in pins[package].split(".")[:2])
+        assert tuple(int(x) for x in backend[:2]) >= sdk, f"KFP backend {backend} is older than {package} {sdk}"
+    assert f"Kubeflow Pipelines {'.'.join(backend)} from" in (REPO / "README.md").read_text()
+
+
 def test_namespace_is_restricted_and_serving_pod_is_locked_down():
     namespace = _docs(REPO / "manifests/base/namespace.yaml")[0]
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
