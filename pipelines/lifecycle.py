@@ -167,13 +167,10 @@ def lifecycle_pipeline(
     model in ``serving_namespace`` (in a cluster; run it with the ``kfp-rai-deployer`` service
     account); locally the deploy step reports why it skipped.
     """
-    loaded = _load(
-        source=data,
-        target=target,
-        positive_label=positive_label,
-        sensitive_features=sensitive_features,
-        pseudonymize=pseudonymize,
+    schema = dict(
+        target=target, positive_label=positive_label, sensitive_features=sensitive_features, pseudonymize=pseudonymize
     )
+    loaded = _load(source=data, **schema)
     common = dict(
         target=target,
         positive_label=positive_label,
@@ -189,13 +186,7 @@ def lifecycle_pipeline(
         serving_namespace=serving_namespace,
     )
     split = _build_and_judge(loaded.outputs["dataset"], **common)
-    current = _load(
-        source=current_data,
-        target=target,
-        positive_label=positive_label,
-        sensitive_features=sensitive_features,
-        pseudonymize=pseudonymize,
-    )
+    current = _load(source=current_data, **schema)
     drift = detect_drift(reference=split.outputs["train"], current=current.outputs["dataset"], policy=policy)
     # Drift is a judgement about *now*: always recompute it.
     _resources(drift).set_caching_options(False)
