@@ -30,3 +30,7 @@ class GateFailedError(RAIError):
 
 class IntegrityError(RAIError):
     """An artifact's sha256 does not match the recorded one."""
+
+
+class DeploymentError(RAIError):
+    """The cluster refused or could not take a deployment (missing serving app, RBAC, API error)."""

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export KFP_HOST=${KFP_HOST:-http://localhost:8080}
+export KFP_RAI_E2E_REQUIRED=1  # here a cluster is promised: an unreachable one fails, never skips
 if ! .venv/bin/pytest tests/e2e -m e2e -v -rs; then
   bash scripts/collect-logs.sh e2e-logs
   exit 1

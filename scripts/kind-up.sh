@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 CLUSTER=kfp-rai
 KFP_VERSION=${KFP_VERSION:-2.17.0}  # the backend must be at least as new as the SDK in constraints.txt
 VERSION=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' components/_version.py)
-IMAGE=${KFP_RAI_IMAGE:-ghcr.io/kfp-rai/kfp-rai:$VERSION}
+# The name the committed compiled YAML and manifests/ use; kind loads it, nothing is pushed.
+IMAGE=ghcr.io/kfp-rai/kfp-rai:$VERSION
 
-for tool in docker kind kubectl; do
+for tool in docker kind kubectl git python3; do
   command -v "$tool" >/dev/null || { echo "kind-up: $tool is not installed" >&2; exit 2; }
 done
 docker info >/dev/null 2>&1 || { echo "kind-up: no Docker engine is running" >&2; exit 2; }
@@ -37,9 +38,9 @@ kubectl apply -k manifests/overlays/kind
 # Reuse the key if the Secret exists (re-running kind-up must not re-key the data); never print it.
 key=$(kubectl -n kfp-rai get secret kfp-rai-pseudonymization -o jsonpath='{.data.hmac-key}' 2>/dev/null | base64 -d || true)
 [ -n "$key" ] || key=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
-for ns in kfp-rai kubeflow; do
-  kubectl -n "$ns" create secret generic kfp-rai-pseudonymization --from-literal="hmac-key=$key" \
-    --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+for ns in kfp-rai kubeflow; do  # the key goes through stdin, never a command line
+  printf '%s' "$key" | kubectl -n "$ns" create secret generic kfp-rai-pseudonymization \
+    --from-file=hmac-key=/dev/stdin --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 done
 unset key
 

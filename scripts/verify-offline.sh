@@ -21,19 +21,20 @@ for target in base overlays/kind; do
   echo "manifests/$target: $(grep -c '^kind:' "$out/$name.yaml") objects"
 done
 
-step "serving objects the deploy task applies, rendered for a small model"
+step "what the deploy task leaves in the cluster, rendered for a small model (ConfigMap + resulting Deployment)"
 "${PYTHON:-.venv/bin/python}" - "$out/deploy-rendered.yaml" <<'PY'
 import sys, tempfile
 import numpy as np, pandas as pd, yaml
 from sklearn.linear_model import LogisticRegression
 from kfp_rai._artifacts import save_model_dir
-from kfp_rai.production._deploy import deploy_model
+from kfp_rai.production._deploy import deploy_model, serving_after_deploy
 model = LogisticRegression().fit(pd.DataFrame({"x": np.arange(20.0)}), np.arange(20) % 2)
 with tempfile.TemporaryDirectory() as tmp:
     save_model_dir(model, tmp, {"features": ["x"]})
     _, objects = deploy_model(tmp, model_name="adult-income", version="1", image="ghcr.io/kfp-rai/kfp-rai:0.1.0")
-yaml.safe_dump_all(objects, open(sys.argv[1], "w"), sort_keys=False)
-print("rendered", ", ".join(o["kind"] for o in objects))
+result = [objects[0], serving_after_deploy(objects)]
+yaml.safe_dump_all(result, open(sys.argv[1], "w"), sort_keys=False)
+print("rendered", ", ".join(o["kind"] for o in result))
 PY
 
 step "kubernetes-validate --strict against Kubernetes $K8S_VERSION"

@@ -1,11 +1,18 @@
 """Deployment of an approved model to the serving app, by Kubernetes server-side apply.
 
-The serving Deployment and Service are the ones in ``manifests/base/serving.yaml`` (shipped in
-the package as ``data/k8s/serving.yaml``; a test keeps the two identical). For a model version,
-the model files travel in a ConfigMap (binaryData, verified by sha256 when the server loads them)
-mounted where ``MODEL_URI`` points, and the pod template is annotated with the version and hash,
-so a new version rolls out and ``kubectl rollout undo`` rolls back. Outside a cluster nothing is
-applied and the report says so.
+The serving Deployment, its Service and every security setting belong to the operator's
+manifests (``manifests/base/serving.yaml``, shipped in the package as ``data/k8s/serving.yaml``;
+a test keeps the two identical). The deploy step owns only what changes with a model, and
+applies only that (server-side apply, field manager ``kfp-rai``):
+
+- a ConfigMap per model (name carries version and hash; immutable; binaryData verified by
+  sha256 when the server loads it), mounted at ``/models``;
+- on the Deployment: ``replicas: 1``, the ConfigMap the ``models`` volume mounts, the container
+  image (the image that validated the model serves it) and pod-template annotations with the
+  version and hash, so a new version rolls out and ``kubectl rollout undo`` rolls back.
+
+Fields it does not send (probes, security context, pull policy, the Service's type) stay as the
+operator's manifests set them. Outside a cluster nothing is applied and the report says so.
 """
 
 from __future__ import annotations
@@ -21,13 +28,15 @@ from typing import Any
 import yaml
 
 from kfp_rai._report import Report, Section, Table
-from kfp_rai.errors import InvalidParameterError
+from kfp_rai.errors import DeploymentError, InvalidParameterError
 
 SERVING_NAME = "kfp-rai-serving"
+SERVING_CONTAINER = "serving"
+MODELS_VOLUME = "models"
 FIELD_MANAGER = "kfp-rai"
 MAX_CONFIGMAP_BYTES = 1_000_000  # Kubernetes refuses ConfigMaps over 1 MiB
 _TEMPLATE = Path(__file__).resolve().parents[1] / "data" / "k8s" / "serving.yaml"
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 def in_cluster() -> bool:
@@ -35,9 +44,10 @@ def in_cluster() -> bool:
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
 
 
-def _configmap_name(model_name: str, version: str) -> str:
-    name = f"kfp-rai-model-{model_name}-{version}".lower().replace("_", "-").replace(".", "-")
-    if len(name) > 63 or not _DNS_LABEL.match(name):
+def _configmap_name(model_name: str, version: str, model_sha256: str) -> str:
+    """Unique per model bytes: an immutable ConfigMap can never be asked to change."""
+    name = f"kfp-rai-model-{model_name}-{version}-{model_sha256[:12]}".lower().replace("_", "-")
+    if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
         raise InvalidParameterError(f"model name {model_name!r} version {version!r} make no valid ConfigMap name")
     return name
 
@@ -51,14 +61,15 @@ def render_serving(
     image: str,
     namespace: str = "kfp-rai",
 ) -> list[dict[str, Any]]:
-    """The objects that serve ``model_name`` version ``version``: ConfigMap, Deployment, Service."""
+    """What the deploy step applies for one model: its ConfigMap and the Deployment fields it owns."""
     size = sum(len(v) for v in model_files.values())
     if size > MAX_CONFIGMAP_BYTES:
         raise InvalidParameterError(
             f"the model files are {size} bytes; a ConfigMap holds at most {MAX_CONFIGMAP_BYTES}: "
             "serve it from an object store the serving pods can read (--model-uri s3://...)"
         )
-    cm_name = _configmap_name(model_name, version)
+    cm_name = _configmap_name(model_name, version, model_sha256)
+    annotations = {"kfp-rai/model": model_name, "kfp-rai/model-version": version, "kfp-rai/model-sha256": model_sha256}
     configmap = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -66,70 +77,121 @@ def render_serving(
             "name": cm_name,
             "namespace": namespace,
             "labels": {"app.kubernetes.io/part-of": "kfp-rai", "kfp-rai/model": model_name},
-            "annotations": {"kfp-rai/model-version": version, "kfp-rai/model-sha256": model_sha256},
+            "annotations": annotations,
         },
         "binaryData": {k: base64.b64encode(v).decode("ascii") for k, v in model_files.items()},
         "immutable": True,
     }
-    deployment, service = (copy.deepcopy(d) for d in yaml.safe_load_all(_TEMPLATE.read_text(encoding="utf-8")))
-    for obj in (deployment, service):
-        obj["metadata"]["namespace"] = namespace
-    deployment["spec"]["replicas"] = 1  # the base manifest serves nothing until a model is deployed
-    template = deployment["spec"]["template"]
-    template["metadata"].setdefault("annotations", {}).update(
-        {"kfp-rai/model": model_name, "kfp-rai/model-version": version, "kfp-rai/model-sha256": model_sha256}
-    )
-    container = template["spec"]["containers"][0]
-    container["image"] = image
-    mount = f"/models/{model_name}/{version}"
-    for env in container["env"]:
-        if env["name"] == "MODEL_URI":
-            env["value"] = mount
-    for volume_mount in container["volumeMounts"]:
-        if volume_mount["name"] == "models":
-            volume_mount["mountPath"] = mount
-    template["spec"]["volumes"] = [
-        v if v["name"] != "models" else {"name": "models", "configMap": {"name": cm_name}}
-        for v in template["spec"]["volumes"]
-    ]
-    return [configmap, deployment, service]
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": SERVING_NAME, "namespace": namespace},
+        "spec": {
+            "replicas": 1,  # the base manifest serves nothing until a model is deployed
+            "template": {
+                "metadata": {"annotations": annotations},
+                "spec": {
+                    "containers": [{"name": SERVING_CONTAINER, "image": image}],
+                    "volumes": [{"name": MODELS_VOLUME, "configMap": {"name": cm_name}}],
+                },
+            },
+        },
+    }
+    return [configmap, deployment]
+
+
+def _merge(base: Any, patch: Any) -> Any:
+    """Merge ``patch`` into ``base`` as server-side apply does for these objects: maps field by
+    field, lists of named items by ``name``, anything else replaced."""
+    if isinstance(base, dict) and isinstance(patch, dict):
+        return {**base, **{k: _merge(base[k], v) if k in base else v for k, v in patch.items()}}
+    if isinstance(base, list) and isinstance(patch, list) and all(isinstance(i, dict) and "name" in i for i in patch):
+        merged = {i["name"]: i for i in base}
+        for item in patch:
+            merged[item["name"]] = _merge(merged[item["name"]], item) if item["name"] in merged else item
+        return list(merged.values())
+    return copy.deepcopy(patch)
+
+
+def serving_after_deploy(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    """The serving Deployment as the cluster will hold it after ``objects`` are applied over the
+    packaged base manifest: evidence of what will run, and what the offline checks validate."""
+    base = next(d for d in yaml.safe_load_all(_TEMPLATE.read_text(encoding="utf-8")) if d["kind"] == "Deployment")
+    patch = next(o for o in objects if o["kind"] == "Deployment")
+    base["metadata"]["namespace"] = patch["metadata"]["namespace"]
+    return _merge(base, patch)
 
 
 def _api_path(obj: dict[str, Any]) -> str:
     kind, name, namespace = obj["kind"], obj["metadata"]["name"], obj["metadata"]["namespace"]
-    plural = {"ConfigMap": "configmaps", "Service": "services", "Deployment": "deployments"}[kind]
+    plural = {"ConfigMap": "configmaps", "Deployment": "deployments"}[kind]
     prefix = "/apis/apps/v1" if kind == "Deployment" else "/api/v1"
     return f"{prefix}/namespaces/{namespace}/{plural}/{name}"
 
 
-def apply_objects(objects: list[dict[str, Any]]) -> None:
-    """Server-side apply each object with the in-cluster service account's credentials."""
-    from kubernetes import client, config
+def apply_objects(objects: list[dict[str, Any]], api: Any = None) -> None:
+    """Server-side apply each object, by default with the in-cluster service account's credentials
+    (``api``: a ``kubernetes.client.ApiClient`` for another cluster).
 
-    config.load_incluster_config()
-    api = client.ApiClient()
+    The serving Deployment must already exist (installed from ``manifests/``): the step sends only
+    the fields it owns, and refuses rather than create a Deployment without the security settings.
+    """
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+
+    if api is None:
+        config.load_incluster_config()
+        api = client.ApiClient()
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    namespace = deployment["metadata"]["namespace"]
+    try:
+        client.AppsV1Api(api).read_namespaced_deployment(SERVING_NAME, namespace)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise DeploymentError(
+                f"cannot read deployment {namespace}/{SERVING_NAME}: HTTP {exc.status} {exc.reason}"
+            ) from exc
+        raise DeploymentError(
+            f"deployment {namespace}/{SERVING_NAME} does not exist: install the serving app first "
+            "(kubectl apply -k manifests/overlays/<yours>); the deploy step only swaps models"
+        ) from exc
     for obj in objects:
-        api.call_api(
-            _api_path(obj),
-            "PATCH",
-            query_params=[("fieldManager", FIELD_MANAGER), ("force", "true")],
-            header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
-            body=obj,
-            auth_settings=["BearerToken"],
-            response_type="object",
-            _return_http_data_only=True,
-        )
+        try:
+            api.call_api(
+                _api_path(obj),
+                "PATCH",
+                query_params=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+                header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
+                body=obj,
+                auth_settings=["BearerToken"],
+                response_type="object",
+                _return_http_data_only=True,
+            )
+        except ApiException as exc:
+            raise DeploymentError(
+                f"server-side apply of {obj['kind']}/{obj['metadata']['name']} failed: HTTP {exc.status} "
+                f"{exc.reason}: {(exc.body or '')[:500]}"
+            ) from exc
 
 
 def manifest_yaml(objects: list[dict[str, Any]]) -> str:
-    """The applied objects as YAML evidence; model bytes appear by size (their hash is annotated)."""
+    """Evidence: the applied objects (model bytes by size; their hash is annotated), then the
+    serving Deployment as it will run after the apply."""
     shown = [
         dict(o, binaryData={k: f"<{len(v)} base64 characters>" for k, v in o["binaryData"].items()})
         if o["kind"] == "ConfigMap"
         else o
         for o in objects
     ]
-    return yaml.safe_dump_all(shown, sort_keys=False)
+    header = "# applied (server-side apply, field manager kfp-rai):\n"
+    result = "# the serving Deployment after the apply (base manifest + the fields above):\n"
+    return (
+        header
+        + yaml.safe_dump_all(shown, sort_keys=False)
+        + "---\n"
+        + result
+        + yaml.safe_dump(serving_after_deploy(objects), sort_keys=False)
+    )
 
 
 @dataclass(frozen=True)

@@ -94,12 +94,14 @@ def deploy_model(
     report: Output[Artifact],
     manifest: Output[Artifact],
 ) -> NamedTuple("DeployOutputs", deployed=bool, reason=str):
-    """Serve a registered model: server-side apply of its ConfigMap, Deployment and Service.
+    """Serve a registered model: server-side apply of its ConfigMap and of the serving
+    Deployment's model fields (replicas, image, models volume, version annotations).
 
     Inside a cluster (run the pipeline with the ``kfp-rai-deployer`` service account) the serving
-    Deployment in ``namespace`` rolls out the new version; elsewhere nothing is applied and
-    ``deployed`` is false with the reason. ``manifest`` holds the objects either way (evidence);
-    the image is this task's own (``KFP_RAI_IMAGE``).
+    Deployment installed from ``manifests/`` in ``namespace`` rolls out the new version; it must
+    exist (the task fails with the command to install it otherwise). Elsewhere nothing is applied
+    and ``deployed`` is false with the reason. ``manifest`` holds the applied objects and the
+    resulting Deployment either way (evidence); the image is this task's own (``KFP_RAI_IMAGE``).
     """
     from collections import namedtuple
 

@@ -74,7 +74,9 @@ def test_registers_then_retrains_on_drift(tmp_path, monkeypatch):
     assert stages["production"]["deployed"] is False
     assert stages["production"]["deployment"].startswith("skipped: not running in a Kubernetes cluster")
     manifest = list(yaml.safe_load_all((out / "production" / "serving-manifest.yaml").read_text()))
-    assert [m["kind"] for m in manifest] == ["ConfigMap", "Deployment", "Service"]
+    # What would be applied (the model ConfigMap, the Deployment's model fields), then the result.
+    assert [m["kind"] for m in manifest] == ["ConfigMap", "Deployment", "Deployment"]
+    assert manifest[2]["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
     refresh = stages["refresh"]
     assert refresh["drift_detected"] is True and refresh["drifted_columns"] == ["age"]
     assert refresh["retrain"]["triggered"] is True and refresh["retrain"]["registered"] is True

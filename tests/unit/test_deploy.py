@@ -9,7 +9,14 @@ import yaml
 
 from kfp_rai._artifacts import save_model_dir
 from kfp_rai.errors import IntegrityError, InvalidParameterError
-from kfp_rai.production._deploy import MAX_CONFIGMAP_BYTES, deploy_model, render_serving
+from kfp_rai.production._deploy import (
+    MAX_CONFIGMAP_BYTES,
+    _merge,
+    deploy_model,
+    manifest_yaml,
+    render_serving,
+    serving_after_deploy,
+)
 from kfp_rai.training import train_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,22 +41,48 @@ def test_local_deploy_renders_and_skips_with_the_reason(model_dir, monkeypatch):
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     report, objects = deploy_model(model_dir, model_name="adult-income", version="3", image="reg/kfp-rai:1")
     assert not report.deployed and report.reason.startswith("skipped: not running in a Kubernetes cluster")
-    configmap, deployment, service = objects
-    assert [o["kind"] for o in objects] == ["ConfigMap", "Deployment", "Service"]
-    assert configmap["metadata"]["name"] == "kfp-rai-model-adult-income-3" and configmap["immutable"] is True
+    assert [o["kind"] for o in objects] == ["ConfigMap", "Deployment"]  # never the Service
+    configmap, patch = objects
+    cm_name = f"kfp-rai-model-adult-income-3-{report.model_sha256[:12]}"
+    assert configmap["metadata"]["name"] == cm_name and configmap["immutable"] is True
     assert base64.b64decode(configmap["binaryData"]["model.skops"]) == (model_dir / "model.skops").read_bytes()
-    assert deployment["spec"]["replicas"] == 1
-    pod = deployment["spec"]["template"]
+    # The patch holds only the fields the deploy step owns; security settings stay the operator's.
+    assert patch["spec"]["replicas"] == 1 and set(patch["spec"]) == {"replicas", "template"}
+    assert patch["spec"]["template"]["spec"]["containers"] == [{"name": "serving", "image": "reg/kfp-rai:1"}]
+    assert patch["spec"]["template"]["spec"]["volumes"] == [{"name": "models", "configMap": {"name": cm_name}}]
+
+    after = serving_after_deploy(objects)
+    base = next(yaml.safe_load_all((REPO / "manifests/base/serving.yaml").read_text()))
+    pod = after["spec"]["template"]
     assert pod["metadata"]["annotations"]["kfp-rai/model-version"] == "3"
     assert pod["metadata"]["annotations"]["kfp-rai/model-sha256"] == report.model_sha256
-    container = pod["spec"]["containers"][0]
-    assert container["image"] == "reg/kfp-rai:1"
-    assert {"name": "MODEL_URI", "value": "/models/adult-income/3"} in container["env"]
-    assert {"name": "models", "configMap": {"name": "kfp-rai-model-adult-income-3"}} in pod["spec"]["volumes"]
-    assert service["metadata"]["name"] == "kfp-rai-serving"
-    base = next(yaml.safe_load_all((REPO / "manifests/base/serving.yaml").read_text()))
     assert pod["spec"]["securityContext"] == base["spec"]["template"]["spec"]["securityContext"]
+    container = pod["spec"]["containers"][0]
+    assert container["image"] == "reg/kfp-rai:1" and container["livenessProbe"] and container["args"][-1] == "8080"
+    # The one models volume now mounts the ConfigMap: no second volume source is left behind.
+    models = [v for v in pod["spec"]["volumes"] if v["name"] == "models"]
+    assert models == [{"name": "models", "configMap": {"name": cm_name, "optional": True}}]
+    assert {"name": "MODEL_URI", "value": "/models"} in container["env"] and "--host" in container["args"]
     assert "DEPLOYED" in report.to_markdown() and "rollout undo" in report.to_markdown()
+    evidence = manifest_yaml(objects)
+    assert "base64 characters>" in evidence and "readOnlyRootFilesystem: true" in evidence
+
+
+def test_a_new_model_gets_a_new_configmap_even_under_the_same_version():
+    kwargs = {"model_name": "m", "version": "1", "model_files": {"model.skops": b"x"}, "image": "i"}
+    first = render_serving(model_sha256="a" * 64, **kwargs)[0]["metadata"]["name"]
+    second = render_serving(model_sha256="b" * 64, **kwargs)[0]["metadata"]["name"]
+    assert first != second  # immutable ConfigMaps are never asked to change
+
+
+def test_merge_follows_server_side_apply_for_named_lists():
+    base = {"a": 1, "items": [{"name": "x", "v": 1, "keep": True}, {"name": "y", "v": 2}], "m": {"k": 1}}
+    patch = {"items": [{"name": "x", "v": 9}, {"name": "z", "v": 3}], "m": {"j": 2}}
+    assert _merge(base, patch) == {
+        "a": 1,
+        "items": [{"name": "x", "v": 9, "keep": True}, {"name": "y", "v": 2}, {"name": "z", "v": 3}],
+        "m": {"k": 1, "j": 2},
+    }
 
 
 def test_tampered_model_is_never_shipped(model_dir, tmp_path):
@@ -71,3 +104,79 @@ def test_models_too_large_for_a_configmap_are_refused_with_advice():
             model_files={"model.skops": b"x" * (MAX_CONFIGMAP_BYTES + 1)},
             image="i",
         )
+
+
+class _FakeApiServer:
+    """A stand-in for the Kubernetes API server that records requests (no cluster runs here):
+    it checks what the deploy step sends, not what a real server would do with it."""
+
+    def __init__(self, deployment_exists: bool):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[tuple[str, str, str, dict]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def _reply(self, status, body):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                outer.requests.append(("GET", self.path, "", {}))
+                if deployment_exists:
+                    self._reply(200, {"kind": "Deployment", "metadata": {"name": "kfp-rai-serving"}})
+                else:
+                    self._reply(404, {"kind": "Status", "reason": "NotFound", "code": 404})
+
+            def do_PATCH(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append(("PATCH", self.path, self.headers["Content-Type"], body))
+                self._reply(200, body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def client(self):
+        from kubernetes import client
+
+        configuration = client.Configuration()
+        configuration.host = f"http://127.0.0.1:{self.server.server_address[1]}"
+        return client.ApiClient(configuration)
+
+
+@pytest.mark.parametrize("exists", [True, False])
+def test_apply_sends_server_side_apply_patches_only_to_an_installed_serving_app(model_dir, exists):
+    from kfp_rai.errors import DeploymentError
+    from kfp_rai.production._deploy import apply_objects
+
+    _, objects = deploy_model(model_dir, model_name="adult-income", version="1", image="reg/kfp-rai:1")
+    fake = _FakeApiServer(deployment_exists=exists)
+    api = fake.client()
+    try:
+        if not exists:
+            with pytest.raises(DeploymentError, match="does not exist: install the serving app first"):
+                apply_objects(objects, api=api)
+            assert [r[0] for r in fake.requests] == ["GET"]  # nothing applied
+            return
+        apply_objects(objects, api=api)
+    finally:
+        api.close()
+        fake.server.shutdown()
+        fake.server.server_close()
+    get, cm, deployment = fake.requests
+    assert get[:2] == ("GET", "/apis/apps/v1/namespaces/kfp-rai/deployments/kfp-rai-serving")
+    name = objects[0]["metadata"]["name"]
+    query = "?fieldManager=kfp-rai&force=true"
+    assert cm[1] == f"/api/v1/namespaces/kfp-rai/configmaps/{name}{query}"
+    assert deployment[1] == f"/apis/apps/v1/namespaces/kfp-rai/deployments/kfp-rai-serving{query}"
+    assert cm[2] == deployment[2] == "application/apply-patch+yaml"
+    assert cm[3] == objects[0] and deployment[3] == objects[1]

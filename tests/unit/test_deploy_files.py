@@ -70,7 +70,9 @@ def test_deployer_role_is_least_privilege():
     role = next(d for d in _docs(REPO / "manifests/base/rbac.yaml") if d["kind"] == "Role")
     for rule in role["rules"]:
         assert set(rule["verbs"]) <= {"get", "create", "patch"}
-        assert set(rule["resources"]) <= {"deployments", "services", "configmaps"}
+        assert set(rule["resources"]) <= {"deployments", "configmaps"}
+        if "deployments" in rule["resources"]:  # the one serving Deployment, never a new one
+            assert rule["resourceNames"] == ["kfp-rai-serving"] and "create" not in rule["verbs"]
         assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
 
 
