@@ -58,10 +58,10 @@ def _preflight(args: argparse.Namespace) -> dict[str, Any]:
     data = args.data or "bundled:adult"
     current = args.current or ("bundled:adult-test" if args.data is None else data)
     pseudonymize = args.pseudonymize or []
-    key = hmac_key_from_env()
+    key = hmac_key_from_env() if pseudonymize else None
     for label, source in (("--data", data), ("--current", current)):
         try:
-            df = read_table(source)
+            df = read_table(source, text_columns=pseudonymize)
             validate_dataset(df, target=args.target, positive_label=args.positive_label, sensitive_features=sensitive)
             pseudonymize_columns(df.head(5), pseudonymize, key=key, protected=[args.target, *sensitive])
         except RAIError as exc:
@@ -314,10 +314,12 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from kfp_rai.discovery import hmac_key_from_env
+    from kfp_rai.discovery import check_key, hmac_key_from_env
     from kfp_rai.production._serving import ModelService, serve
 
     key = hmac_key_from_env()
+    if key is not None:
+        check_key(key)  # the same rule as the pipeline: audit-log pseudonyms must be as strong
     service = ModelService(args.model_uri, audit_log=args.audit_log, state_dir=args.state_dir, hmac_key=key)
     server = serve(service, args.host, args.port)
     info = service.describe()

@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -87,7 +87,9 @@ def _infer_format(path: str) -> str:
     raise DataValidationError(_MSG_FORMAT.format(path=path))
 
 
-def read_table(source: str | os.PathLike[str], *, format: str | None = None) -> pd.DataFrame:
+def read_table(
+    source: str | os.PathLike[str], *, format: str | None = None, text_columns: Sequence[str] = ()
+) -> pd.DataFrame:
     """Read a csv or parquet file, or a bundled data set (``bundled:adult``), into a DataFrame.
 
     Parameters
@@ -97,6 +99,9 @@ def read_table(source: str | os.PathLike[str], *, format: str | None = None) -> 
         (see :func:`kfp_rai.datasets.load_bundled`).
     format : {"parquet", "csv"}, optional
         Needed when the path has no telling suffix (kfp artifact paths have none).
+    text_columns : list of str, optional
+        Columns read as text whatever they look like (identifiers: ``000123`` stays ``000123``,
+        and a missing value does not turn ``123`` into ``123.0``).
 
     Returns
     -------
@@ -120,9 +125,12 @@ def read_table(source: str | os.PathLike[str], *, format: str | None = None) -> 
     fmt = format or _infer_format(source)
     try:
         if fmt == "parquet":
-            df = pq.read_table(path).to_pandas()
+            table = pq.read_table(path)
+            df = table.to_pandas()
+            for col in set(text_columns) & set(table.column_names):  # from Arrow, before any float
+                df[col] = pd.array(table.column(col).cast(pa.string()).to_pylist(), dtype="string")
         else:
-            df = pd.read_csv(path, skipinitialspace=True)
+            df = pd.read_csv(path, skipinitialspace=True, dtype={c: "string" for c in text_columns})
     except (pa.ArrowException, pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
         raise DataValidationError(f"cannot read {path} as {fmt}: {exc}") from exc
     except pd.errors.EmptyDataError as exc:

@@ -22,7 +22,8 @@ for target in base overlays/kind; do
 done
 
 step "what the deploy task leaves in the cluster, rendered for a small model (ConfigMap + resulting Deployment)"
-"${PYTHON:-.venv/bin/python}" - "$out/deploy-rendered.yaml" <<'PY'
+# env -u: if this runs inside a pod, the deploy step must still only render, never apply.
+env -u KUBERNETES_SERVICE_HOST "${PYTHON:-.venv/bin/python}" - "$out/deploy-rendered.yaml" <<'PY'
 import sys, tempfile
 import numpy as np, pandas as pd, yaml
 from sklearn.linear_model import LogisticRegression

@@ -1,7 +1,7 @@
 """Discovery: load and check data, and judge whether it represents the people it is about."""
 
 from kfp_rai.discovery._dataset import DatasetSummary, split_dataset, validate_dataset
-from kfp_rai.discovery._privacy import hmac_key_from_env, pseudonym, pseudonymize_columns
+from kfp_rai.discovery._privacy import check_key, hmac_key_from_env, pseudonym, pseudonymize_columns
 from kfp_rai.discovery._representativeness import (
     GroupShare,
     ReferencePopulation,
@@ -14,6 +14,7 @@ __all__ = [
     "GroupShare",
     "ReferencePopulation",
     "RepresentativenessReport",
+    "check_key",
     "check_representativeness",
     "hmac_key_from_env",
     "pseudonym",

@@ -22,7 +22,8 @@ PSEUDONYM_CHARS = 16
 MIN_KEY_BYTES = 16  # a short key can be brute-forced from known identifiers
 _MSG_NO_KEY = (
     "pseudonymizing {cols} needs a key: set KFP_RAI_HMAC_KEY (or KFP_RAI_HMAC_KEY_FILE); in a cluster "
-    "create the Secret kfp-rai-pseudonymization with key hmac-key"
+    "create the Secret kfp-rai-pseudonymization (key hmac-key) in the namespace the pipeline runs in "
+    "(kubeflow) and, with the same value, in kfp-rai for the serving app"
 )
 
 
@@ -39,7 +40,19 @@ def hmac_key_from_env() -> bytes | None:
     return None
 
 
+def check_key(key: bytes) -> bytes:
+    """Refuse a key short enough to brute-force from known identifiers."""
+    if len(key) < MIN_KEY_BYTES:
+        raise InvalidParameterError(
+            f"the pseudonymization key has {len(key)} bytes, fewer than {MIN_KEY_BYTES}: use a random one, "
+            "e.g. python3 -c 'import secrets; print(secrets.token_hex(32))'"
+        )
+    return key
+
+
 def pseudonym(value: object, key: bytes) -> str:
+    """The first 16 hex digits of HMAC-SHA256(key, str(value)); read identifiers as text
+    (``read_table(..., text_columns=...)``) so ``000123`` and ``123`` stay different."""
     return hmac.new(key, str(value).encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_CHARS]
 
 
@@ -67,13 +80,12 @@ def pseudonymize_columns(
         raise InvalidParameterError(
             f"{clash} cannot be pseudonymized: the target and the sensitive features must stay readable"
         )
+    repeated = sorted({c for c in columns if list(columns).count(c) > 1})
+    if repeated:
+        raise InvalidParameterError(f"columns to pseudonymize {repeated} are named more than once")
     if not key:
         raise InvalidParameterError(_MSG_NO_KEY.format(cols=list(columns)))
-    if len(key) < MIN_KEY_BYTES:
-        raise InvalidParameterError(
-            f"the pseudonymization key has {len(key)} bytes, fewer than {MIN_KEY_BYTES}: use a random one, "
-            "e.g. python3 -c 'import secrets; print(secrets.token_hex(32))'"
-        )
+    check_key(key)
     out = df.copy()
     for col in columns:
         values = out[col]

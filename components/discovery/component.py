@@ -32,9 +32,10 @@ def load_dataset(
     from kfp_rai.discovery import hmac_key_from_env, pseudonymize_columns, validate_dataset
     from kfp_rai.io import read_table, write_table
 
-    df = read_table(source)
+    df = read_table(source, text_columns=pseudonymize)
     summary = validate_dataset(df, target=target, positive_label=positive_label, sensitive_features=sensitive_features)
-    df = pseudonymize_columns(df, pseudonymize, key=hmac_key_from_env(), protected=[target, *sensitive_features])
+    key = hmac_key_from_env() if pseudonymize else None
+    df = pseudonymize_columns(df, pseudonymize, key=key, protected=[target, *sensitive_features])
     dataset.metadata.update(write_table(df, dataset.path))
     dataset.metadata.update(
         {"source": source, "positive_rate": summary.positive_rate, "identifier_columns": list(pseudonymize)}

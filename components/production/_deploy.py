@@ -129,33 +129,54 @@ def _api_path(obj: dict[str, Any]) -> str:
     return f"{prefix}/namespaces/{namespace}/{plural}/{name}"
 
 
+def _api_message(exc: Any) -> str:
+    """The API server's one-line reason from an ApiException (its body is a Status object)."""
+    import json
+
+    try:
+        message = json.loads(exc.body or "{}").get("message", "")
+    except (ValueError, AttributeError):
+        message = ""
+    return " ".join(f"HTTP {exc.status} {exc.reason}: {message}".split())
+
+
 def apply_objects(objects: list[dict[str, Any]], api: Any = None) -> None:
     """Server-side apply each object, by default with the in-cluster service account's credentials
     (``api``: a ``kubernetes.client.ApiClient`` for another cluster).
 
     The serving Deployment must already exist (installed from ``manifests/``): the step sends only
     the fields it owns, and refuses rather than create a Deployment without the security settings.
+    Every failure is one DeploymentError line naming the object and what to do.
     """
     from kubernetes import client, config
     from kubernetes.client.exceptions import ApiException
+    from kubernetes.config.config_exception import ConfigException
+    from urllib3.exceptions import HTTPError
 
     if api is None:
-        config.load_incluster_config()
+        try:
+            config.load_incluster_config()
+        except ConfigException as exc:
+            raise DeploymentError(f"cannot use the in-cluster Kubernetes credentials: {exc}") from exc
         api = client.ApiClient()
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     namespace = deployment["metadata"]["namespace"]
+    target = f"deployment {namespace}/{SERVING_NAME}"
+    hint_403 = "launch the run with the service account kfp-rai-deployer (manifests/base/rbac.yaml)"
     try:
         client.AppsV1Api(api).read_namespaced_deployment(SERVING_NAME, namespace)
     except ApiException as exc:
-        if exc.status != 404:
+        if exc.status == 404:
             raise DeploymentError(
-                f"cannot read deployment {namespace}/{SERVING_NAME}: HTTP {exc.status} {exc.reason}"
+                f"{target} does not exist: install the serving app first "
+                "(kubectl apply -k manifests/overlays/<yours>); the deploy step only swaps models"
             ) from exc
-        raise DeploymentError(
-            f"deployment {namespace}/{SERVING_NAME} does not exist: install the serving app first "
-            "(kubectl apply -k manifests/overlays/<yours>); the deploy step only swaps models"
-        ) from exc
+        hint = f"; {hint_403}" if exc.status == 403 else ""
+        raise DeploymentError(f"cannot read {target}: {_api_message(exc)}{hint}") from exc
+    except HTTPError as exc:
+        raise DeploymentError(f"cannot reach the Kubernetes API server: {exc}") from exc
     for obj in objects:
+        what = f"{obj['kind']}/{obj['metadata']['name']}"
         try:
             api.call_api(
                 _api_path(obj),
@@ -168,10 +189,10 @@ def apply_objects(objects: list[dict[str, Any]], api: Any = None) -> None:
                 _return_http_data_only=True,
             )
         except ApiException as exc:
-            raise DeploymentError(
-                f"server-side apply of {obj['kind']}/{obj['metadata']['name']} failed: HTTP {exc.status} "
-                f"{exc.reason}: {(exc.body or '')[:500]}"
-            ) from exc
+            hint = f"; {hint_403}" if exc.status == 403 else ""
+            raise DeploymentError(f"server-side apply of {what} failed: {_api_message(exc)}{hint}") from exc
+        except HTTPError as exc:
+            raise DeploymentError(f"server-side apply of {what}: cannot reach the API server: {exc}") from exc
 
 
 def manifest_yaml(objects: list[dict[str, Any]]) -> str:
@@ -184,7 +205,10 @@ def manifest_yaml(objects: list[dict[str, Any]]) -> str:
         for o in objects
     ]
     header = "# applied (server-side apply, field manager kfp-rai):\n"
-    result = "# the serving Deployment after the apply (base manifest + the fields above):\n"
+    result = (
+        "# the serving Deployment after the apply, as packaged base manifest + the fields above\n"
+        "# (an overlay installed in the cluster, e.g. kind's imagePullPolicy, stays as installed):\n"
+    )
     return (
         header
         + yaml.safe_dump_all(shown, sort_keys=False)

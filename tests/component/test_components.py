@@ -207,7 +207,7 @@ def identifier_chain(source: str) -> NamedTuple("I", data=Dataset, train=Dataset
 
 
 def test_pseudonymized_identifiers_are_hidden_and_never_features_or_drift_columns(
-    local_root, sample_csv, tmp_path, monkeypatch
+    local_root, sample_csv, tmp_path, monkeypatch, capfd
 ):
     from kfp_rai.discovery._privacy import pseudonym
     from kfp_rai.io import read_table
@@ -229,8 +229,11 @@ def test_pseudonymized_identifiers_are_hidden_and_never_features_or_drift_column
     assert "customer_id" not in compared and "age" in compared
     assert drift["drift_detected"] is False
     monkeypatch.delenv("KFP_RAI_HMAC_KEY")
+    capfd.readouterr()
     with pytest.raises(RuntimeError, match="load-dataset"):  # no key: fails rather than write raw ids
         load_dataset(source=str(source), pseudonymize=["customer_id"], **ARGS)
+    out, err = capfd.readouterr()
+    assert "needs a key: set KFP_RAI_HMAC_KEY" in out + err  # failed for that reason, not another
 
 
 def test_load_dataset_refuses_an_unknown_column(local_root, sample_csv):

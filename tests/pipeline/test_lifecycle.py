@@ -61,6 +61,7 @@ def test_default_run_blocks_the_unfair_model_with_reasons(tmp_path, monkeypatch)
 
 def test_registers_then_retrains_on_drift(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)  # CI may itself run in a pod
     current = read_table("bundled:adult-test")
     write_table(current.assign(age=current["age"] + 15), tmp_path / "current.parquet")
     policy = REPO / "examples" / "policies" / "adult-record-warnings.yaml"

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from kfp_rai.cli import main
+from kfp_rai.errors import InvalidParameterError
 
 
 @pytest.fixture
@@ -38,6 +39,7 @@ GOOD = pd.DataFrame({"income": [">50K", "<=50K"] * 10, "sex": ["Male", "Female"]
         (["--output", "{a_file}"], "is a file"),
         (["--pseudonymize", "native-country"], "needs a key: set KFP_RAI_HMAC_KEY"),
         (["--pseudonymize", "sex"], "must stay readable"),
+        (["--pseudonymize", "native-country", "--pseudonymize", "native-country"], "named more than once"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(workdir, capsys, monkeypatch, args, fragment):
@@ -123,3 +125,14 @@ def test_unreachable_host_is_one_line_on_stderr_of_the_real_command(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert done.stderr.startswith("kfp-rai: error: cannot reach Kubeflow Pipelines") and done.stdout == ""
+
+
+def test_a_stale_key_file_does_not_break_runs_that_pseudonymize_nothing(workdir, monkeypatch):
+    from kfp_rai.cli import _preflight, build_parser
+
+    monkeypatch.setenv("KFP_RAI_HMAC_KEY_FILE", str(workdir / "gone"))  # e.g. exported for `serve`
+    arguments = _preflight(build_parser().parse_args(["run"]))
+    assert arguments["pseudonymize"] == []
+    monkeypatch.setenv("KFP_RAI_HMAC_KEY", "short")
+    with pytest.raises(InvalidParameterError, match="fewer than 16"):
+        _preflight(build_parser().parse_args(["run", "--pseudonymize", "native-country"]))

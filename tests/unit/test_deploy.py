@@ -110,12 +110,13 @@ class _FakeApiServer:
     """A stand-in for the Kubernetes API server that records requests (no cluster runs here):
     it checks what the deploy step sends, not what a real server would do with it."""
 
-    def __init__(self, deployment_exists: bool):
+    def __init__(self, deployment_exists: bool, patch_status: int = 200):
         import json
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.requests: list[tuple[str, str, str, dict]] = []
+        self.tokens: list[str | None] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -132,6 +133,7 @@ class _FakeApiServer:
 
             def do_GET(self):  # noqa: N802 - http.server's naming
                 outer.requests.append(("GET", self.path, "", {}))
+                outer.tokens.append(self.headers.get("Authorization"))
                 if deployment_exists:
                     self._reply(200, {"kind": "Deployment", "metadata": {"name": "kfp-rai-serving"}})
                 else:
@@ -140,7 +142,12 @@ class _FakeApiServer:
             def do_PATCH(self):  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append(("PATCH", self.path, self.headers["Content-Type"], body))
-                self._reply(200, body)
+                outer.tokens.append(self.headers.get("Authorization"))
+                if patch_status != 200:
+                    message = 'Deployment.apps "kfp-rai-serving" is invalid:\nspec.template: bad'
+                    self._reply(patch_status, {"kind": "Status", "code": patch_status, "message": message})
+                else:
+                    self._reply(200, body)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -150,14 +157,16 @@ class _FakeApiServer:
 
         configuration = client.Configuration()
         configuration.host = f"http://127.0.0.1:{self.server.server_address[1]}"
+        configuration.api_key = {"authorization": "Bearer sa-token"}  # as load_incluster_config sets it
         return client.ApiClient(configuration)
 
 
 @pytest.mark.parametrize("exists", [True, False])
-def test_apply_sends_server_side_apply_patches_only_to_an_installed_serving_app(model_dir, exists):
+def test_apply_sends_server_side_apply_patches_only_to_an_installed_serving_app(model_dir, exists, monkeypatch):
     from kfp_rai.errors import DeploymentError
     from kfp_rai.production._deploy import apply_objects
 
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)  # render only; the fake gets the apply
     _, objects = deploy_model(model_dir, model_name="adult-income", version="1", image="reg/kfp-rai:1")
     fake = _FakeApiServer(deployment_exists=exists)
     api = fake.client()
@@ -180,3 +189,25 @@ def test_apply_sends_server_side_apply_patches_only_to_an_installed_serving_app(
     assert deployment[1] == f"/apis/apps/v1/namespaces/kfp-rai/deployments/kfp-rai-serving{query}"
     assert cm[2] == deployment[2] == "application/apply-patch+yaml"
     assert cm[3] == objects[0] and deployment[3] == objects[1]
+    assert fake.tokens == ["Bearer sa-token"] * 3  # every request carries the service account's token
+
+
+def test_a_refused_apply_is_one_line_with_the_api_servers_reason(model_dir, monkeypatch):
+    from kfp_rai.errors import DeploymentError
+    from kfp_rai.production._deploy import apply_objects
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    _, objects = deploy_model(model_dir, model_name="adult-income", version="1", image="reg/kfp-rai:1")
+    for status, hint in ((422, "is invalid: spec.template: bad"), (403, "service account kfp-rai-deployer")):
+        fake = _FakeApiServer(deployment_exists=True, patch_status=status)
+        api = fake.client()
+        try:
+            with pytest.raises(DeploymentError) as info:
+                apply_objects(objects, api=api)
+        finally:
+            api.close()
+            fake.server.shutdown()
+            fake.server.server_close()
+        message = str(info.value)
+        assert "\n" not in message and f"HTTP {status}" in message and hint in message
+        assert message.startswith("server-side apply of ConfigMap/kfp-rai-model-adult-income-1-")

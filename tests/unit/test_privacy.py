@@ -23,6 +23,7 @@ def test_pseudonyms_are_keyed_deterministic_and_hide_the_value():
     [
         (["name"], None, InvalidParameterError, "needs a key: set KFP_RAI_HMAC_KEY"),
         (["name"], b"short", InvalidParameterError, "5 bytes, fewer than 16"),
+        (["name", "name"], K1, InvalidParameterError, "named more than once"),
         (["email"], K1, DataValidationError, "not in the data"),
         (["sex"], K1, InvalidParameterError, "must stay readable"),
     ],
@@ -52,3 +53,32 @@ def test_identifier_columns_are_never_features():
     kwargs = {"target": "y", "sensitive_features": ["sex"], "policy": TrainingPolicy()}
     assert feature_columns(df, **kwargs) == ["id", "age"]
     assert feature_columns(df, identifier_columns=["id"], **kwargs) == ["age"]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_identifiers_are_read_as_text_so_equal_ids_get_equal_pseudonyms(tmp_path, suffix):
+    from kfp_rai.discovery import pseudonym
+    from kfp_rai.io import read_table, write_table
+
+    raw = pd.DataFrame({"id": ["000123", "123", None], "y": [1, 0, 1]})
+    path = tmp_path / f"ids.{suffix}"
+    if suffix == "csv":
+        raw.to_csv(path, index=False)
+    else:  # parquet written by someone else with integer ids and a gap: float64 in pandas
+        write_table(pd.DataFrame({"id": [123.0, 7.0, None], "y": [1, 0, 1]}).astype({"id": "Int64"}), path)
+    df = read_table(path, text_columns=["id"])
+    out = pseudonymize_columns(df, ["id"], key=K1)
+    if suffix == "csv":
+        assert df["id"].tolist()[:2] == ["000123", "123"]  # leading zeros kept, no "123.0"
+        assert out["id"][0] != out["id"][1]
+    # What the serving app computes for the id it receives as text is the same pseudonym.
+    assert out["id"][1 if suffix == "csv" else 0] == pseudonym("123", K1)
+    assert pd.isna(out["id"][2])
+
+
+def test_serve_refuses_a_short_key(monkeypatch, capsys, tmp_path):
+    from kfp_rai.cli import main
+
+    monkeypatch.setenv("KFP_RAI_HMAC_KEY", "short")
+    assert main(["serve", "--model-uri", str(tmp_path)]) == 2
+    assert "fewer than 16" in capsys.readouterr().err
