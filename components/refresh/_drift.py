@@ -134,6 +134,7 @@ def detect_drift(
     *,
     columns: Sequence[str] | None = None,
     policy: DriftPolicy | None = None,
+    identifier_columns: Sequence[str] = (),
 ) -> DriftReport:
     """Compare each column of ``current`` with ``reference``.
 
@@ -141,7 +142,9 @@ def detect_drift(
     ----------
     reference, current : DataFrame
     columns : list of str, optional
-        Columns to compare (default: those the two share).
+        Columns to compare (default: those the two share, minus ``identifier_columns``).
+    identifier_columns : list of str, optional
+        Per-row identifiers (e.g. pseudonymized ids): unique values, so comparing them says nothing.
     policy : DriftPolicy, optional
 
     Returns
@@ -154,7 +157,7 @@ def detect_drift(
     if reference.empty:
         raise DataValidationError("the drift reference data set holds no rows")
     if columns is None:
-        columns = [c for c in reference.columns if c in current.columns]
+        columns = [c for c in reference.columns if c in current.columns and c not in set(identifier_columns)]
     missing = [c for c in columns if c not in reference.columns or c not in current.columns]
     if missing:
         raise DataValidationError(f"columns {missing} are not in both the reference and the current data")

@@ -28,11 +28,15 @@ def detect_drift(
     from kfp_rai.refresh import detect_drift as detect
 
     rules = Policy.from_yaml(policy)
-    ref_df, cur_df = read_table(reference.path, format="parquet"), read_table(current.path, format="parquet")
-    # Identifier columns (pseudonymized IDs) are unique per row: comparing them says nothing.
-    identifiers = {*reference.metadata.get("identifier_columns", []), *current.metadata.get("identifier_columns", [])}
-    columns = [c for c in ref_df.columns if c in cur_df.columns and c not in identifiers]
-    result = detect(ref_df, cur_df, columns=columns, policy=rules.drift)
+    result = detect(
+        read_table(reference.path, format="parquet"),
+        read_table(current.path, format="parquet"),
+        policy=rules.drift,
+        identifier_columns=[
+            *reference.metadata.get("identifier_columns", []),
+            *current.metadata.get("identifier_columns", []),
+        ],
+    )
     write_report(result, report.path, html_path=report_html.path)
     report.metadata.update(
         lineage(

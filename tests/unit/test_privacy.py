@@ -64,8 +64,8 @@ def test_identifiers_are_read_as_text_so_equal_ids_get_equal_pseudonyms(tmp_path
     path = tmp_path / f"ids.{suffix}"
     if suffix == "csv":
         raw.to_csv(path, index=False)
-    else:  # parquet written by someone else with integer ids and a gap: float64 in pandas
-        write_table(pd.DataFrame({"id": [123.0, 7.0, None], "y": [1, 0, 1]}).astype({"id": "Int64"}), path)
+    else:  # parquet written by someone else from pandas, where integer ids with a gap became float64
+        write_table(pd.DataFrame({"id": [123.0, 7.0, None], "y": [1, 0, 1]}), path)
     df = read_table(path, text_columns=["id"])
     out = pseudonymize_columns(df, ["id"], key=K1)
     if suffix == "csv":
@@ -82,3 +82,13 @@ def test_serve_refuses_a_short_key(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("KFP_RAI_HMAC_KEY", "short")
     assert main(["serve", "--model-uri", str(tmp_path)]) == 2
     assert "fewer than 16" in capsys.readouterr().err
+
+
+def test_identifier_columns_are_never_drift_columns():
+    from kfp_rai.refresh import detect_drift
+
+    ref = pd.DataFrame({"id": [f"a{i}" for i in range(200)], "x": [i % 7 for i in range(200)]})
+    cur = pd.DataFrame({"id": [f"b{i}" for i in range(200)], "x": [i % 7 for i in range(200)]})
+    assert "id" in {c.column for c in detect_drift(ref, cur).columns}
+    result = detect_drift(ref, cur, identifier_columns=["id"])
+    assert [c.column for c in result.columns] == ["x"] and not result.drift_detected
