@@ -1,5 +1,5 @@
 # The one image of kfp-rai: every pipeline component runs in it (and, later, the serving app).
-# Tag it with the package version: `make image` does (see components/_version.py).
+# Tag it with the package version: `make image` does (see src/kfp_rai/_version.py).
 #
 # Stage 1 builds wheels for kfp-rai and every dependency, pinned by constraints.txt.
 # Stage 2 installs only those wheels: no compiler, no pip cache, no source tree, non-root user.
@@ -7,6 +7,7 @@
 FROM python:3.11.14-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
+COPY src ./src
 COPY components ./components
 COPY pipelines ./pipelines
 RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt .

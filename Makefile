@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast lint compile bench verify image kind-up e2e kind-down clean
+.PHONY: setup run test test-fast lint compile docs bench verify image kind-up e2e kind-down clean
 
 setup: $(STAMP)
 
@@ -23,12 +23,16 @@ test: setup         ## every test: unit, component (kfp.local), pipeline, golden
 test-fast: setup    ## unit tests only
 	$(BIN)/pytest tests/unit
 
-lint: setup
+lint: setup         ## ruff, and mypy (strict) on the library
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check components pipelines tests benchmarks
+	$(BIN)/ruff format --check src components pipelines tests benchmarks
+	$(BIN)/mypy
 
 compile: setup      ## refresh pipelines/compiled/*.yaml after changing a component or pipeline
 	$(BIN)/kfp-rai compile --output pipelines/compiled
+
+docs: setup         ## regenerate docs/components.md and docs/policy.md from the docstrings and declarations
+	$(BIN)/python -m kfp_rai.pipelines.reference docs
 
 verify: $(VENV)-tools/.installed  ## offline checks of manifests, Dockerfile, workflows (needs kubectl)
 	PATH="$(CURDIR)/$(VENV)-tools/bin:$$PATH" bash scripts/verify-offline.sh
@@ -39,7 +43,7 @@ $(VENV)-tools/.installed: requirements-tools.txt constraints-tools.txt
 	$(VENV)-tools/bin/pip install --quiet -c constraints-tools.txt -r requirements-tools.txt
 	touch $@
 
-VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' components/_version.py)
+VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' src/kfp_rai/_version.py)
 IMAGE ?= ghcr.io/kfp-rai/kfp-rai:$(VERSION)
 
 image:              ## build the component/serving image, tagged with the package version

@@ -1,26 +1,25 @@
-"""kfp-rai: Kubeflow Pipelines components that make responsible AI enforceable.
+"""Every kfp component of kfp-rai, importable from one place::
 
-The logic lives in the stage packages (``kfp_rai.discovery``, ``.training``, ``.validation``,
-``.explainability``, ``.production``, ``.refresh``) and never imports kfp; the kfp components are
-in ``kfp_rai.components`` and the pipelines in ``kfp_rai.pipelines``.
+    from kfp_rai.components import validate_model, check_representativeness
+
+One module per lifecycle stage; each component is a thin adapter over the logic in ``kfp_rai``.
 """
 
-from kfp_rai._version import __version__
-from kfp_rai.errors import (
-    DataValidationError,
-    GateFailedError,
-    IntegrityError,
-    InvalidParameterError,
-    RAIError,
-)
-from kfp_rai.policy import Policy
+from kfp_rai.components.discovery import check_representativeness, load_dataset, split_dataset
+from kfp_rai.components.production import deploy_model, register_model, write_model_card
+from kfp_rai.components.refresh import detect_drift
+from kfp_rai.components.training import train_model
+from kfp_rai.components.validation import explain_model, validate_model
 
 __all__ = [
-    "DataValidationError",
-    "GateFailedError",
-    "IntegrityError",
-    "InvalidParameterError",
-    "Policy",
-    "RAIError",
-    "__version__",
+    "check_representativeness",
+    "deploy_model",
+    "detect_drift",
+    "explain_model",
+    "load_dataset",
+    "register_model",
+    "split_dataset",
+    "train_model",
+    "validate_model",
+    "write_model_card",
 ]

@@ -20,6 +20,7 @@ from kfp_rai.components import (
 # training and SHAP are the heavy steps.
 _SMALL = ("250m", "1", "512Mi", "2Gi")
 _LARGE = ("1", "2", "2Gi", "6Gi")
+PSEUDONYMIZATION_SECRET = "kfp-rai-pseudonymization"
 
 
 def _resources(task, size=_SMALL):
@@ -32,9 +33,6 @@ def _resources(task, size=_SMALL):
     )
 
 
-PSEUDONYMIZATION_SECRET = "kfp-rai-pseudonymization"
-
-
 def _load(**kwargs):
     """load_dataset with retries (storage hiccups), no cache (the same path may hold new data) and
     the pseudonymization key from its Secret (optional: only needed when columns are pseudonymized;
@@ -44,12 +42,6 @@ def _load(**kwargs):
         task, secret_name=PSEUDONYMIZATION_SECRET, secret_key_to_env={"hmac-key": "KFP_RAI_HMAC_KEY"}, optional=True
     )
     return task.set_caching_options(False)
-
-
-DEFAULT_INTENDED_USE = (
-    "Demonstration of a governed model lifecycle on UCI Adult (1994 CPS): predicts whether income "
-    "exceeds $50K. Not for decisions about real people."
-)
 
 
 def _build_and_judge(
@@ -67,8 +59,11 @@ def _build_and_judge(
     deploy: bool,
     serving_namespace: str,
 ):
-    """Split → representativeness → train → validate → explain → card → register if eligible →
-    deploy if asked."""
+    """Discovery → training → validation → production on ``data``; returns the card task.
+
+    ``.after`` keeps the stages in order where the data flow alone would not (representativeness
+    before training), so a run reads, locally and in the Kubeflow graph, stage by stage.
+    """
     split = _resources(split_dataset(dataset=data, target=target, test_size=test_size, seed=seed))
     representativeness = _resources(
         check_representativeness(
@@ -76,7 +71,7 @@ def _build_and_judge(
             sensitive_features=sensitive_features,
             reference_population=reference_population,
             policy=policy,
-        )
+        ).after(split)
     )
     trained = train_model(
         train=split.outputs["train"],
@@ -85,18 +80,9 @@ def _build_and_judge(
         sensitive_features=sensitive_features,
         policy=policy,
         seed=seed,
-    )
+        model_name=model_name,
+    ).after(representativeness)
     _resources(trained, _LARGE)
-    validated = validate_model(
-        model=trained.outputs["model"],
-        test=split.outputs["test"],
-        target=target,
-        positive_label=positive_label,
-        sensitive_features=sensitive_features,
-        policy=policy,
-        seed=seed,
-    )
-    _resources(validated)
     explained = explain_model(
         model=trained.outputs["model"],
         data=split.outputs["test"],
@@ -105,21 +91,28 @@ def _build_and_judge(
         seed=seed,
     )
     _resources(explained, _LARGE)
+    validated = validate_model(
+        model=trained.outputs["model"],
+        test=split.outputs["test"],
+        target=target,
+        positive_label=positive_label,
+        sensitive_features=sensitive_features,
+        policy=policy,
+        seed=seed,
+        explanation=explained.outputs["report"],
+    )
+    _resources(validated)
     card = write_model_card(
         model=trained.outputs["model"],
         representativeness_report=representativeness.outputs["report"],
         validation_report=validated.outputs["report"],
         explanation_report=explained.outputs["report"],
-        model_name=model_name,
         intended_use=intended_use,
     )
     _resources(card)
-    with dsl.If(card.outputs["eligible"] == True, name="every-gate-passed"):  # noqa: E712 - kfp needs ==
+    with dsl.If(card.outputs["passed"] == True, name="every-gate-passed"):  # noqa: E712 - kfp needs ==
         registered = register_model(
-            model=trained.outputs["model"],
-            model_card=card.outputs["card"],
-            model_name=model_name,
-            registry_uri=registry_uri,
+            model=trained.outputs["model"], model_card=card.outputs["card"], registry_uri=registry_uri
         )
         # Registration writes a new version each time: never answer it from the cache.
         _resources(registered).set_caching_options(False)
@@ -131,17 +124,10 @@ def _build_and_judge(
                 namespace=serving_namespace,
             )
             _resources(deployed).set_caching_options(False).set_env_variable("KFP_RAI_IMAGE", IMAGE)
-    return split
+    return split, card
 
 
-@dsl.pipeline(
-    name="kfp-rai-lifecycle",
-    description=(
-        "Responsible-AI lifecycle: discovery (data checks, representativeness) → training → validation "
-        "(performance, fairness, explanations) → production (model card, gated registration) → refresh "
-        "(drift; retrain, re-judge and re-register on drift)."
-    ),
-)
+@dsl.pipeline(name="kfp-rai-lifecycle")
 def lifecycle_pipeline(
     data: str = "bundled:adult",
     current_data: str = "bundled:adult-test",
@@ -150,8 +136,8 @@ def lifecycle_pipeline(
     sensitive_features: list[str] = ["sex", "race"],  # noqa: B006 - kfp pipeline defaults are literals
     reference_population: str = "",
     policy: str = "",
-    model_name: str = "adult-income",
-    intended_use: str = DEFAULT_INTENDED_USE,
+    model_name: str = "",
+    intended_use: str = "",
     registry_uri: str = "",
     test_size: float = 0.3,
     seed: int = 0,
@@ -159,34 +145,56 @@ def lifecycle_pipeline(
     serving_namespace: str = "kfp-rai",
     pseudonymize: list[str] = [],  # noqa: B006
 ):
-    """Run the five stages on ``data``; monitor ``current_data`` for drift and retrain on it.
+    """Responsible-AI lifecycle: discovery (data checks, representativeness) → training → validation
+    (explanations, performance, fairness) → production (model card, gated registration, optional
+    deployment) → refresh (drift of current data; on drift, retrain, re-judge and re-register).
 
-    ``reference_population`` and ``policy`` take YAML text (empty: the bundled US Census 2000
-    shares and the default Policy). ``registry_uri`` is a directory or s3:// URI (empty: the
-    registry stays in the register task's output artifact). ``deploy=true`` serves a registered
-    model in ``serving_namespace`` (in a cluster; run it with the ``kfp-rai-deployer`` service
-    account); locally the deploy step reports why it skipped.
+    Args:
+        data: Training data: a .csv/.parquet path the pods can read, or bundled:adult (UCI Adult inside the
+            image).
+        current_data: The data the model sees now, checked for drift and retrained on when drifted;
+            bundled:adult-test is Adult's test file.
+        target: The label column.
+        positive_label: The favourable value of the label.
+        sensitive_features: Columns holding the attributes representativeness and fairness are judged on (JSON
+            list).
+        reference_population: YAML text of the population the data should represent (source, year, shares,
+            mapping); empty uses the bundled US Census 2000 shares for sex and race.
+        policy: YAML text of the policy (every threshold; see docs/policy.md); empty uses the defaults.
+        model_name: Registry name of the model; empty derives it from the data (adult-income for the bundled
+            data, else the file name).
+        intended_use: What the model is for and not for, stated on the model card; empty uses the bundled data's
+            own, else "not stated".
+        registry_uri: Model registry: a directory or s3://bucket/prefix; empty keeps the registry inside the
+            register task's output artifact.
+        test_size: Share of the data held out for validation, in (0, 1).
+        seed: Random seed of the split, the estimator, the bootstrap and the explanation sample.
+        deploy: Serve a registered model in serving_namespace (needs the kfp-rai-deployer service account);
+            locally the step says why it skipped.
+        serving_namespace: Namespace of the kfp-rai serving app.
+        pseudonymize: Identifier columns replaced by keyed pseudonyms at load (JSON list); the key comes from
+            the Secret kfp-rai-pseudonymization.
     """
     schema = dict(
         target=target, positive_label=positive_label, sensitive_features=sensitive_features, pseudonymize=pseudonymize
     )
-    loaded = _load(source=data, **schema)
+    loaded = _load(source=data, model_name=model_name, intended_use=intended_use, **schema)
     common = dict(
         target=target,
         positive_label=positive_label,
         sensitive_features=sensitive_features,
         reference_population=reference_population,
         policy=policy,
-        model_name=model_name,
-        intended_use=intended_use,
+        model_name=loaded.outputs["model_name"],
+        intended_use=loaded.outputs["intended_use"],
         registry_uri=registry_uri,
         test_size=test_size,
         seed=seed,
         deploy=deploy,
         serving_namespace=serving_namespace,
     )
-    split = _build_and_judge(loaded.outputs["dataset"], **common)
-    current = _load(source=current_data, **schema)
+    split, card = _build_and_judge(loaded.outputs["dataset"], **common)
+    current = _load(source=current_data, **schema).after(card)
     drift = detect_drift(reference=split.outputs["train"], current=current.outputs["dataset"], policy=policy)
     # Drift is a judgement about *now*: always recompute it.
     _resources(drift).set_caching_options(False)

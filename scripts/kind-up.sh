@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 CLUSTER=kfp-rai
 KFP_VERSION=${KFP_VERSION:-2.17.0}  # the backend must be at least as new as the SDK in constraints.txt
-VERSION=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' components/_version.py)
+VERSION=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' src/kfp_rai/_version.py)
 # The name the committed compiled YAML and manifests/ use; kind loads it, nothing is pushed.
 IMAGE=ghcr.io/kfp-rai/kfp-rai:$VERSION
 

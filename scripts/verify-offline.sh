@@ -27,8 +27,9 @@ env -u KUBERNETES_SERVICE_HOST "${PYTHON:-.venv/bin/python}" - "$out/deploy-rend
 import sys, tempfile
 import numpy as np, pandas as pd, yaml
 from sklearn.linear_model import LogisticRegression
-from kfp_rai._artifacts import save_model_dir
-from kfp_rai.production._deploy import deploy_model, serving_after_deploy
+from kfp_rai.core.model_dir import save_model_dir
+from kfp_rai.production import deploy_model
+from kfp_rai.production._serving_manifest import serving_after_deploy
 model = LogisticRegression().fit(pd.DataFrame({"x": np.arange(20.0)}), np.arange(20) % 2)
 with tempfile.TemporaryDirectory() as tmp:
     save_model_dir(model, tmp, {"features": ["x"]})

@@ -1,13 +1,21 @@
-"""Shared fixtures: the bundled Adult data and a model trained on it once per session."""
+"""Shared fixtures: the bundled Adult data, a model trained on it, and two whole lifecycle runs,
+each made once per session and read by every test that needs it (pipeline and browser tests)."""
+
+import contextlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from kfp_rai.core.tables import read_table, write_table
 from kfp_rai.discovery import split_dataset
-from kfp_rai.io import read_table
 from kfp_rai.training import train_model
 
 SENSITIVE = ["sex", "race"]
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +32,54 @@ def adult_split(adult):
 def adult_model(adult_split):
     train, _ = adult_split
     return train_model(train, target="income", positive_label=">50K", sensitive_features=SENSITIVE, seed=0)
+
+
+@dataclass(frozen=True)
+class LifecycleRun:
+    """A finished `kfp-rai run`: exit code, run directory, run.json, what it printed, its registry."""
+
+    code: int
+    out: Path
+    record: dict
+    printed: str
+    registry: Path
+
+
+def run_lifecycle(base: Path, *extra: str) -> LifecycleRun:
+    """`kfp-rai run` as a user types it, into ``base/run`` with the registry in ``base/registry``."""
+    from kfp_rai.cli import main
+    from kfp_rai.pipelines.run_record import validate_run_record
+
+    out, registry = base / "run", base / "registry"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), pytest.MonkeyPatch.context() as patch:
+        patch.chdir(base)
+        patch.delenv("KUBERNETES_SERVICE_HOST", raising=False)  # CI may itself run in a pod
+        code = main(["run", "--output", str(out), "--registry", str(registry), *extra])
+    record = json.loads((out / "run.json").read_text())
+    validate_run_record(record)
+    return LifecycleRun(code, out, record, printed.getvalue(), registry)
+
+
+@pytest.fixture(scope="session")
+def blocked_run(tmp_path_factory) -> LifecycleRun:
+    """The default run: Adult under the default policy, blocked by its gates."""
+    return run_lifecycle(tmp_path_factory.mktemp("blocked"))
+
+
+@pytest.fixture(scope="session")
+def drift_run(tmp_path_factory) -> LifecycleRun:
+    """The README's second run: findings recorded as warnings, drifted current data, deploy asked."""
+    base = tmp_path_factory.mktemp("drift")
+    current = read_table("bundled:adult-test")
+    write_table(current.assign(age=current["age"] + 15), base / "current.parquet")
+    policy = REPO / "examples" / "policies" / "adult-record-warnings.yaml"
+    return run_lifecycle(
+        base, "--quiet", "--policy", str(policy), "--current", str(base / "current.parquet"), "--deploy"
+    )
+
+
+@pytest.fixture
+def lifecycle():
+    """The runner itself, for tests that need a run of their own (``lifecycle(tmp_path, *args)``)."""
+    return run_lifecycle

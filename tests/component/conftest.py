@@ -2,7 +2,7 @@
 
 import pytest
 
-from kfp_rai.io import read_table, write_table
+from kfp_rai.core.tables import read_table, write_table
 from kfp_rai.pipelines.local import init_local
 
 pytestmark = pytest.mark.slow

@@ -116,7 +116,7 @@ def test_approved_model_is_deployed_and_serves(client):
     features = served["features"]
     tasks = {t.display_name for t in (result.run_details.task_details or [])}
     assert {"register-model", "deploy-model"} <= tasks and len(served["sha256"]) == 64
-    from kfp_rai.io import read_table
+    from kfp_rai.core.tables import read_table
 
     row = read_table("bundled:adult-test").iloc[0]
     instance = {f: (row[f].item() if hasattr(row[f], "item") else row[f]) for f in features}

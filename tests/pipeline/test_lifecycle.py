@@ -6,30 +6,41 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kfp_rai._runrecord import validate_run_record
-from kfp_rai.cli import main
-from kfp_rai.io import read_table, write_table
-
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _run(tmp_path, *extra):
-    out = tmp_path / "run"
-    code = main(["run", "--output", str(out), "--registry", str(tmp_path / "registry"), "--quiet", *extra])
-    record = json.loads((out / "run.json").read_text())
-    validate_run_record(record)
-    return code, out, record
-
-
-def test_default_run_blocks_the_unfair_model_with_reasons(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    code, out, record = _run(tmp_path)
+def test_default_run_blocks_the_unfair_model_with_reasons(blocked_run):
+    code, out, record = blocked_run.code, blocked_run.out, blocked_run.record
     assert code == 0 and record["pipeline"] == "lifecycle" and record["status"] == "succeeded"
+    assert record["outcome"] == "blocked"
+    assert record["headline"].startswith("Pipeline ran; the model was BLOCKED by the discovery and validation gates")
     stages = record["stages"]
     assert list(stages) == ["discovery", "training", "validation", "production", "refresh"]
     assert [s["status"] for s in stages.values()] == ["failed", "passed", "failed", "failed", "passed"]
     assert "sex=Female" in stages["discovery"]["reason"]
+    # Every finding, in full: the reason names each problem and run.json holds every finding.
+    problems = [f for f in stages["validation"]["findings"] if f["status"] != "passed"]
+    assert len(problems) == 5 and all(f["message"] in stages["validation"]["reason"] for f in problems)
+    assert "..." not in json.dumps(record)
+    # The terminal says what happened in stage order and where the full list is.
+    printed = blocked_run.printed
+    assert "BLOCKED" in printed and "index.html" in printed
+    order = ["discovery", "training", "validation", "production", "refresh"]
+    lines = printed.splitlines()
+    headline = lines.index(record["headline"])
+    tasks, summary = lines[1:headline], lines[headline + 1 : headline + 6]
+    assert [line.split()[0] for line in summary] == order  # one line per stage
+    task_stages = [line.split()[0] for line in tasks if line.strip()]
+    assert task_stages == sorted(task_stages, key=order.index) and "load-dataset" not in printed
+    # Task order follows the stages; their names are for people.
+    assert [t["stage"] for t in record["tasks"]] == sorted(
+        (t["stage"] for t in record["tasks"]),
+        key=["discovery", "training", "validation", "production", "refresh"].index,
+    )
+    index = (out / "index.html").read_text()
+    for report in ("discovery/representativeness.html", "validation/validation.html", "production/model_card.html"):
+        assert f'href="{report}"' in index
     assert stages["discovery"]["groups"]["sex=Female"]["ratio"] < 0.8
     validation = stages["validation"]
     assert validation["overall"]["accuracy"] == pytest.approx(0.87, abs=0.01)
@@ -38,9 +49,12 @@ def test_default_run_blocks_the_unfair_model_with_reasons(tmp_path, monkeypatch)
     production = stages["production"]
     assert production["registered"] is False and production["version"] is None
     assert production["deployed"] is False and production["deployment"].startswith("nothing to deploy")
-    assert production["reason"].startswith("not registered: discovery gate")
+    assert production["reason"].startswith("blocked by the discovery and validation gates")
     assert len(production["sha256"]) == 64
-    assert stages["refresh"]["drift_detected"] is False and stages["refresh"]["retrain"] == {"triggered": False}
+    assert stages["refresh"]["drift_detected"] is False and stages["refresh"]["retrain"] == {
+        "triggered": False,
+        "stages": {},
+    }
     for stage in stages.values():
         for artifact in stage["artifacts"]:
             assert (out / artifact).exists(), artifact
@@ -55,22 +69,16 @@ def test_default_run_blocks_the_unfair_model_with_reasons(tmp_path, monkeypatch)
         "logs/kfp-local.log",
     ):
         assert (out / expected).is_file(), expected
-    assert "BLOCKED" in (out / "production/model_card.md").read_text()
-    assert not (tmp_path / "registry" / "adult-income").exists()  # nothing registered
+    assert "**Verdict: BLOCKED**" in (out / "production/model_card.md").read_text()
+    assert not (blocked_run.registry / "adult-income").exists()  # nothing registered
 
 
-def test_registers_then_retrains_on_drift(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)  # CI may itself run in a pod
-    current = read_table("bundled:adult-test")
-    write_table(current.assign(age=current["age"] + 15), tmp_path / "current.parquet")
-    policy = REPO / "examples" / "policies" / "adult-record-warnings.yaml"
-    code, out, record = _run(
-        tmp_path, "--policy", str(policy), "--current", str(tmp_path / "current.parquet"), "--deploy"
-    )
+def test_registers_then_retrains_on_drift(drift_run):
+    code, out, record = drift_run.code, drift_run.out, drift_run.record
     assert code == 0, record
     stages = record["stages"]
-    assert stages["production"]["registered"] is True
+    assert stages["production"]["registered"] is True and stages["production"]["status"] == "warning"
+    assert record["outcome"] == "registered"
     # Deployment was asked for, but there is no cluster here: skipped, with the reason and the manifest.
     assert stages["production"]["deployed"] is False
     assert stages["production"]["deployment"].startswith("skipped: not running in a Kubernetes cluster")
@@ -80,24 +88,26 @@ def test_registers_then_retrains_on_drift(tmp_path, monkeypatch):
     assert manifest[2]["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
     refresh = stages["refresh"]
     assert refresh["drift_detected"] is True and refresh["drifted_columns"] == ["age"]
-    assert refresh["retrain"]["triggered"] is True and refresh["retrain"]["registered"] is True
-    assert refresh["status"] == "passed"
+    retrained = refresh["retrain"]["stages"]["production"]
+    assert refresh["retrain"]["triggered"] is True and retrained["registered"] is True
+    assert refresh["status"] == "warning"  # drift: retrained, never shown as a success
     # The main and the retrain registrations are independent branches: either may run first.
     version = stages["production"]["version"]
-    assert {version, refresh["retrain"]["version"]} == {"1", "2"}
-    registry = tmp_path / "registry" / "adult-income"
+    assert {version, retrained["version"]} == {"1", "2"}
+    registry = drift_run.registry / "adult-income"
     assert sorted(p.name for p in registry.iterdir()) == ["1", "2"]
     meta = json.loads((registry / version / "metadata.json").read_text())
     assert meta["sha256"] == stages["production"]["sha256"]
-    assert "passed with a warning" in (registry / version / "model_card.md").read_text()
+    assert "ELIGIBLE WITH WARNINGS" in (registry / version / "model_card.md").read_text()
     assert (out / "refresh" / "retrain" / "production" / "model_card.md").is_file()
 
 
-def test_a_failing_task_fails_the_run_and_says_where(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    code, out, record = _run(tmp_path, "--test-size", "0.9999")
-    assert code == 1 and record["status"] == "failed"
+def test_a_failing_task_fails_the_run_and_says_where(tmp_path, capsys, lifecycle):
+    run = lifecycle(tmp_path, "--quiet", "--test-size", "0.9999")
+    code, record = run.code, run.record
+    assert code == 1 and record["status"] == "failed" and record["outcome"] == "failed"
+    assert record["headline"].startswith("Pipeline FAILED in ")
     failed = [name for name, s in record["stages"].items() if s["status"] == "failed"]
     assert failed and record["error"]
     assert "Traceback" not in capsys.readouterr().err
-    assert not (tmp_path / "registry" / "adult-income").exists()
+    assert not (run.registry / "adult-income").exists()

@@ -128,7 +128,8 @@ def test_unreachable_host_is_one_line_on_stderr_of_the_real_command(tmp_path):
 
 
 def test_a_stale_key_file_does_not_break_runs_that_pseudonymize_nothing(workdir, monkeypatch):
-    from kfp_rai.cli import _preflight, build_parser
+    from kfp_rai.cli import build_parser
+    from kfp_rai.cli._run import preflight as _preflight
 
     monkeypatch.setenv("KFP_RAI_HMAC_KEY_FILE", str(workdir / "gone"))  # e.g. exported for `serve`
     arguments = _preflight(build_parser().parse_args(["run"]))

@@ -7,13 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kfp_rai._artifacts import save_model_dir
+from kfp_rai.core.model_dir import save_model_dir
 from kfp_rai.errors import IntegrityError, InvalidParameterError
-from kfp_rai.production._deploy import (
+from kfp_rai.production import deploy_model, manifest_yaml
+from kfp_rai.production._serving_manifest import (
     MAX_CONFIGMAP_BYTES,
     _merge,
-    deploy_model,
-    manifest_yaml,
     render_serving,
     serving_after_deploy,
 )
@@ -33,7 +32,7 @@ def model_dir(tmp_path_factory, adult):
 
 
 def test_packaged_template_is_the_base_manifest():
-    packaged = REPO / "components" / "data" / "k8s" / "serving.yaml"
+    packaged = REPO / "src" / "kfp_rai" / "data" / "k8s" / "serving.yaml"
     assert packaged.read_text() == (REPO / "manifests" / "base" / "serving.yaml").read_text()
 
 
@@ -164,7 +163,7 @@ class _FakeApiServer:
 @pytest.mark.parametrize("exists", [True, False])
 def test_apply_sends_server_side_apply_patches_only_to_an_installed_serving_app(model_dir, exists, monkeypatch):
     from kfp_rai.errors import DeploymentError
-    from kfp_rai.production._deploy import apply_objects
+    from kfp_rai.production._kube import apply_objects
 
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)  # render only; the fake gets the apply
     _, objects = deploy_model(model_dir, model_name="adult-income", version="1", image="reg/kfp-rai:1")
@@ -194,7 +193,7 @@ def test_apply_sends_server_side_apply_patches_only_to_an_installed_serving_app(
 
 def test_a_refused_apply_is_one_line_with_the_api_servers_reason(model_dir, monkeypatch):
     from kfp_rai.errors import DeploymentError
-    from kfp_rai.production._deploy import apply_objects
+    from kfp_rai.production._kube import apply_objects
 
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     _, objects = deploy_model(model_dir, model_name="adult-income", version="1", image="reg/kfp-rai:1")

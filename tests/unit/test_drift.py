@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kfp_rai.core.verdict import GateStatus
 from kfp_rai.errors import DataValidationError
 from kfp_rai.policy import DriftPolicy
 from kfp_rai.refresh import detect_drift, population_stability_index
@@ -14,14 +15,19 @@ def test_psi_is_zero_for_same_data_and_large_for_a_shift():
 
 
 def test_adult_train_vs_test_has_no_drift_and_a_shift_is_caught(adult):
-    from kfp_rai.io import read_table
+    from kfp_rai.core.tables import read_table
 
     current = read_table("bundled:adult-test")
     assert not detect_drift(adult, current).drift_detected
     shifted = current.assign(age=current["age"] + 15, sex="Female")
     report = detect_drift(adult, shifted)
     assert report.drift_detected and set(report.drifted_columns) == {"age", "sex"}
-    assert "age" in report.reason and "DRIFT DETECTED" in report.to_markdown()
+    assert report.status is GateStatus.WARNING and report.passed  # drift is a warning: retrain, never green
+    assert "age: PSI" in report.reason and "**Verdict: WARNING**" in report.to_markdown()
+    html = report.to_html()
+    assert '<div class="verdict status-warning"' in html and html.count("<svg") == len(report.columns)
+    age = next(c for c in report.columns if c.column == "age")
+    assert sum(age.reference_shares) == pytest.approx(1) and sum(age.current_shares) == pytest.approx(1)
 
 
 def test_categorical_needs_significance_and_size():
@@ -35,7 +41,8 @@ def test_too_few_rows_cannot_show_drift():
     ref = pd.DataFrame({"x": range(1000)})
     report = detect_drift(ref, pd.DataFrame({"x": [5000] * 10}), policy=DriftPolicy(min_samples=100))
     assert not report.drift_detected and "too few" in report.reason
-    assert report.judged is False and "NOT JUDGED" in report.to_markdown()
+    assert report.judged is False and report.status is GateStatus.NOT_JUDGED and not report.passed
+    assert "NOT JUDGED" in report.to_markdown()
 
 
 def test_missing_columns_are_refused():

@@ -6,6 +6,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+from kfp_rai.core.verdict import GateStatus
 from kfp_rai.explainability import explain_model
 from kfp_rai.explainability._shap import _original_feature
 from kfp_rai.policy import ExplainabilityPolicy, TrainingPolicy
@@ -29,10 +30,10 @@ def test_tree_attributions_map_back_to_input_features(adult_split, adult_model):
     assert sum(f.share for f in report.importance) == pytest.approx(1.0)
     # marital status and age dominate Adult models; sensitive features are not inputs by default
     assert {f.feature for f in report.importance[:3]} >= {"marital-status"}
-    assert report.sensitive_share == 0.0 and not report.flagged
+    assert report.sensitive_share == 0.0 and report.status is GateStatus.PASSED
     assert set(report.by_group["sex"]) == {"Female", "Male"}
     html = report.to_html()
-    assert "data:image/png;base64," in html
+    assert "<svg" in html and "data:image" not in html
 
 
 def test_reliance_on_sensitive_features_is_measured_and_flagged(adult_split):
@@ -52,7 +53,8 @@ def test_reliance_on_sensitive_features_is_measured_and_flagged(adult_split):
         policy=ExplainabilityPolicy(sample_size=200, max_sensitive_share=0.001),
     )
     assert set(report.sensitive_features_used) == {"sex", "race"}
-    assert report.sensitive_share > 0.001 and report.flagged
+    assert report.sensitive_share > 0.001 and report.status is GateStatus.FAILED and not report.passed
+    assert "> 0% allowed" in report.reason
 
 
 def test_non_tree_model_falls_back_to_permutation():

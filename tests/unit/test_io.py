@@ -1,9 +1,10 @@
 import pandas as pd
 import pytest
 
-from kfp_rai.datasets import load_adult
+from kfp_rai.core.bundled import default_intended_use, default_model_name, load_bundled
+from kfp_rai.core.files import sha256_file
+from kfp_rai.core.tables import read_table, write_table
 from kfp_rai.errors import DataValidationError
-from kfp_rai.io import read_table, sha256_file, write_table
 
 
 def test_parquet_round_trip_records_metadata(tmp_path):
@@ -41,10 +42,31 @@ def test_bad_files_give_clear_errors(tmp_path, name, content, fragment):
 
 
 def test_bundled_adult_matches_the_documented_counts():
-    train, test = load_adult("train"), load_adult("test")
+    train, test = load_bundled("adult"), load_bundled("adult-test")
     assert train.shape == (32561, 15) and test.shape == (16281, 15)
     assert set(test["income"]) == {"<=50K", ">50K"}  # trailing "." removed
     assert train["workclass"].isna().sum() > 0  # "?" is missing
     assert train["sex"].value_counts(normalize=True)["Male"] == pytest.approx(0.669, abs=0.001)
     with pytest.raises(DataValidationError, match="unknown bundled data set"):
         read_table("bundled:mnist")
+
+
+@pytest.mark.parametrize(
+    ("source", "name"),
+    [
+        ("bundled:adult", "adult-income"),
+        ("bundled:adult-test", "adult-income"),
+        ("/data/Loan Applications 2024.csv", "loan-applications-2024"),
+        ("scores.csv.gz", "scores"),
+        ("s3://bucket/claims.parquet", "claims"),
+        ("___.csv", "model"),
+    ],
+)
+def test_bundled_defaults_apply_only_to_bundled_data(source, name):
+    from kfp_rai.production import validate_model_name
+
+    assert validate_model_name(default_model_name(source)) == name
+    if source.startswith("bundled:"):
+        assert "UCI Adult" in default_intended_use(source)
+    else:
+        assert default_intended_use(source).startswith("Not stated") and "Adult" not in default_intended_use(source)

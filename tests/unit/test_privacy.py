@@ -57,8 +57,8 @@ def test_identifier_columns_are_never_features():
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
 def test_identifiers_are_read_as_text_so_equal_ids_get_equal_pseudonyms(tmp_path, suffix):
+    from kfp_rai.core.tables import read_table, write_table
     from kfp_rai.discovery import pseudonym
-    from kfp_rai.io import read_table, write_table
 
     raw = pd.DataFrame({"id": ["000123", "123", None], "y": [1, 0, 1]})
     path = tmp_path / f"ids.{suffix}"

@@ -1,9 +1,8 @@
 import pytest
 
-from kfp_rai._artifacts import load_model_dir, save_model_dir
+from kfp_rai.core.model_dir import load_model, load_model_dir, save_model, save_model_dir
 from kfp_rai.errors import IntegrityError, InvalidParameterError
 from kfp_rai.production import ModelRegistry, build_model_card
-from kfp_rai.training import load_model, save_model
 
 
 def test_skops_round_trip_and_tamper_detection(tmp_path, adult_model, adult_split):
@@ -54,11 +53,15 @@ def test_registration_refuses_blocked_or_foreign_cards():
     from kfp_rai.errors import GateFailedError
     from kfp_rai.production import check_registrable
 
-    check_registrable({"eligible": True, "model_sha256": "ab"}, "ab")
+    check_registrable({"eligible": True, "status": "passed", "model_sha256": "ab"}, "ab")
+    check_registrable({"eligible": True, "status": "warning", "model_sha256": "ab"}, "ab")
     with pytest.raises(GateFailedError, match="blocked: DP ratio"):
-        check_registrable({"eligible": False, "model_sha256": "ab", "reason": "DP ratio"}, "ab")
+        check_registrable({"eligible": False, "status": "failed", "model_sha256": "ab", "reason": "DP ratio"}, "ab")
+    for status in ("failed", "not_judged", None, "PASSED"):  # the status must agree, or it fails closed
+        with pytest.raises(GateFailedError):
+            check_registrable({"eligible": True, "status": status, "model_sha256": "ab"}, "ab")
     with pytest.raises(IntegrityError, match="different model"):
-        check_registrable({"eligible": True, "model_sha256": "cd"}, "ab")
+        check_registrable({"eligible": True, "status": "passed", "model_sha256": "cd"}, "ab")
 
 
 def test_parallel_registrations_get_distinct_versions(tmp_path):
@@ -72,7 +75,16 @@ def test_parallel_registrations_get_distinct_versions(tmp_path):
     assert sorted(versions, key=int) == [str(i) for i in range(1, 17)]
 
 
+def _report(status, reason, *findings):
+    from kfp_rai.core.verdict import Finding, GateStatus, Verdict
+
+    made = [Finding(rule, subject, GateStatus(st), msg) for rule, subject, st, msg in findings]
+    return Verdict(GateStatus(status), reason, tuple(made)).to_dict()
+
+
 def test_model_card_blocks_unless_every_gate_passed():
+    from kfp_rai.core.verdict import GateStatus
+
     meta = {
         "framework": "sklearn",
         "estimator": "HGB",
@@ -84,41 +96,59 @@ def test_model_card_blocks_unless_every_gate_passed():
         "positive_rate": 0.5,
         "seed": 0,
     }
-    ok = {"passed": True, "reason": "fine"}
+    ok = _report("passed", "fine")
+    explained = _report("passed", "top features: a", ("explainability.max_sensitive_share", "s", "passed", "0%"))
     card = build_model_card(
         model_name="m",
         model_metadata=meta,
-        training=meta,
         representativeness=ok,
-        validation={"passed": False, "reason": "DP ratio 0.3 < 0.8"},
-        explanation={},
+        validation=_report("failed", "DP ratio 0.3 < 0.8"),
+        explanation=explained,
         intended_use="tests",
     )
-    assert not card.approved_for_registration and "validation gate: DP ratio" in card.reason
-    assert "BLOCKED" in card.to_markdown() and "## Lineage" in card.to_markdown()
-    card = build_model_card(
-        model_name="m",
-        model_metadata=meta,
-        training=meta,
-        representativeness=ok,
-        validation={"passed": True, "reason": "warning (policy does not enforce): x"},
-        explanation={},
-        intended_use="tests",
-    )
-    assert card.approved_for_registration and "validation gate passed with a warning" in card.reason
-    card = build_model_card(
-        model_name="m",
-        model_metadata=meta,
-        training=meta,
-        representativeness=ok,
-        validation={
-            "passed": False,
-            "reason": "2 violation(s): a; b",
-            "violations": ["sex DP ratio 0.3", "race EO 0.31"],
-        },
-        explanation={"flagged": True, "reason": "sensitive features carry 30%"},
-        intended_use="tests",
-    )
-    assert not card.approved_for_registration and "explainability: sensitive features carry 30%" in card.reason
+    assert not card.eligible and card.status is GateStatus.FAILED
+    assert card.reason == "blocked by the validation gate: validation: DP ratio 0.3 < 0.8"
     text = card.to_markdown()
-    assert "- validation: sex DP ratio 0.3" in text and "- validation: race EO 0.31" in text
+    assert "**Verdict: BLOCKED**" in text and "## Lineage" in text
+    assert '<div class="verdict status-failed"' in card.to_html()  # a blocked card is never green
+
+    card = build_model_card(
+        model_name="m",
+        model_metadata=meta,
+        representativeness=ok,
+        validation=_report("warning", "recorded as warnings: x"),
+        explanation=explained,
+        intended_use="tests",
+    )
+    assert card.eligible and card.status is GateStatus.WARNING
+    assert card.reason == "every gate passed, with recorded warnings: validation: recorded as warnings: x"
+    assert '<div class="verdict status-warning"' in card.to_html()
+
+    # The validation verdict was judged without the explanation: the card checks it on its own.
+    card = build_model_card(
+        model_name="m",
+        model_metadata=meta,
+        representativeness=ok,
+        validation=_report(
+            "failed",
+            "2 of 2 checks failed: sex DP ratio 0.3; race EO 0.31",
+            ("validation.min_demographic_parity_ratio", "sex", "failed", "sex DP ratio 0.3"),
+            ("validation.max_equalized_odds_difference", "race", "failed", "race EO 0.31"),
+        ),
+        explanation=_report("failed", "sensitive features carry 30%"),
+        intended_use="tests",
+    )
+    assert not card.eligible and "explainability: sensitive features carry 30%" in card.reason
+    text = card.to_markdown()
+    assert "sex DP ratio 0.3" in text and "race EO 0.31" in text  # every finding, in full
+
+    # A report without a verdict is not judged: the card blocks.
+    card = build_model_card(
+        model_name="m",
+        model_metadata=meta,
+        representativeness={},
+        validation=ok,
+        explanation=explained,
+        intended_use="tests",
+    )
+    assert not card.eligible and "discovery: no verdict was recorded" in card.reason

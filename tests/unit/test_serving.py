@@ -8,11 +8,11 @@ from dataclasses import asdict
 
 import pytest
 
-from kfp_rai._artifacts import save_model_dir
 from kfp_rai.cli import main
+from kfp_rai.core.model_dir import save_model_dir
 from kfp_rai.discovery import pseudonym
 from kfp_rai.errors import IntegrityError
-from kfp_rai.production._serving import AuditLog, ModelService, serve, verify_audit_log
+from kfp_rai.serving import AuditLog, ModelService, serve, verify_audit_log
 from kfp_rai.training import train_model
 
 SENSITIVE = ["sex", "race"]

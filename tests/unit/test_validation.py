@@ -13,9 +13,10 @@ from fairlearn.metrics import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kfp_rai.core.verdict import GateStatus
 from kfp_rai.policy import ValidationPolicy
+from kfp_rai.stats.bootstrap import bootstrap_cell_counts, cell_counts, disparities, rates
 from kfp_rai.validation import evaluate_model
-from kfp_rai.validation._bootstrap import bootstrap_cell_counts, cell_counts, disparities, rates
 
 SENSITIVE = ["sex", "race"]
 
@@ -73,9 +74,11 @@ def test_adult_model_matches_reference_figures_and_is_blocked(adult_split, adult
     sex = report.disparities()["sex"]
     assert sex["demographic_parity_difference"] == pytest.approx(0.176, abs=0.02)
     assert sex["demographic_parity_ratio"] < 0.8
-    assert not report.passed
-    assert any("sex demographic parity ratio" in v for v in report.violations)
-    low, high = report.overall_ci["accuracy"]
+    assert not report.passed and report.status is GateStatus.FAILED
+    ratio = next(f for f in report.verdict.problems if f.rule == "validation.min_demographic_parity_ratio")
+    assert ratio.subject == "sex" and ratio.observed == pytest.approx(sex["demographic_parity_ratio"])
+    assert ratio.interval[0] <= ratio.observed <= ratio.interval[1]
+    low, high = report.overall_intervals["accuracy"]
     assert low < report.overall["accuracy"] < high
     intersection = next(f for f in report.fairness if f.intersectional)
     assert not intersection.gated and len(intersection.groups) == 10
@@ -126,8 +129,20 @@ def test_small_group_fails_closed():
         sensitive_features=["g"],
         policy=ValidationPolicy(bootstrap_samples=0),
     )
-    assert not report.passed
-    assert any("g=c: 10 test rows < minimum 30" in v for v in report.violations)
+    small = next(f for f in report.verdict.problems if f.subject == "g=c")
+    assert small.status is GateStatus.NOT_JUDGED and "g=c: 10 test rows < minimum 30" in small.message
+    assert report.status is GateStatus.NOT_JUDGED and not report.passed
+    # A policy that does not enforce turns violations into warnings, never a group too small to judge.
+    lenient = evaluate_model(
+        _Fixed((df["y"] == "pos").astype(float)),
+        df,
+        features=["x"],
+        target="y",
+        positive_label="pos",
+        sensitive_features=["g"],
+        policy=ValidationPolicy(bootstrap_samples=0, enforce=False),
+    )
+    assert lenient.status is GateStatus.NOT_JUDGED
 
 
 def test_uncomputable_metric_fails_closed():
@@ -144,8 +159,29 @@ def test_uncomputable_metric_fails_closed():
         policy=ValidationPolicy(bootstrap_samples=0, min_accuracy=0.5, min_roc_auc=0.4),
     )
     assert report.overall["roc_auc"] == 0.5
-    assert not report.passed
-    assert set(report.violations) == {
+    assert not report.passed and report.status is GateStatus.NOT_JUDGED
+    assert {f.message for f in report.verdict.problems} == {
         "g demographic parity ratio: cannot be computed (fails closed)",
         "g equalized odds difference: cannot be computed (fails closed)",
     }
+
+
+def test_the_explanation_verdict_is_part_of_the_validation_stage():
+    from kfp_rai.core.verdict import Finding, Verdict
+
+    df = _frame()
+    flagged = Verdict.judge(
+        [Finding("explainability.max_sensitive_share", "sensitive features", GateStatus.FAILED, "sex carries 40%")],
+        summary="",
+    )
+    report = evaluate_model(
+        _Fixed((df["y"] == "pos").astype(float)),
+        df,
+        features=["x"],
+        target="y",
+        positive_label="pos",
+        sensitive_features=["g"],
+        policy=ValidationPolicy(bootstrap_samples=0),
+        explanation=flagged,
+    )
+    assert report.status is GateStatus.FAILED and "sex carries 40%" in report.reason

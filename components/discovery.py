@@ -1,0 +1,172 @@
+"""Discovery components: load, split, check representativeness."""
+
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Output
+
+from kfp_rai._image import IMAGE
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def load_dataset(
+    source: str,
+    target: str,
+    positive_label: str,
+    sensitive_features: list[str],
+    dataset: Output[Dataset],
+    pseudonymize: list[str] = [],  # noqa: B006 - kfp takes literal defaults
+    model_name: str = "",
+    intended_use: str = "",
+) -> NamedTuple("LoadOutputs", rows=int, positive_rate=float, model_name=str, intended_use=str):
+    """Load a CSV or parquet file (or bundled data) and check it is a usable labelled data set.
+
+    Fails with one clear message if a column is missing, the target does not have exactly two
+    classes including the positive label, or the data is empty. Identifier columns named in
+    pseudonymize are replaced by HMAC-SHA256 pseudonyms before anything is written; without the
+    key (KFP_RAI_HMAC_KEY, from the Secret kfp-rai-pseudonymization in a cluster) the task fails
+    rather than write raw identifiers.
+
+    Args:
+        source: A .csv, .csv.gz or .parquet path the task can read, or bundled:adult / bundled:adult-test for
+            the UCI Adult data inside the image.
+        target: The label column.
+        positive_label: The favourable value of the label (the one a model predicts as positive).
+        sensitive_features: Columns holding the attributes fairness is judged on, e.g. ["sex", "race"].
+        pseudonymize: Identifier columns to replace by keyed pseudonyms at load; never model inputs nor drift
+            columns.
+        model_name: The model's name; empty derives it from the source (the bundled set's own, else the file
+            name).
+        intended_use: What the model is for, as the model card states it; empty uses the bundled set's own, else
+            "not stated".
+
+    Returns:
+        rows: Rows loaded.
+        positive_rate: Share of rows with the positive label.
+        model_name: The model name to use: the given one or the one the source implies.
+        intended_use: The intended use to state: the given one, the bundled set's, or "not stated".
+        dataset: The data as zstd parquet; metadata holds rows, columns, sha256, schema, source and
+            identifier_columns.
+    """
+    from collections import namedtuple
+
+    from kfp_rai.core.bundled import default_intended_use, default_model_name
+    from kfp_rai.core.tables import read_table, write_table
+    from kfp_rai.discovery import hmac_key_from_env, pseudonymize_columns, validate_dataset
+
+    df = read_table(source, text_columns=pseudonymize)
+    summary = validate_dataset(df, target=target, positive_label=positive_label, sensitive_features=sensitive_features)
+    key = hmac_key_from_env() if pseudonymize else None
+    df = pseudonymize_columns(df, pseudonymize, key=key, protected=[target, *sensitive_features])
+    dataset.metadata.update(write_table(df, dataset.path))
+    dataset.metadata.update(
+        {"source": source, "positive_rate": summary.positive_rate, "identifier_columns": list(pseudonymize)}
+    )
+    outputs = namedtuple("LoadOutputs", ["rows", "positive_rate", "model_name", "intended_use"])
+    return outputs(
+        summary.rows,
+        summary.positive_rate,
+        model_name or default_model_name(source),
+        intended_use or default_intended_use(source),
+    )
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def split_dataset(
+    dataset: Input[Dataset],
+    target: str,
+    test_size: float,
+    seed: int,
+    train: Output[Dataset],
+    test: Output[Dataset],
+):
+    """Split a data set into train and test, stratified on the target, reproducible by the seed.
+
+    Args:
+        dataset: The data set to split (from load_dataset).
+        target: The label column to stratify on.
+        test_size: Share of rows held out for testing, in (0, 1).
+        seed: Random seed of the split.
+
+    Returns:
+        train: The training part; metadata as the input's plus parent_sha256 and seed.
+        test: The held-out part; metadata as the input's plus parent_sha256 and seed.
+    """
+    from kfp_rai.core.tables import read_table, write_table
+    from kfp_rai.discovery import split_dataset as split
+
+    df = read_table(dataset.path, format="parquet")
+    train_df, test_df = split(df, target=target, test_size=test_size, seed=seed)
+    for artifact, part in ((train, train_df), (test, test_df)):
+        artifact.metadata.update(write_table(part, artifact.path))
+        artifact.metadata.update(
+            {
+                "parent_sha256": dataset.metadata.get("sha256", ""),
+                "seed": seed,
+                "source": dataset.metadata.get("source", ""),
+                "identifier_columns": dataset.metadata.get("identifier_columns", []),
+            }
+        )
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def check_representativeness(
+    dataset: Input[Dataset],
+    sensitive_features: list[str],
+    reference_population: str,
+    policy: str,
+    report: Output[Artifact],
+    report_html: Output[HTML],
+    metrics: Output[Metrics],
+    fail_on_violation: bool = False,
+) -> NamedTuple("GateOutputs", status=str, passed=bool, reason=str):
+    """Discovery gate: compare each group's share of the data with a cited reference population.
+
+    A group fails when its share divided by its reference share is below the policy's min_ratio or
+    it has fewer rows than min_group_size; a group or attribute the reference does not describe is
+    not judged, which fails closed. This is the discovery stage's verdict.
+
+    Args:
+        dataset: The data set to judge (from load_dataset).
+        sensitive_features: Columns holding the attributes to judge, e.g. ["sex", "race"].
+        reference_population: YAML text of a reference population file (source, year, shares, mapping); empty
+            uses the bundled US Census 2000 shares for sex and race.
+        policy: YAML text of a kfp-rai policy; empty uses the defaults.
+        fail_on_violation: Raise GateFailedError (fail the task) instead of returning passed=false.
+
+    Returns:
+        status: The verdict: passed, warning (a violation the policy records only), failed or not_judged.
+        passed: True when the model may go on (passed or warning).
+        reason: One line naming every finding that did not pass, in full.
+        report: The report as JSON (verdict, findings, shares, intervals, subject).
+        report_html: The report as a self-contained HTML page with charts.
+        metrics: share_ratio.<attribute>.<group> for each group.
+    """
+    from collections import namedtuple
+
+    from kfp_rai.core.evidence import gate_outputs, lineage, loggable_metrics, write_report
+    from kfp_rai.core.report import Subject
+    from kfp_rai.core.tables import read_table
+    from kfp_rai.discovery import ReferencePopulation
+    from kfp_rai.discovery import check_representativeness as check
+    from kfp_rai.errors import GateFailedError
+    from kfp_rai.policy import Policy
+
+    rules = Policy.from_yaml(policy)
+    ref = (
+        ReferencePopulation.from_yaml(reference_population)
+        if reference_population.strip()
+        else ReferencePopulation.default()
+    )
+    df = read_table(dataset.path, format="parquet")
+    result = check(df, ref, sensitive_features=sensitive_features, policy=rules.representativeness)
+    data_sha = dataset.metadata.get("sha256", "")
+    subject = Subject(data_sha256={"input": data_sha}, policy_sha256=rules.sha256)
+    write_report(result, subject, report.path, html_path=report_html.path)
+    report.metadata.update(lineage(rules.sha256, data_sha256=data_sha))
+    ratios = {f"share_ratio.{g.attribute}.{g.group}": g.ratio for g in result.groups}
+    for name, value in loggable_metrics(ratios).items():
+        metrics.log_metric(name, value)
+    if fail_on_violation and not result.passed:
+        raise GateFailedError(f"representativeness: {result.reason}")
+    return namedtuple("GateOutputs", ["status", "passed", "reason"])(*gate_outputs(result.verdict))

@@ -1,0 +1,285 @@
+"""Turn a finished kfp.local pipeline directory into a run directory and its ``run.json``.
+
+kfp.local leaves ``<pipeline_dir>/<task>/<output>`` plus ``executor_output.json`` (parameters and
+artifact metadata) per task. This module moves those outputs to ``<run_dir>/<stage>/<file>`` with
+names people recognise and records each stage's verdict *as the task that decides it returned it*
+(the same status and reason Kubeflow shows), with every finding from its report. It judges
+nothing itself. It never imports kfp.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kfp_rai._version import __version__
+from kfp_rai.core.files import read_json, write_json
+from kfp_rai.pipelines.tasks import DECIDERS, METADATA_ONLY, STAGES, TASKS, base_name, place
+
+RETRAIN = "-2"  # kfp names the second use of a component <name>-2: the retrain branch
+
+
+@dataclass
+class Task:
+    """What one task produced: output parameters, files (relative to the run dir), artifact metadata."""
+
+    name: str
+    params: dict[str, Any]
+    files: dict[str, str]
+    metadata: dict[str, Any]
+
+
+def collect_outputs(pipeline_dir: Path, run_dir: Path) -> dict[str, Task]:
+    """Move every task's outputs into ``run_dir``; return what each task produced."""
+    tasks: dict[str, Task] = {}
+    for task_dir in sorted(p for p in pipeline_dir.iterdir() if p.is_dir()):
+        where = place(task_dir.name)
+        output_file = task_dir / "executor_output.json"
+        if where is None or not output_file.is_file():
+            continue
+        stage, sub, _ = where
+        executor = read_json(output_file)
+        base, n = base_name(task_dir.name)
+        target_dir = run_dir / stage / sub if sub else run_dir / stage
+        files: dict[str, str] = {}
+        metadata: dict[str, Any] = {}
+        for output, spec in executor.get("artifacts", {}).items():
+            artifact = spec["artifacts"][0]
+            metadata[output] = artifact.get("metadata", {})
+            name = TASKS[base].files.get(output, output)
+            if base == "load-dataset" and n == 2:
+                name = "current.parquet"
+            target = target_dir / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = task_dir / output
+            if output in METADATA_ONLY:
+                write_json(target, artifact.get("metadata", {}))
+            elif source.exists():
+                shutil.move(str(source), str(target))
+            else:
+                continue
+            files[output] = str(target.relative_to(run_dir))
+        tasks[task_dir.name] = Task(task_dir.name, executor.get("parameterValues", {}), files, metadata)
+    return tasks
+
+
+def _findings(run_dir: Path, task: Task, output: str | None) -> list[dict[str, Any]]:
+    """The deciding task's findings: from its report, or (training) its model's metadata."""
+    if output is None:
+        return list(task.metadata.get("model", {}).get("verdict", {}).get("findings", []))
+    if output not in task.files:
+        return []
+    return list(read_json(run_dir / task.files[output]).get("findings", []))
+
+
+def _verdict(run_dir: Path, task: Task, output: str | None, **numbers: Any) -> dict[str, Any]:
+    status = str(task.params.get("status", "not_judged"))
+    return {
+        "status": status,
+        "passed": status in ("passed", "warning"),
+        "reason": str(task.params.get("reason", "")),
+        "findings": _findings(run_dir, task, output),
+        **numbers,
+    }
+
+
+def _artifacts(tasks: dict[str, Task], stage: str, suffix: str) -> list[str]:
+    names = {f"{b}{suffix}" for b, k in TASKS.items() if k.stage == stage}
+    if stage == "discovery" and suffix == "":
+        names.discard("load-dataset")  # the loaded data is kept in training's split only
+    return sorted(f for name in names if name in tasks for f in tasks[name].files.values())
+
+
+def _judge_pass(run_dir: Path, tasks: dict[str, Task], suffix: str) -> dict[str, dict[str, Any]]:
+    """Stage records of one build-and-judge pass (suffix "" = main pass, "-2" = retrain)."""
+    out: dict[str, dict[str, Any]] = {}
+    t = {base: tasks.get(base + suffix) for base in TASKS}
+    for stage in ("discovery", "training", "validation", "production"):
+        name, output = DECIDERS[stage]
+        decider = t[name]
+        if decider is None:
+            continue
+        numbers: dict[str, Any] = {"artifacts": _artifacts(tasks, stage, suffix)}
+        report = read_json(run_dir / decider.files[output]) if output and output in decider.files else {}
+        if stage == "discovery":
+            numbers.update(
+                rows=report.get("rows"),
+                groups={
+                    f"{g['attribute']}={g['group']}": {k: g[k] for k in ("count", "share", "reference_share", "ratio")}
+                    for g in report.get("groups", [])
+                },
+            )
+        if stage == "training":
+            meta = decider.metadata.get("model", {})
+            numbers.update(
+                rows=meta.get("rows"),
+                features=meta.get("features"),
+                train_accuracy=meta.get("train_accuracy"),
+                model_sha256=meta.get("sha256"),
+            )
+        if stage == "validation":
+            keys = ("count", "accuracy", "selection_rate", "true_positive_rate", "false_positive_rate", "roc_auc")
+            numbers.update(
+                overall=report.get("overall", {}),
+                per_group={
+                    f["attribute"]: {g["group"]: {k: g[k] for k in keys} for g in f["groups"]}
+                    for f in report.get("fairness", [])
+                },
+                disparities={
+                    f["attribute"]: {
+                        k: f[k]
+                        for k in (
+                            "demographic_parity_difference",
+                            "demographic_parity_ratio",
+                            "equalized_odds_difference",
+                        )
+                    }
+                    for f in report.get("fairness", [])
+                },
+            )
+        record = _verdict(run_dir, decider, output, **numbers)
+        if stage == "production":
+            model = t["train-model"].metadata.get("model", {}) if t["train-model"] else {}
+            record.update({"sha256": model.get("sha256"), **_production(t)})
+        out[stage] = record
+    return out
+
+
+def _production(t: dict[str, Task | None]) -> dict[str, Any]:
+    """Registration and deployment: the register task's verdict replaces the card's once it ran."""
+    reg, dep = t["register-model"], t["deploy-model"]
+    registered = reg is not None and "version" in reg.params
+    out: dict[str, Any] = {"registered": registered, "version": None, "registry_uri": None}
+    if registered and reg is not None:
+        out.update(
+            status=reg.params["status"],
+            passed=True,
+            reason=reg.params["reason"],
+            version=str(reg.params["version"]),
+            sha256=reg.params.get("sha256"),
+            registry_uri=reg.params.get("uri"),
+        )
+        out["findings"] = reg.metadata.get("registered", {}).get("verdict", {}).get("findings", [])
+    if dep is not None:
+        out.update(deployed=bool(dep.params.get("deployed")), deployment=str(dep.params.get("reason", "")))
+    elif registered:
+        out.update(deployed=False, deployment="deployment not requested (run with deploy=true / kfp-rai run --deploy)")
+    else:
+        out.update(deployed=False, deployment="nothing to deploy: the model was not registered")
+    return out
+
+
+def _skipped(reason: str) -> dict[str, Any]:
+    return {"status": "skipped", "passed": False, "reason": reason, "findings": [], "artifacts": []}
+
+
+def outcome(record: dict[str, Any]) -> tuple[str, str]:
+    """(outcome, headline): ``failed`` (the pipeline broke), ``blocked`` (it ran; the gates stopped the
+    model) or ``registered``, and one sentence a newcomer understands."""
+    stages = record["stages"]
+    if record["status"] != "succeeded":
+        where = record.get("failed_task") or "a task"
+        label = place(where)[2] if place(where) else where
+        return "failed", f"Pipeline FAILED in {label} ({where}): {record.get('error') or 'see the log'}"
+    prod = stages["production"]
+    if prod.get("registered"):
+        warned = " with recorded warnings" if prod["status"] == "warning" else ""
+        head = f"Pipeline ran: model registered as version {prod['version']}{warned}."
+        kind = "registered"
+    else:
+        blockers = [f["subject"] for f in prod.get("findings", []) if f["status"] not in ("passed", "warning")] or [
+            "production"
+        ]
+        head = (
+            f"Pipeline ran; the model was BLOCKED by the {' and '.join(blockers)} gate"
+            f"{'s' if len(blockers) > 1 else ''}, as the policy requires: nothing was registered."
+        )
+        kind = "blocked"
+    refresh = stages["refresh"]
+    retrain = refresh.get("retrain", {})
+    if refresh["status"] == "not_judged":
+        head += " Drift could not be judged (refresh fails closed)."
+    elif retrain.get("triggered"):
+        rp = retrain["stages"].get("production", {})
+        head += (
+            f" Drift detected; the retrained model was registered as version {rp['version']}."
+            if rp.get("registered")
+            else " Drift detected; the retrained model was blocked too."
+        )
+    return kind, head
+
+
+def build_run_record(
+    run_dir: Path,
+    tasks: dict[str, Task],
+    *,
+    pipeline: str,
+    status: str,
+    error: str | None,
+    failed_task: str | None = None,
+    arguments: dict[str, Any],
+    started: str,
+    finished: str,
+    task_seconds: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """The ``run.json`` record (see ``schemas/run.schema.json``)."""
+    stages = _judge_pass(run_dir, tasks, "")
+    drift = tasks.get("detect-drift")
+    if drift is not None:
+        report = read_json(run_dir / drift.files["report"]) if "report" in drift.files else {}
+        retrain = _judge_pass(run_dir, tasks, RETRAIN)
+        refresh_files = [f for n, t in tasks.items() if (p := place(n)) and p[0] == "refresh" for f in t.files.values()]
+        stages["refresh"] = _verdict(
+            run_dir,
+            drift,
+            "report",
+            artifacts=sorted(refresh_files),
+            drift_detected=bool(drift.params.get("drift_detected")),
+            drifted_columns=report.get("drifted_columns", []),
+            retrain={"triggered": bool(retrain), "stages": retrain},
+        )
+    failed_stage = None
+    if status != "succeeded":
+        where = place(failed_task) if failed_task else None
+        failed_stage = where[0] if where else next((s for s in STAGES if s not in stages), STAGES[-1])
+        stages[failed_stage] = {
+            **stages.get(failed_stage, _skipped("")),
+            "status": "failed",
+            "passed": False,
+            "reason": f"task {failed_task or '?'} failed: {error or 'see the log'}",
+            "task_error": error or "see the log",
+        }
+    for stage in STAGES:
+        if stage not in stages:
+            stages[stage] = _skipped("an earlier task failed" if failed_stage else "did not run")
+    record: dict[str, Any] = {
+        "pipeline": pipeline,
+        "status": status,
+        "error": error,
+        "failed_task": failed_task,
+        "kfp_rai_version": __version__,
+        "started": started,
+        "finished": finished,
+        "arguments": arguments,
+        "tasks": [
+            {"task": name, "stage": p[0], "label": p[2], "seconds": round(seconds, 2)}
+            for name, seconds in (task_seconds or {}).items()
+            if (p := place(name))
+        ],
+        "stages": {s: stages[s] for s in STAGES},
+    }
+    record["outcome"], record["headline"] = outcome(record)
+    return record
+
+
+def validate_run_record(record: dict[str, Any]) -> None:
+    """Raise jsonschema.ValidationError if ``record`` does not match the run.json schema."""
+    from importlib.resources import files
+
+    import jsonschema
+
+    schema = files("kfp_rai.schemas").joinpath("run.schema.json").read_text(encoding="utf-8")
+    jsonschema.validate(record, json.loads(schema))

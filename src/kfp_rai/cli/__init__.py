@@ -1,0 +1,108 @@
+"""The ``kfp-rai`` command line: run the lifecycle locally, compile and submit it, serve a model.
+
+Errors a user can fix (missing file, unknown column, bad policy) print one line on stderr and exit
+with 2; nothing is run, registered or left half-written. The CLI is the one part of the library
+that may import kfp: it composes pipelines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from kfp_rai._version import __version__
+from kfp_rai.cli._cluster import add_remote_options, cmd_compile, cmd_schedule, cmd_submit
+from kfp_rai.cli._run import cmd_run
+from kfp_rai.cli._serving import add_serving_commands
+from kfp_rai.errors import RAIError
+
+EXIT_USAGE = 2
+
+
+def fail(message: str) -> int:
+    """Print ``message`` as one line on stderr and return the usage exit code."""
+    one_line = " ".join(str(message).split())  # YAML parser errors span several lines
+    print(f"kfp-rai: error: {one_line}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    run = sub.add_parser("run", help="run a pipeline locally with kfp.local (no cluster)")
+    run.add_argument("pipeline", nargs="?", default="lifecycle", choices=["lifecycle"])
+    run.add_argument("--data", help="training data, .csv or .parquet (default: bundled UCI Adult)")
+    run.add_argument("--current", help="current/production data checked for drift (default: Adult's test file)")
+    run.add_argument("--target", default="income", help="label column (default: income)")
+    run.add_argument("--positive-label", default=">50K", help="the favourable label value (default: >50K)")
+    run.add_argument(
+        "--sensitive", action="append", metavar="COL", help="sensitive column, repeatable (default: sex, race)"
+    )
+    run.add_argument(
+        "--reference-population", metavar="FILE", help="reference population YAML (default: US Census 2000)"
+    )
+    run.add_argument("--policy", metavar="FILE", help="policy YAML/JSON (default: built-in thresholds)")
+    run.add_argument(
+        "--registry", default="registry", metavar="DIR", help="model registry directory (default: ./registry)"
+    )
+    run.add_argument("--output", metavar="DIR", help="run directory (default: runs/<timestamp>-<pipeline>)")
+    run.add_argument(
+        "--model-name", help="registered model name (default: adult-income for the bundled data, else the file name)"
+    )
+    run.add_argument(
+        "--intended-use",
+        metavar="TEXT",
+        help='what the model is for, on its card (default for your data: "not stated")',
+    )
+    run.add_argument("--test-size", type=float, default=0.3, help="held-out share (default: 0.3)")
+    run.add_argument("--seed", type=int, default=0, help="random seed for split, training, sampling")
+    run.add_argument(
+        "--pseudonymize",
+        action="append",
+        metavar="COL",
+        help="identifier column replaced by an HMAC pseudonym at load (key: $KFP_RAI_HMAC_KEY), repeatable",
+    )
+    run.add_argument("--deploy", action="store_true", help="deploy a registered model (in a cluster; skipped locally)")
+    run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    run.set_defaults(func=cmd_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kfp-rai", description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"kfp-rai {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_run(sub)
+
+    comp = sub.add_parser("compile", help="compile pipeline YAML for the Kubeflow UI / SDK")
+    comp.add_argument("pipeline", nargs="?", choices=["lifecycle"])
+    comp.add_argument("--output", default=".", metavar="DIR", help="directory for <pipeline>.yaml (default: .)")
+    comp.add_argument("--image", metavar="REF", help="component image (default: $KFP_RAI_IMAGE or the release image)")
+    comp.set_defaults(func=cmd_compile)
+
+    submit = sub.add_parser("submit", help="start a run on a Kubeflow Pipelines cluster")
+    add_remote_options(submit)
+    submit.add_argument("--wait", action="store_true", help="wait for the run to finish; exit 1 unless it succeeded")
+    submit.set_defaults(func=cmd_submit)
+
+    sched = sub.add_parser("schedule", help="create a recurring run (KFP cron: 6 fields, seconds first)")
+    add_remote_options(sched)
+    sched.add_argument("--cron", required=True, help="e.g. '0 0 3 * * *' = every day at 03:00")
+    sched.add_argument("--name", help="recurring run name")
+    sched.set_defaults(func=cmd_schedule)
+
+    add_serving_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RAIError as exc:
+        return fail(str(exc))
+    except OSError as exc:  # unwritable or missing directories, a file where a directory should be
+        return fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

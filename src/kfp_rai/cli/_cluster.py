@@ -1,0 +1,81 @@
+"""`kfp-rai compile`, `submit` and `schedule`: the pipeline as Kubeflow runs it."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Any
+
+from kfp_rai.errors import RAIError
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from kfp_rai.pipelines.compile import compile_pipeline
+
+    if args.image is not None and not re.fullmatch(r"[\w.\-/:@]+", args.image):
+        raise RAIError(f"--image {args.image!r} is not an image reference like registry/name:tag")
+    for name in [args.pipeline] if args.pipeline else ["lifecycle"]:
+        print(compile_pipeline(name, args.output, image=args.image))
+    return EXIT_OK
+
+
+def _remote_params(args: argparse.Namespace) -> dict[str, Any]:
+    from kfp_rai.discovery import ReferencePopulation
+    from kfp_rai.pipelines.remote import parse_params, read_text_param
+    from kfp_rai.policy import Policy
+
+    params: dict[str, Any] = parse_params(args.pipeline, args.param or [])
+    if (policy := read_text_param(args.policy, "policy")) is not None:
+        Policy.from_yaml(policy)
+        params["policy"] = policy
+    if (reference := read_text_param(args.reference_population, "reference population")) is not None:
+        ReferencePopulation.from_yaml(reference)
+        params["reference_population"] = reference
+    return params
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from kfp_rai.pipelines.remote import submit
+
+    done = submit(
+        args.host,
+        args.pipeline,
+        _remote_params(args),
+        experiment=args.experiment,
+        image=args.image,
+        service_account=args.service_account,
+        wait=args.wait,
+    )
+    print(f"submitted {done.kind} {done.id}: {done.url}" + (f" -> {done.state}" if done.state else ""))
+    return EXIT_OK if done.state in (None, "SUCCEEDED") else EXIT_FAILED
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from kfp_rai.pipelines.remote import check_cron, schedule
+
+    check_cron(args.cron)
+    done = schedule(
+        args.host,
+        args.pipeline,
+        _remote_params(args),
+        cron=args.cron,
+        experiment=args.experiment,
+        job_name=args.name or f"kfp-rai-{args.pipeline}-recurring",
+        image=args.image,
+        service_account=args.service_account,
+    )
+    print(f"created {done.kind} {done.id}: {done.url}")
+    return EXIT_OK
+
+
+def add_remote_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", required=True, help="Kubeflow Pipelines API/UI URL, e.g. http://localhost:8080")
+    parser.add_argument("--pipeline", default="lifecycle", choices=["lifecycle"])
+    parser.add_argument("--param", action="append", metavar="NAME=VALUE", help="pipeline parameter (repeatable)")
+    parser.add_argument("--policy", metavar="FILE", help="policy YAML, passed as the policy parameter")
+    parser.add_argument("--reference-population", metavar="FILE", help="reference population YAML")
+    parser.add_argument("--experiment", default="kfp-rai", help="KFP experiment (default: kfp-rai)")
+    parser.add_argument("--image", metavar="REF", help="component image for this submission")
+    parser.add_argument("--service-account", metavar="NAME", help="Kubernetes service account of the run's pods")

@@ -1,0 +1,166 @@
+"""`kfp-rai run`: check every input, run the pipeline with kfp.local in a child process, then turn
+its outputs into a run directory with run.json, index.html and a summary on the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from kfp_rai._version import __version__
+from kfp_rai.cli._progress import error_from_log, follow, print_summary
+from kfp_rai.core.clock import utc_now
+from kfp_rai.errors import RAIError
+
+EXIT_OK, EXIT_FAILED = 0, 1
+DEFAULT_DATA, DEFAULT_CURRENT = "bundled:adult", "bundled:adult-test"
+
+
+def _absolute(value: str) -> str:
+    return value if value.startswith("bundled:") or "://" in value else str(Path(value).expanduser().resolve())
+
+
+def preflight(args: argparse.Namespace) -> dict[str, Any]:
+    """Check every input before anything runs; return the pipeline arguments."""
+    from kfp_rai.core.bundled import default_intended_use, default_model_name
+    from kfp_rai.core.tables import read_table
+    from kfp_rai.discovery import ReferencePopulation, hmac_key_from_env, pseudonymize_columns, validate_dataset
+    from kfp_rai.policy import Policy
+    from kfp_rai.production import validate_model_name
+
+    if not 0.0 < args.test_size < 1.0:
+        raise RAIError(f"--test-size must be between 0 and 1 (the held-out share), got {args.test_size}")
+    data = args.data or DEFAULT_DATA
+    current = args.current or (DEFAULT_CURRENT if args.data is None else data)
+    model_name = validate_model_name(args.model_name or default_model_name(data))
+    sensitive = args.sensitive or ["sex", "race"]
+    pseudonymize = args.pseudonymize or []
+    key = hmac_key_from_env() if pseudonymize else None
+    for label, source in (("--data", data), ("--current", current)):
+        try:
+            df = read_table(source, text_columns=pseudonymize)
+            validate_dataset(df, target=args.target, positive_label=args.positive_label, sensitive_features=sensitive)
+            pseudonymize_columns(df.head(5), pseudonymize, key=key, protected=[args.target, *sensitive])
+        except RAIError as exc:
+            raise type(exc)(f"{label} {source}: {exc}") from exc
+    policy_text = ""
+    if args.policy:
+        Policy.load(args.policy)  # validates; the pipeline gets the text so it runs anywhere
+        policy_text = Path(args.policy).read_text(encoding="utf-8")
+    reference_text = ""
+    if args.reference_population:
+        ReferencePopulation.load(args.reference_population)
+        reference_text = Path(args.reference_population).read_text(encoding="utf-8")
+    registry = Path(args.registry).expanduser().resolve()
+    if registry.exists() and not registry.is_dir():
+        raise RAIError(f"--registry {registry} exists and is not a directory")
+    return {
+        "data": _absolute(data),
+        "current_data": _absolute(current),
+        "target": args.target,
+        "positive_label": args.positive_label,
+        "sensitive_features": sensitive,
+        "reference_population": reference_text,
+        "policy": policy_text,
+        "model_name": model_name,
+        "intended_use": args.intended_use or default_intended_use(data),
+        "registry_uri": str(registry),
+        "test_size": args.test_size,
+        "seed": args.seed,
+        "deploy": args.deploy,
+        "pseudonymize": pseudonymize,
+    }
+
+
+def run_dir_for(args: argparse.Namespace) -> Path:
+    """The run directory: ``--output`` if new or empty, else ``runs/<timestamp>-<pipeline>``."""
+    if args.output:
+        run_dir = Path(args.output).expanduser().resolve()
+        if run_dir.exists() and not run_dir.is_dir():
+            raise RAIError(f"--output {run_dir} is a file: choose a new or empty directory")
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise RAIError(f"--output {run_dir} already holds files: choose a new or empty directory")
+        return run_dir
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = Path("runs").resolve() / f"{stamp}-{args.pipeline}"
+    n = 1
+    while run_dir.exists():
+        n += 1
+        run_dir = Path("runs").resolve() / f"{stamp}-{args.pipeline}-{n}"
+    return run_dir
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from kfp_rai.core.files import write_json
+    from kfp_rai.pipelines.run_index import write_index
+    from kfp_rai.pipelines.run_record import build_run_record, collect_outputs, validate_run_record
+
+    arguments = preflight(args)
+    run_dir = run_dir_for(args)
+    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    log_path = run_dir / "logs" / "kfp-local.log"
+    started = utc_now()
+    if not args.quiet:
+        print(f"kfp-rai {__version__}: running the {args.pipeline} pipeline locally (kfp.local) into {run_dir}")
+    with tempfile.TemporaryDirectory(prefix="kfp-rai-") as scratch:
+        spec = {
+            "name": args.pipeline,
+            "arguments": arguments,
+            "pipeline_root": str(Path(scratch) / "outputs"),
+            "result": str(Path(scratch) / "result.json"),
+        }
+        Path(scratch, "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "kfp_rai.pipelines.local", str(Path(scratch, "spec.json"))],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=scratch,
+            )
+            try:
+                followed = follow(process, log_path, quiet=args.quiet)
+            except KeyboardInterrupt:
+                process.terminate()
+                process.wait()
+                print("kfp-rai: interrupted; partial outputs are in", run_dir, file=sys.stderr)
+                return 130
+        result_path = Path(spec["result"])
+        result = (
+            json.loads(result_path.read_text())
+            if result_path.is_file()
+            else {"status": "failed", "error": "the local runner exited without a result", "pipeline_dir": None}
+        )
+        failed_task, message = error_from_log(followed.lines) if result["status"] != "succeeded" else (None, None)
+        pipeline_dir = result.get("pipeline_dir")
+        tasks = collect_outputs(Path(pipeline_dir), run_dir) if pipeline_dir else {}
+    shown_arguments = {k: v for k, v in arguments.items() if k not in ("policy", "reference_population")}
+    shown_arguments["policy"] = args.policy or "(default policy)"
+    shown_arguments["reference_population"] = args.reference_population or "(bundled US Census 2000)"
+    record = build_run_record(
+        run_dir,
+        tasks,
+        pipeline=args.pipeline,
+        status=result["status"],
+        error=message or result.get("error"),
+        failed_task=failed_task,
+        arguments=shown_arguments,
+        started=started,
+        finished=utc_now(),
+        task_seconds=followed.seconds,
+    )
+    validate_run_record(record)
+    write_json(run_dir / "run.json", record, sort_keys=False)
+    write_index(record, run_dir)
+    print_summary(record, run_dir)
+    if result["status"] != "succeeded":
+        print(f"kfp-rai: error: {record['error']} (full log: {log_path})", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK

@@ -1,0 +1,83 @@
+"""Files: hashing, atomic writes (temp file + rename), JSON, and human-written text files."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kfp_rai.errors import InvalidParameterError
+
+T = TypeVar("T")
+PathLike = str | os.PathLike[str]
+
+
+def sha256_file(path: PathLike) -> str:
+    """Return the hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Return the hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
+
+    Whatever the writer does with the temporary path, readers see either the old file or the
+    complete new one, never a half-written file; on any error the temporary file is removed.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: PathLike, text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: PathLike, obj: Any, *, sort_keys: bool = True) -> None:
+    """Write ``obj`` as indented JSON atomically (``sort_keys=False`` keeps the given order)."""
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=sort_keys, default=str) + "\n")
+
+
+def read_json(path: PathLike) -> Any:
+    """Read a JSON file."""
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def read_text_file(path: PathLike, label: str, parse: Callable[[str], T]) -> T:
+    """Read a human-written file (policy, reference population) and parse it; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidParameterError(f"{label} file not found: {path}")
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except InvalidParameterError as exc:
+        raise InvalidParameterError(f"{path}: {exc}") from exc

@@ -1,0 +1,93 @@
+"""Pseudonymization of identifier columns with a keyed hash (HMAC-SHA256).
+
+The same value and key always give the same pseudonym, so joins and audit trails still work,
+while the raw identifier cannot be recovered without the key. The key comes from the environment
+(``KFP_RAI_HMAC_KEY``, or a file named by ``KFP_RAI_HMAC_KEY_FILE``); in a cluster both the
+pipeline tasks and the serving app get it from the Secret ``kfp-rai-pseudonymization``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from kfp_rai.errors import DataValidationError, InvalidParameterError
+
+PSEUDONYM_CHARS = 16
+MIN_KEY_BYTES = 16  # a short key can be brute-forced from known identifiers
+_MSG_NO_KEY = (
+    "pseudonymizing {cols} needs a key: set KFP_RAI_HMAC_KEY (or KFP_RAI_HMAC_KEY_FILE); in a cluster "
+    "create the Secret kfp-rai-pseudonymization (key hmac-key) in the namespace the pipeline runs in "
+    "(kubeflow) and, with the same value, in kfp-rai for the serving app"
+)
+
+
+def hmac_key_from_env() -> bytes | None:
+    """The pseudonymization key from the environment, or None when none is configured."""
+    if value := os.environ.get("KFP_RAI_HMAC_KEY"):
+        return value.strip().encode("utf-8")
+    if path := os.environ.get("KFP_RAI_HMAC_KEY_FILE"):
+        if not Path(path).is_file():
+            raise InvalidParameterError(
+                f"KFP_RAI_HMAC_KEY_FILE={path} does not exist: mount the pseudonymization Secret or unset it"
+            )
+        return Path(path).read_bytes().strip()
+    return None
+
+
+def check_key(key: bytes) -> bytes:
+    """Refuse a key short enough to brute-force from known identifiers."""
+    if len(key) < MIN_KEY_BYTES:
+        raise InvalidParameterError(
+            f"the pseudonymization key has {len(key)} bytes, fewer than {MIN_KEY_BYTES}: use a random one, "
+            "e.g. python3 -c 'import secrets; print(secrets.token_hex(32))'"
+        )
+    return key
+
+
+def pseudonym(value: object, key: bytes) -> str:
+    """The first 16 hex digits of HMAC-SHA256(key, str(value)); read identifiers as text
+    (``read_table(..., text_columns=...)``) so ``000123`` and ``123`` stay different."""
+    return hmac.new(key, str(value).encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_CHARS]
+
+
+def pseudonymize_columns(
+    df: pd.DataFrame, columns: Sequence[str], *, key: bytes | None, protected: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Return a copy of ``df`` with ``columns`` replaced by HMAC pseudonyms (missing stays missing).
+
+    Parameters
+    ----------
+    columns : list of str
+        Identifier columns (names, customer numbers, ...).
+    key : bytes or None
+        Required when ``columns`` is not empty; at least ``MIN_KEY_BYTES`` long.
+    protected : list of str
+        Columns that must stay readable (the target, the sensitive features measured for fairness).
+    """
+    if not columns:
+        return df
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataValidationError(f"columns to pseudonymize {missing} are not in the data")
+    clash = sorted(set(columns) & set(protected))
+    if clash:
+        raise InvalidParameterError(
+            f"{clash} cannot be pseudonymized: the target and the sensitive features must stay readable"
+        )
+    repeated = sorted({c for c in columns if list(columns).count(c) > 1})
+    if repeated:
+        raise InvalidParameterError(f"columns to pseudonymize {repeated} are named more than once")
+    if not key:
+        raise InvalidParameterError(_MSG_NO_KEY.format(cols=list(columns)))
+    check_key(key)
+    out: pd.DataFrame = df.copy()
+    for col in columns:
+        values = out[col]
+        out[col] = values.map(lambda v: pseudonym(v, key), na_action="ignore").astype("string")
+    return out

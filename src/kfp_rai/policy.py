@@ -1,0 +1,340 @@
+"""The Policy: every threshold kfp-rai judges by, in one validated, hashable object.
+
+A policy is written by people (YAML or JSON), reviewed like code, and its sha256 travels with every
+artifact it judged. Each setting declares its type, bounds and meaning once, beside its default
+(:func:`setting`); validation, error messages and the reference in ``docs/policy.md`` all come
+from those declarations. Unknown keys and out-of-range values are refused, never ignored.
+
+Example
+-------
+>>> from kfp_rai.policy import Policy
+>>> policy = Policy.from_dict({"validation": {"min_demographic_parity_ratio": 0.9}})
+>>> policy.validation.min_demographic_parity_ratio
+0.9
+>>> Policy.from_dict({"validation": {"min_accuracy": 1.5}})
+Traceback (most recent call last):
+...
+kfp_rai.errors.InvalidParameterError: policy validation.min_accuracy must be a number in [0, 1], got 1.5
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Literal
+
+import yaml
+
+from kfp_rai.core.files import read_text_file
+from kfp_rai.errors import InvalidParameterError
+
+_MSG = "policy {where} must be {rule}, got {value!r}"
+_MSG_UNKNOWN = "unknown policy key {key!r} in section {section!r}; known keys: {known}"
+Kind = Literal["number", "integer", "boolean", "columns"]
+Closed = Literal["both", "left", "right", "neither"]
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """What a policy value must be: a kind and, for numbers, an interval.
+
+    ``closed`` says which ends belong to the interval, as in scikit-learn's ``Interval``:
+    ``"right"`` with ``low=0, high=1`` is ``(0, 1]``. A missing bound is unbounded.
+    """
+
+    kind: Kind
+    low: float | None = None
+    high: float | None = None
+    closed: Closed = "both"
+
+    @property
+    def low_closed(self) -> bool:
+        return self.closed in ("both", "left")
+
+    @property
+    def high_closed(self) -> bool:
+        return self.closed in ("both", "right")
+
+    def describe(self) -> str:
+        """The rule in words, as every error message states it (``a number in (0, 1]``)."""
+        if self.kind == "boolean":
+            return "true or false"
+        if self.kind == "columns":
+            return "a list of column names"
+        noun = "a number" if self.kind == "number" else "an integer"
+        if self.low is not None and self.high is not None:
+            left, right = "[" if self.low_closed else "(", "]" if self.high_closed else ")"
+            return f"{noun} in {left}{self.low:g}, {self.high:g}{right}"
+        if self.low is not None:
+            return f"{noun} {'>=' if self.low_closed else '>'} {self.low:g}"
+        if self.high is not None:
+            return f"{noun} {'<=' if self.high_closed else '<'} {self.high:g}"
+        return f"{noun}"
+
+    def _in_bounds(self, value: float) -> bool:
+        if self.low is not None and (value < self.low or (value == self.low and not self.low_closed)):
+            return False
+        return not (self.high is not None and (value > self.high or (value == self.high and not self.high_closed)))
+
+    def check(self, where: str, value: Any) -> Any:
+        """Return ``value`` in its canonical type, or raise one :class:`InvalidParameterError`."""
+        bad = InvalidParameterError(_MSG.format(where=where, rule=self.describe(), value=value))
+        if self.kind == "boolean":
+            if not isinstance(value, bool):
+                raise bad
+            return value
+        if self.kind == "columns":
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise bad
+            return tuple(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        if self.kind == "integer":
+            if not isinstance(value, int):
+                raise bad
+        elif not math.isfinite(value):
+            raise bad
+        if not self._in_bounds(value):
+            raise bad
+        return float(value) if self.kind == "number" else value
+
+
+def Number(low: float | None = None, high: float | None = None, closed: Closed = "both") -> Constraint:  # noqa: N802
+    return Constraint("number", low, high, closed)
+
+
+def Integer(low: int) -> Constraint:  # noqa: N802
+    return Constraint("integer", low, None, "left")
+
+
+SHARE = Number(0, 1)  # a proportion or rate, both ends allowed
+LEVEL = Number(0, 1, "neither")  # a confidence level or significance level
+BOOLEAN = Constraint("boolean")
+COLUMNS = Constraint("columns")
+
+
+def setting(default: Any, constraint: Constraint, meaning: str) -> Any:
+    """Declare a policy setting: its default, what values it admits, and what it means."""
+    return field(default=default, metadata={"constraint": constraint, "meaning": meaning})
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A declared setting as read back from a section (name, default, constraint, meaning)."""
+
+    name: str
+    default: Any
+    constraint: Constraint
+    meaning: str
+
+
+class PolicySection:
+    """What every policy section shares: reading its declarations and serializing itself."""
+
+    section: ClassVar[str]
+
+    @classmethod
+    def settings(cls) -> tuple[Setting, ...]:
+        return tuple(
+            Setting(f.name, f.default, f.metadata["constraint"], f.metadata["meaning"])
+            for f in fields(cls)  # type: ignore[arg-type]
+        )
+
+    @classmethod
+    def from_mapping(cls, given: Any) -> Any:
+        if not isinstance(given, dict):
+            raise InvalidParameterError(f"policy section {cls.section!r} must be a mapping of settings, got {given!r}")
+        declared = {s.name: s for s in cls.settings()}
+        unknown = sorted(set(given) - set(declared))
+        if unknown:
+            raise InvalidParameterError(
+                _MSG_UNKNOWN.format(key=unknown[0], section=cls.section, known=sorted(declared))
+            )
+        values = {k: declared[k].constraint.check(f"{cls.section}.{k}", v) for k, v in given.items()}
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (tuples as lists), as reports and the hash see it."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class RepresentativenessPolicy(PolicySection):
+    """Discovery gate: does the data hold every group about as often as the population does?"""
+
+    section: ClassVar[str] = "representativeness"
+    min_ratio: float = setting(
+        0.8,
+        Number(0, 1, "right"),
+        "A group fails when its share of the data divided by its reference share is below this "
+        "(0.8 mirrors the four-fifths rule).",
+    )
+    min_group_size: int = setting(30, Integer(1), "A group with fewer rows fails: too few to learn from or measure.")
+    confidence_level: float = setting(0.95, LEVEL, "Level of the interval reported for each share.")
+    enforce: bool = setting(
+        True, BOOLEAN, "false records a violation as a warning instead of failing (a written human decision)."
+    )
+
+
+@dataclass(frozen=True)
+class TrainingPolicy(PolicySection):
+    """Training settings a reviewer should see."""
+
+    section: ClassVar[str] = "training"
+    use_sensitive_features: bool = setting(False, BOOLEAN, "Whether the sensitive attributes are model inputs.")
+    exclude_features: tuple[str, ...] = setting(
+        (), COLUMNS, "Further columns never used as inputs (identifiers, sampling weights)."
+    )
+    max_iter: int = setting(200, Integer(1), "HistGradientBoostingClassifier: boosting iterations.")
+    learning_rate: float = setting(
+        0.1, Number(0, None, "neither"), "HistGradientBoostingClassifier: shrinkage of each tree's contribution."
+    )
+    max_leaf_nodes: int = setting(31, Integer(2), "HistGradientBoostingClassifier: leaves per tree.")
+
+
+@dataclass(frozen=True)
+class ValidationPolicy(PolicySection):
+    """Validation gate: performance floors and fairness ceilings (fairlearn's metric definitions)."""
+
+    section: ClassVar[str] = "validation"
+    min_accuracy: float = setting(0.8, SHARE, "Overall accuracy floor on held-out data.")
+    min_roc_auc: float = setting(0.8, SHARE, "Overall ROC AUC floor on held-out data.")
+    max_demographic_parity_difference: float = setting(
+        0.1, SHARE, "Largest allowed gap in selection rate between groups of one sensitive attribute."
+    )
+    min_demographic_parity_ratio: float = setting(
+        0.8, SHARE, "Smallest allowed ratio of the lowest to the highest selection rate (0.8: four-fifths rule)."
+    )
+    max_equalized_odds_difference: float = setting(
+        0.1, SHARE, "Largest allowed gap in true- or false-positive rate between groups."
+    )
+    min_group_size: int = setting(
+        30, Integer(1), "A group with fewer test rows cannot be judged: the gate fails closed."
+    )
+    bootstrap_samples: int = setting(200, Integer(0), "Bootstrap resamples for confidence intervals (0: none).")
+    confidence_level: float = setting(0.95, LEVEL, "Level of those intervals.")
+    threshold: float = setting(0.5, LEVEL, "Decision threshold on the predicted probability of the positive label.")
+    enforce: bool = setting(
+        True, BOOLEAN, "false records a violation as a warning instead of failing (a written human decision)."
+    )
+
+
+@dataclass(frozen=True)
+class ExplainabilityPolicy(PolicySection):
+    """Explainability gate: how much may the model lean on the sensitive features?"""
+
+    section: ClassVar[str] = "explainability"
+    sample_size: int = setting(500, Integer(1), "Rows explained (a bounded, seeded sample keeps SHAP fast).")
+    max_sensitive_share: float = setting(
+        0.05, SHARE, "Largest share of total attribution the sensitive features may carry."
+    )
+    enforce: bool = setting(
+        True, BOOLEAN, "false records a violation as a warning instead of failing (a written human decision)."
+    )
+
+
+@dataclass(frozen=True)
+class DriftPolicy(PolicySection):
+    """Refresh: when has the current data drifted away from the training reference?"""
+
+    section: ClassVar[str] = "drift"
+    psi_threshold: float = setting(
+        0.2, Number(0, None, "neither"), "A numeric column drifts when its population stability index reaches this."
+    )
+    bins: int = setting(10, Integer(2), "Quantile bins of the reference used for PSI.")
+    chi2_alpha: float = setting(
+        0.01, LEVEL, "A categorical column drifts only if its chi-square p-value is below this ..."
+    )
+    js_threshold: float = setting(
+        0.1,
+        Number(0, 1, "right"),
+        "... and its Jensen-Shannon distance reaches this (with many rows a harmless shift is significant too).",
+    )
+    min_samples: int = setting(100, Integer(1), "Fewer current rows than this cannot show drift: not judged.")
+
+
+SECTIONS: tuple[type[PolicySection], ...] = (
+    RepresentativenessPolicy,
+    TrainingPolicy,
+    ValidationPolicy,
+    ExplainabilityPolicy,
+    DriftPolicy,
+)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """All thresholds, grouped by stage. Build with :meth:`from_dict`, :meth:`from_yaml` or
+    :meth:`load`; every value is checked on construction."""
+
+    representativeness: RepresentativenessPolicy = field(default_factory=RepresentativenessPolicy)
+    training: TrainingPolicy = field(default_factory=TrainingPolicy)
+    validation: ValidationPolicy = field(default_factory=ValidationPolicy)
+    explainability: ExplainabilityPolicy = field(default_factory=ExplainabilityPolicy)
+    drift: DriftPolicy = field(default_factory=DriftPolicy)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Policy:
+        """Build a policy from a mapping of sections; missing keys keep their defaults."""
+        data = {} if data is None else data
+        if not isinstance(data, dict):
+            raise InvalidParameterError(f"a policy must be a mapping of sections, got {type(data).__name__}")
+        names = [s.section for s in SECTIONS]
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise InvalidParameterError(_MSG_UNKNOWN.format(key=unknown[0], section="<top>", known=names))
+        # An empty section (``validation:`` with nothing under it) is YAML's None: defaults. Anything
+        # else that is not a mapping ([], 0, "") is refused by from_mapping, never read as empty.
+        return cls(
+            **{s.section: s.from_mapping({} if data.get(s.section) is None else data[s.section]) for s in SECTIONS}
+        )
+
+    @classmethod
+    def from_yaml(cls, text: str) -> Policy:
+        """Parse YAML (or JSON, a subset of YAML) text. Empty text gives the default policy."""
+        try:
+            data = yaml.safe_load(text) if text and text.strip() else {}
+        except yaml.YAMLError as exc:
+            raise InvalidParameterError(f"the policy is not valid YAML: {exc}") from exc
+        return cls.from_dict(data)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Policy:
+        """Read a policy file (YAML or JSON)."""
+        return read_text_file(path, "policy", cls.from_yaml)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {s.section: getattr(self, s.section).to_dict() for s in SECTIONS}
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=True)
+
+    @property
+    def sha256(self) -> str:
+        """Hash of the canonical JSON form: equal policies hash equally, whatever their file looked like."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def reference_markdown() -> str:
+    """``docs/policy.md``: every setting with its default, allowed values and meaning."""
+    out = [
+        "# Policy reference",
+        "",
+        "Generated from the declarations in `src/kfp_rai/policy.py` (`make docs`); a test keeps it in step.",
+        "Every key is optional; a missing key keeps its default. Unknown keys and values outside the",
+        "allowed range are refused with one line naming the key.",
+        "",
+    ]
+    for section in SECTIONS:
+        out += [f"## `{section.section}`", "", (section.__doc__ or "").strip(), ""]
+        out += ["| key | default | allowed | meaning |", "|---|---|---|---|"]
+        for s in section.settings():
+            default = json.dumps(list(s.default) if isinstance(s.default, tuple) else s.default)
+            out.append(f"| `{s.name}` | `{default}` | {s.constraint.describe()} | {s.meaning} |")
+        out.append("")
+    return "\n".join(out)

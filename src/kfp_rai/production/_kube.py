@@ -1,0 +1,89 @@
+"""Server-side apply against the Kubernetes API (kubernetes client), with one-line errors."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from kfp_rai.errors import DeploymentError
+from kfp_rai.production._serving_manifest import SERVING_NAME
+
+FIELD_MANAGER = "kfp-rai"
+
+
+def in_cluster() -> bool:
+    """True inside a Kubernetes pod (the API server's address is in the environment)."""
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+def _api_path(obj: dict[str, Any]) -> str:
+    kind, name, namespace = obj["kind"], obj["metadata"]["name"], obj["metadata"]["namespace"]
+    plural = {"ConfigMap": "configmaps", "Deployment": "deployments"}[kind]
+    prefix = "/apis/apps/v1" if kind == "Deployment" else "/api/v1"
+    return f"{prefix}/namespaces/{namespace}/{plural}/{name}"
+
+
+def _api_message(exc: Any) -> str:
+    """The API server's one-line reason from an ApiException (its body is a Status object)."""
+    import json
+
+    try:
+        message = json.loads(exc.body or "{}").get("message", "")
+    except (ValueError, AttributeError):
+        message = ""
+    return " ".join(f"HTTP {exc.status} {exc.reason}: {message}".split())
+
+
+def apply_objects(objects: list[dict[str, Any]], api: Any = None) -> None:
+    """Server-side apply each object, by default with the in-cluster service account's credentials
+    (``api``: a ``kubernetes.client.ApiClient`` for another cluster).
+
+    The serving Deployment must already exist (installed from ``manifests/``): the step sends only
+    the fields it owns, and refuses rather than create a Deployment without the security settings.
+    Every failure is one DeploymentError line naming the object and what to do.
+    """
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.config.config_exception import ConfigException
+    from urllib3.exceptions import HTTPError
+
+    if api is None:
+        try:
+            config.load_incluster_config()
+        except ConfigException as exc:
+            raise DeploymentError(f"cannot use the in-cluster Kubernetes credentials: {exc}") from exc
+        api = client.ApiClient()
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    namespace = deployment["metadata"]["namespace"]
+    target = f"deployment {namespace}/{SERVING_NAME}"
+    hint_403 = "launch the run with the service account kfp-rai-deployer (manifests/base/rbac.yaml)"
+    try:
+        client.AppsV1Api(api).read_namespaced_deployment(SERVING_NAME, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            raise DeploymentError(
+                f"{target} does not exist: install the serving app first "
+                "(kubectl apply -k manifests/overlays/<yours>); the deploy step only swaps models"
+            ) from exc
+        hint = f"; {hint_403}" if exc.status == 403 else ""
+        raise DeploymentError(f"cannot read {target}: {_api_message(exc)}{hint}") from exc
+    except HTTPError as exc:
+        raise DeploymentError(f"cannot reach the Kubernetes API server: {exc}") from exc
+    for obj in objects:
+        what = f"{obj['kind']}/{obj['metadata']['name']}"
+        try:
+            api.call_api(
+                _api_path(obj),
+                "PATCH",
+                query_params=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+                header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
+                body=obj,
+                auth_settings=["BearerToken"],
+                response_type="object",
+                _return_http_data_only=True,
+            )
+        except ApiException as exc:
+            hint = f"; {hint_403}" if exc.status == 403 else ""
+            raise DeploymentError(f"server-side apply of {what} failed: {_api_message(exc)}{hint}") from exc
+        except HTTPError as exc:
+            raise DeploymentError(f"server-side apply of {what}: cannot reach the API server: {exc}") from exc

@@ -1,0 +1,2 @@
+"""Statistics every stage uses: intervals of proportions, bootstrap of confusion counts, drift
+statistics. Import the modules directly (``kfp_rai.stats.bootstrap``)."""

@@ -1,0 +1,84 @@
+"""Drift statistics between a reference and a current sample of one column.
+
+Numeric: population stability index over the reference's quantile bins (missing values form a bin
+of their own) and the two-sample Kolmogorov-Smirnov test. Categorical: chi-square test of the
+category counts and the Jensen-Shannon distance of the shares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_EPS = 1e-4  # floor for empty bins so PSI stays finite (the customary practice)
+
+
+@dataclass(frozen=True)
+class Binned:
+    """Counts of a reference and a current sample over the same bins, with the bins' labels."""
+
+    labels: tuple[str, ...]
+    reference: np.ndarray
+    current: np.ndarray
+
+    def shares(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.reference / max(self.reference.sum(), 1), self.current / max(self.current.sum(), 1)
+
+
+def quantile_bins(reference: np.ndarray, current: np.ndarray, bins: int) -> Binned:
+    """Count both samples over ``bins`` quantile bins of the reference, plus a bin for missing."""
+    reference = np.asarray(reference, dtype=float)
+    current = np.asarray(current, dtype=float)
+    ref_ok, cur_ok = reference[~np.isnan(reference)], current[~np.isnan(current)]
+    if ref_ok.size == 0:
+        raise ValueError("the reference column holds only missing values")
+    edges = np.unique(np.quantile(ref_ok, np.linspace(0, 1, bins + 1)[1:-1]))
+
+    def counts(ok: np.ndarray, n: int) -> np.ndarray:
+        return np.append(np.bincount(np.searchsorted(edges, ok, side="right"), minlength=len(edges) + 1), n - ok.size)
+
+    bounds = [f"{e:.3g}" for e in edges]
+    labels = (
+        [f"< {bounds[0]}"] + [f"[{a}, {b})" for a, b in zip(bounds, bounds[1:], strict=False)] + [f">= {bounds[-1]}"]
+        if bounds
+        else ["all"]
+    )
+    return Binned((*labels, "missing"), counts(ref_ok, reference.size), counts(cur_ok, current.size))
+
+
+def psi(binned: Binned) -> float:
+    """PSI = sum((c - r) * ln(c / r)) over the bins' shares."""
+    r, c = (np.maximum(s, _EPS) for s in binned.shares())
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def population_stability_index(reference: np.ndarray, current: np.ndarray, *, bins: int = 10) -> float:
+    """PSI of ``current`` against ``reference`` over the reference's quantile bins."""
+    return psi(quantile_bins(reference, current, bins))
+
+
+def ks_test(reference: np.ndarray, current: np.ndarray) -> tuple[float, float] | None:
+    """(D statistic, p-value) of the two-sample KS test on the non-missing values, or None."""
+    from scipy.stats import ks_2samp
+
+    r, c = np.asarray(reference, dtype=float), np.asarray(current, dtype=float)
+    r, c = r[~np.isnan(r)], c[~np.isnan(c)]
+    if r.size == 0 or c.size == 0:
+        return None
+    result = ks_2samp(r, c)
+    return float(result.statistic), float(result.pvalue)
+
+
+def categorical_test(binned: Binned) -> tuple[float, float, float]:
+    """(chi-square statistic, p-value, Jensen-Shannon distance in bits) of two category counts."""
+    from scipy.spatial.distance import jensenshannon
+    from scipy.stats import chi2_contingency
+
+    table = np.vstack([binned.reference, binned.current]).astype(float)
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return 0.0, 1.0, 0.0
+    stat, p_value, _, _ = chi2_contingency(table)
+    ref_share, cur_share = binned.shares()
+    return float(stat), float(p_value), float(jensenshannon(ref_share, cur_share, base=2))

@@ -1,0 +1,118 @@
+"""evaluate_model: score held-out data, measure per group and intersection, judge by the policy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kfp_rai.core.groups import group_labels, intersection_labels, intersection_name
+from kfp_rai.core.verdict import Verdict
+from kfp_rai.discovery import validate_dataset
+from kfp_rai.errors import DataValidationError
+from kfp_rai.policy import ValidationPolicy
+from kfp_rai.training import labels
+from kfp_rai.validation._gate import judge_validation
+from kfp_rai.validation._metrics import attribute_fairness, overall_metrics
+from kfp_rai.validation._report import ValidationReport
+
+_ROC_POINTS = 101
+
+
+def _roc_points(y: np.ndarray, scores: np.ndarray) -> dict[str, list[float]]:
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, thr = roc_curve(y, scores)
+    thr = np.where(np.isfinite(thr), thr, 1.0)
+    idx = np.unique(np.linspace(0, len(fpr) - 1, min(_ROC_POINTS, len(fpr))).round().astype(int))
+    return {
+        "fpr": [round(float(v), 6) for v in fpr[idx]],
+        "tpr": [round(float(v), 6) for v in tpr[idx]],
+        "threshold": [round(float(v), 6) for v in thr[idx]],
+    }
+
+
+def evaluate_model(
+    model: Any,
+    df: pd.DataFrame,
+    *,
+    features: Sequence[str],
+    target: str,
+    positive_label: str,
+    sensitive_features: Sequence[str],
+    policy: ValidationPolicy | None = None,
+    seed: int = 0,
+    explanation: Verdict | None = None,
+) -> ValidationReport:
+    """Measure ``model`` on the held-out ``df`` and judge it against ``policy``.
+
+    Parameters
+    ----------
+    model : estimator with ``predict_proba``
+    df : DataFrame
+        Held-out data holding the features, the target and the sensitive features.
+    features : list of str
+        The model's input columns (from its training metadata).
+    explanation : Verdict, optional
+        The explainability gate's verdict; when given it is part of this stage's verdict.
+
+    Returns
+    -------
+    ValidationReport
+        Its verdict fails closed on a group below ``policy.min_group_size`` or a metric that cannot
+        be computed.
+    """
+    policy = policy or ValidationPolicy()
+    validate_dataset(df, target=target, positive_label=positive_label, sensitive_features=sensitive_features)
+    missing = [c for c in features if c not in df.columns]
+    if missing:
+        raise DataValidationError(f"the test data lacks the model's feature columns {missing}")
+    y = labels(df, target=target, positive_label=positive_label)
+    scores = model.predict_proba(df[list(features)])[:, 1]
+    y_pred = (scores >= policy.threshold).astype(np.int64)
+    n_boot, confidence = policy.bootstrap_samples, policy.confidence_level
+    overall, overall_intervals = overall_metrics(y, y_pred, scores, n_boot=n_boot, confidence=confidence, seed=seed)
+    fairness = [
+        attribute_fairness(
+            a,
+            group_labels(df[a]),
+            y,
+            y_pred,
+            scores,
+            gated=True,
+            intersectional=False,
+            n_boot=n_boot,
+            confidence=confidence,
+            seed=seed,
+        )
+        for a in sensitive_features
+    ]
+    if len(sensitive_features) > 1:
+        fairness.append(
+            attribute_fairness(
+                intersection_name(sensitive_features),
+                intersection_labels(df, sensitive_features),
+                y,
+                y_pred,
+                scores,
+                gated=False,
+                intersectional=True,
+                n_boot=n_boot,
+                confidence=confidence,
+                seed=seed,
+            )
+        )
+    tn, fp, fn, tp = np.bincount(y * 2 + y_pred, minlength=4).tolist()
+    return ValidationReport(
+        verdict=judge_validation(overall, overall_intervals, fairness, policy, explanation),
+        rows=int(len(df)),
+        threshold=policy.threshold,
+        overall=overall,
+        overall_intervals=overall_intervals,
+        fairness=tuple(fairness),
+        confusion_matrix=((tn, fp), (fn, tp)),
+        roc_curve=_roc_points(y, scores),
+        policy=policy.to_dict(),
+    )

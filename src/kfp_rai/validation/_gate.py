@@ -1,0 +1,127 @@
+"""The validation gate's rules: each policy limit checked against the measured metrics, as findings.
+
+Fail closed: a metric that cannot be computed, or a group smaller than the policy's minimum, is
+not judged, and a gate with anything not judged does not pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from kfp_rai.core.verdict import Finding, GateStatus, Verdict
+from kfp_rai.policy import ValidationPolicy
+from kfp_rai.validation._metrics import AttributeFairness
+
+
+def _limit(
+    rule: str,
+    subject: str,
+    label: str,
+    value: float,
+    limit: float,
+    *,
+    at_least: bool,
+    interval: tuple[float, float] | None = None,
+) -> Finding:
+    if math.isnan(value):
+        return Finding(rule, subject, GateStatus.NOT_JUDGED, f"{label}: cannot be computed (fails closed)", limit=limit)
+    ok = value >= limit if at_least else value <= limit
+    op = (">=" if ok else "<") if at_least else ("<=" if ok else ">")
+    return Finding(
+        rule,
+        subject,
+        GateStatus.PASSED if ok else GateStatus.FAILED,
+        f"{label}: {value:.3f} {op} {limit}",
+        observed=value,
+        limit=limit,
+        interval=interval,
+    )
+
+
+def validation_findings(
+    overall: Mapping[str, float],
+    overall_intervals: Mapping[str, tuple[float, float]],
+    fairness: Sequence[AttributeFairness],
+    policy: ValidationPolicy,
+) -> list[Finding]:
+    """One finding per rule and subject: performance floors, group sizes, disparity limits."""
+    p = policy
+    findings = [
+        _limit(
+            "validation.min_accuracy",
+            "accuracy",
+            "accuracy",
+            overall["accuracy"],
+            p.min_accuracy,
+            at_least=True,
+            interval=overall_intervals.get("accuracy"),
+        ),
+        _limit("validation.min_roc_auc", "roc_auc", "ROC AUC", overall["roc_auc"], p.min_roc_auc, at_least=True),
+    ]
+    for f in fairness:
+        if not f.gated:
+            continue
+        for g in f.groups:
+            subject = f"{f.attribute}={g.group}"
+            small = g.count < p.min_group_size
+            findings.append(
+                Finding(
+                    "validation.min_group_size",
+                    subject,
+                    GateStatus.NOT_JUDGED if small else GateStatus.PASSED,
+                    f"{subject}: {g.count} test rows"
+                    + (f" < minimum {p.min_group_size} (too small to judge)" if small else ""),
+                    observed=g.count,
+                    limit=p.min_group_size,
+                )
+            )
+        a = f.attribute
+        findings += [
+            _limit(
+                "validation.max_demographic_parity_difference",
+                a,
+                f"{a} demographic parity difference",
+                f.demographic_parity_difference,
+                p.max_demographic_parity_difference,
+                at_least=False,
+                interval=f.intervals.get("demographic_parity_difference"),
+            ),
+            _limit(
+                "validation.min_demographic_parity_ratio",
+                a,
+                f"{a} demographic parity ratio",
+                f.demographic_parity_ratio,
+                p.min_demographic_parity_ratio,
+                at_least=True,
+                interval=f.intervals.get("demographic_parity_ratio"),
+            ),
+            _limit(
+                "validation.max_equalized_odds_difference",
+                a,
+                f"{a} equalized odds difference",
+                f.equalized_odds_difference,
+                p.max_equalized_odds_difference,
+                at_least=False,
+                interval=f.intervals.get("equalized_odds_difference"),
+            ),
+        ]
+    return findings
+
+
+def judge_validation(
+    overall: Mapping[str, float],
+    overall_intervals: Mapping[str, tuple[float, float]],
+    fairness: Sequence[AttributeFairness],
+    policy: ValidationPolicy,
+    explanation: Verdict | None = None,
+) -> Verdict:
+    """The validation stage's verdict: performance and fairness by the policy, and, when given, the
+    explanation's verdict (reliance on sensitive features) with its own enforcement."""
+    summary = f"accuracy {overall['accuracy']:.3f}, ROC AUC {overall['roc_auc']:.3f}; every fairness limit met"
+    verdict = Verdict.judge(
+        validation_findings(overall, overall_intervals, fairness, policy), summary=summary, enforce=policy.enforce
+    )
+    if explanation is None:
+        return verdict
+    return Verdict.combine([verdict, explanation], summary=f"{summary}; {explanation.reason}")

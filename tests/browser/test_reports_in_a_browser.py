@@ -1,0 +1,130 @@
+"""A real browser renders every page of a run: Debian's headless Chromium, driven by Playwright.
+
+Every page must load with no external request, show its verdict banner in the colour of its
+status, colour every status cell by its status, and draw every chart; a failed verdict shows in the
+failure colour, a warning in amber, and a detected drift never in the success colour.
+
+Skipped, with the reason, where Chromium or Playwright is missing; ``.ci/run`` installs both and
+sets KFP_RAI_BROWSER_REQUIRED=1, so in CI a missing browser fails instead.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kfp_rai.core.report import STATUS_COLOURS
+from kfp_rai.core.verdict import GateStatus
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+
+
+def _rgb(hex_colour: str) -> str:
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({r}, {g}, {b})"
+
+
+COLOUR = {status.value: _rgb(colour) for status, colour in STATUS_COLOURS.items()}
+FAILURE, WARNING, SUCCESS = COLOUR["failed"], COLOUR["warning"], COLOUR["passed"]
+
+_INSPECT = """() => {
+  const bg = e => getComputedStyle(e).backgroundColor;
+  const area = e => { const r = e.getBoundingClientRect(); return r.width * r.height; };
+  const banner = document.querySelector('.verdict');
+  return {
+    title: document.title,
+    verdict: banner ? {status: banner.dataset.status, colour: bg(banner), text: banner.innerText} : null,
+    cells: [...document.querySelectorAll('td.status')].map(c => ({status: c.dataset.status, colour: bg(c)})),
+    svgs: [...document.querySelectorAll('svg')].map(area),
+    links: [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href')),
+  };
+}"""
+
+
+def _no_browser(reason: str) -> None:
+    if os.environ.get("KFP_RAI_BROWSER_REQUIRED") == "1":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).is_file():
+        _no_browser(f"no Chromium at {CHROMIUM}: install Debian's chromium (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _no_browser("Playwright is not installed: pip install -e '.[test]'")
+    with sync_playwright() as playwright:
+        # Playwright starts Chromium with a fresh, temporary --user-data-dir of its own.
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield launched
+        launched.close()
+
+
+def _render(browser, page_path: Path) -> dict:
+    page = browser.new_page()
+    requests, errors = [], []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(page_path.as_uri(), wait_until="load")
+    seen = page.evaluate(_INSPECT)
+    page.close()
+    seen.update(requests=requests, errors=errors)
+    return seen
+
+
+def _pages(run_dir: Path) -> list[Path]:
+    return sorted(run_dir.rglob("*.html"))
+
+
+def _check_page(page_path: Path, seen: dict) -> None:
+    where = page_path.name
+    assert seen["title"] and not seen["errors"], where
+    assert seen["requests"] == [page_path.as_uri()], f"{where} loaded something external: {seen['requests']}"
+    assert seen["verdict"] is not None, f"{where} has no verdict banner"
+    assert seen["verdict"]["colour"] == COLOUR[seen["verdict"]["status"]], where
+    for cell in seen["cells"]:
+        assert cell["colour"] == COLOUR[cell["status"]], where
+    assert all(area > 0 for area in seen["svgs"]), f"{where}: a chart did not render"
+    for link in seen["links"]:
+        assert (page_path.parent / link).exists(), f"{where} links to missing {link}"
+
+
+def test_every_page_of_a_blocked_run_renders_and_shows_failures_in_the_failure_colour(blocked_run, browser):
+    pages = _pages(blocked_run.out)
+    assert {p.relative_to(blocked_run.out).as_posix() for p in pages} >= {
+        "index.html",
+        "discovery/representativeness.html",
+        "validation/explanation.html",
+        "validation/validation.html",
+        "production/model_card.html",
+        "refresh/drift.html",
+    }
+    seen = {p.relative_to(blocked_run.out).as_posix(): _render(browser, p) for p in pages}
+    for path, page in seen.items():
+        _check_page(blocked_run.out / path, page)
+    for failed in ("discovery/representativeness.html", "validation/validation.html", "production/model_card.html"):
+        assert seen[failed]["verdict"]["colour"] == FAILURE, failed
+    assert seen["production/model_card.html"]["verdict"]["text"].startswith("BLOCKED")
+    assert seen["index.html"]["verdict"]["colour"] == FAILURE and "BLOCKED" in seen["index.html"]["verdict"]["text"]
+    assert len(seen["discovery/representativeness.html"]["svgs"]) == 2  # one chart per attribute
+    assert len(seen["validation/validation.html"]["svgs"]) == 4  # selection rate and TPR per gated attribute
+    assert seen["refresh/drift.html"]["verdict"]["colour"] == SUCCESS  # adult.test has not drifted
+
+
+def test_warnings_and_a_detected_drift_are_never_shown_as_success(drift_run, browser):
+    seen = {p.relative_to(drift_run.out).as_posix(): _render(browser, p) for p in _pages(drift_run.out)}
+    for path, page in seen.items():
+        _check_page(drift_run.out / path, page)
+    drift = seen["refresh/drift.html"]
+    assert drift["verdict"]["status"] == GateStatus.WARNING.value and drift["verdict"]["colour"] == WARNING
+    assert any(cell["colour"] == WARNING for cell in drift["cells"])  # the drifted column's finding
+    for warned in ("discovery/representativeness.html", "validation/validation.html", "production/model_card.html"):
+        assert seen[warned]["verdict"]["colour"] == WARNING, warned
+    assert seen["production/model_card.html"]["verdict"]["text"].startswith("ELIGIBLE WITH WARNINGS")
+    assert seen["index.html"]["verdict"]["colour"] == WARNING
+    assert "refresh/retrain/production/model_card.html" in seen
