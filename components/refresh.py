@@ -3,7 +3,7 @@
 from typing import NamedTuple
 
 from kfp import dsl
-from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Model, Output
 
 from kfp_rai._image import IMAGE
 
@@ -16,6 +16,7 @@ def detect_drift(
     report: Output[Artifact],
     report_html: Output[HTML],
     metrics: Output[Metrics],
+    model: Input[Model] = None,
 ) -> NamedTuple("DriftOutputs", status=str, passed=bool, reason=str, drift_detected=bool):
     """Refresh stage: per-column drift of the current data against the training reference.
 
@@ -27,6 +28,7 @@ def detect_drift(
         reference: The data the model was trained on (the training split).
         current: The data the model sees now.
         policy: YAML text of a kfp-rai policy (its drift section); empty uses the defaults.
+        model: The model trained on the reference data (optional): the report names it as its subject.
 
     Returns:
         status: The refresh stage's verdict: passed (no drift), warning (drift: retrain) or not_judged (too few
@@ -40,7 +42,8 @@ def detect_drift(
     """
     from collections import namedtuple
 
-    from kfp_rai.core.evidence import gate_outputs, lineage, loggable_metrics, write_report
+    from kfp_rai.core.evidence import gate_outputs, lineage, loggable_metrics, model_subject, write_report
+    from kfp_rai.core.model_dir import read_model_metadata
     from kfp_rai.core.report import Subject
     from kfp_rai.core.tables import read_table
     from kfp_rai.policy import Policy
@@ -57,7 +60,11 @@ def detect_drift(
         ],
     )
     hashes = {"reference": reference.metadata.get("sha256", ""), "current": current.metadata.get("sha256", "")}
-    write_report(result, Subject(data_sha256=hashes, policy_sha256=rules.sha256), report.path, report_html.path)
+    if model is None:
+        subject = Subject(data_sha256=hashes, policy_sha256=rules.sha256)
+    else:
+        subject = model_subject(read_model_metadata(model.path, model.metadata.get("sha256")), rules.sha256, **hashes)
+    write_report(result, subject, report.path, report_html.path)
     report.metadata.update(
         lineage(rules.sha256, reference_sha256=hashes["reference"], current_sha256=hashes["current"])
     )

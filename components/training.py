@@ -41,7 +41,7 @@ def train_model(
         passed: True when a usable model was trained.
         reason: One line: what was trained on how many rows, or why it failed.
         model: A directory with model.skops (never pickle) and metadata.json (name, sha256, features, training
-            summary, lineage).
+            summary, training verdict, lineage).
     """
     from collections import namedtuple
     from dataclasses import asdict
@@ -65,13 +65,13 @@ def train_model(
         seed=seed,
         identifier_columns=train.metadata.get("identifier_columns", []),
     )
+    verdict = judge_training(summary)
     meta = {
         **asdict(summary),
         "name": model_name or default_model_name(train.metadata.get("source", "")),
         "decision_threshold": rules.validation.threshold,
+        "training_verdict": verdict.to_dict(),  # the production gate reads it from here
         **lineage(rules.sha256, training_data_sha256=train.metadata.get("sha256", "")),
     }
     model.metadata.update(save_model_dir(fitted, model.path, meta))
-    verdict = judge_training(summary)
-    model.metadata["verdict"] = verdict.to_dict()
     return namedtuple("GateOutputs", ["status", "passed", "reason"])(*gate_outputs(verdict))

@@ -59,7 +59,8 @@ def _build_and_judge(
     deploy: bool,
     serving_namespace: str,
 ):
-    """Discovery → training → validation → production on ``data``; returns the card task.
+    """Discovery → training → validation → production on ``data``; returns the split, training and
+    card tasks.
 
     ``.after`` keeps the stages in order where the data flow alone would not (representativeness
     before training), so a run reads, locally and in the Kubeflow graph, stage by stage.
@@ -124,7 +125,7 @@ def _build_and_judge(
                 namespace=serving_namespace,
             )
             _resources(deployed).set_caching_options(False).set_env_variable("KFP_RAI_IMAGE", IMAGE)
-    return split, card
+    return split, trained, card
 
 
 @dsl.pipeline(name="kfp-rai-lifecycle")
@@ -193,9 +194,14 @@ def lifecycle_pipeline(
         deploy=deploy,
         serving_namespace=serving_namespace,
     )
-    split, card = _build_and_judge(loaded.outputs["dataset"], **common)
+    split, trained, card = _build_and_judge(loaded.outputs["dataset"], **common)
     current = _load(source=current_data, **schema).after(card)
-    drift = detect_drift(reference=split.outputs["train"], current=current.outputs["dataset"], policy=policy)
+    drift = detect_drift(
+        reference=split.outputs["train"],
+        current=current.outputs["dataset"],
+        policy=policy,
+        model=trained.outputs["model"],
+    )
     # Drift is a judgement about *now*: always recompute it.
     _resources(drift).set_caching_options(False)
     with dsl.If(drift.outputs["drift_detected"] == True, name="drift-detected"):  # noqa: E712

@@ -1,5 +1,10 @@
 """Run a kfp-rai pipeline with kfp.local (SubprocessRunner, no venv per task, caching off).
 
+Runs tasks in lifecycle order: kfp.local executes one task at a time in a depth-first order over a
+protobuf map whose iteration order varies from run to run, so registration could run after the
+refresh stage. :func:`init_local` gives it a topological order that, among the tasks ready to
+run, takes the earliest lifecycle stage first (a condition group ranks as its latest dependency).
+
 Also mends one gap of kfp 2.17's local runner: a ``dsl.If`` on a *named* output of a
 multi-output task (``task.outputs["passed"] == True``) is resolved as a pipeline parameter, not
 found, and the branch is silently skipped. Every kfp-rai gate is such an output, so
@@ -23,21 +28,63 @@ from typing import Any
 _PATCHED = False
 
 
+def stage_order(dependencies: dict[str, list[str]]) -> list[str]:
+    """A topological order of ``task -> upstream tasks`` taking, among ready tasks, the earliest
+    lifecycle stage first (ties by name): the order a person reads the lifecycle in."""
+    from kfp_rai.pipelines.tasks import STAGES, place
+
+    rank: dict[str, int] = {}
+
+    def rank_of(task: str) -> int:
+        if task not in rank:
+            where = place(task)
+            upstream = [rank_of(d) for d in dependencies.get(task, []) if d in dependencies]
+            rank[task] = STAGES.index(where[0]) if where else max(upstream, default=0)
+        return rank[task]
+
+    waiting = {t: {d for d in deps if d in dependencies} for t, deps in dependencies.items()}
+    order: list[str] = []
+    while waiting:
+        ready = sorted((t for t, deps in waiting.items() if not deps), key=lambda t: (rank_of(t), t))
+        if not ready:
+            raise RuntimeError(f"the pipeline's tasks depend on each other in a cycle: {sorted(waiting)}")
+        task = ready[0]
+        order.append(task)
+        del waiting[task]
+        for deps in waiting.values():
+            deps.discard(task)
+    return order
+
+
+def _patch_task_order() -> None:
+    from kfp.local import graph_utils
+
+    def topological_sort_tasks(tasks: dict[str, Any]) -> list[str]:
+        # kfp pops tasks off the right end of the returned stack.
+        return stage_order(graph_utils.build_dependency_map(tasks))[::-1]
+
+    graph_utils.topological_sort_tasks = topological_sort_tasks
+
+
 def _patch_condition_resolution() -> None:
     global _PATCHED
     if _PATCHED:
         return
     try:
+        from kfp.local import graph_utils
         from kfp.local.orchestrator.enhanced_dag_orchestrator import ConditionEvaluator
 
         original = ConditionEvaluator._resolve_pipeline_channel
+        graph_utils.build_dependency_map  # noqa: B018 - both hooks must exist before anything is patched
+        graph_utils.topological_sort_tasks  # noqa: B018
     except (ImportError, AttributeError) as exc:
         # Without the fix every gated branch would be skipped silently: refuse to run instead.
         import kfp
 
         raise RuntimeError(
-            f"kfp {kfp.__version__} changed kfp.local's condition resolver, which kfp-rai patches so that "
-            "dsl.If on gate outputs works locally; use kfp 2.17 or update kfp_rai/pipelines/local.py"
+            f"kfp {kfp.__version__} changed kfp.local's condition resolver or task ordering, which kfp-rai "
+            "patches so that dsl.If on gate outputs works locally and tasks run in lifecycle order; use kfp "
+            "2.17 or update kfp_rai/pipelines/local.py"
         ) from exc
 
     def resolve(channel_ref: str, io_store: Any) -> Any:
@@ -51,11 +98,13 @@ def _patch_condition_resolution() -> None:
         return original(channel_ref, io_store)
 
     ConditionEvaluator._resolve_pipeline_channel = staticmethod(resolve)
+    _patch_task_order()
     _PATCHED = True
 
 
 def init_local(pipeline_root: str, *, enable_caching: bool = False) -> None:
-    """``kfp.local.init`` with the SubprocessRunner (no venv per task) and the condition fix."""
+    """``kfp.local.init`` with the SubprocessRunner (no venv per task), the condition fix and the
+    lifecycle task order."""
     from kfp import local
 
     # kfp.local warns for every task whose base image is not named "python*"; locally the tasks run

@@ -15,7 +15,6 @@ from kfp_rai.core.report import html_page, html_table, status_cell, verdict_html
 from kfp_rai.core.verdict import GateStatus
 
 INDEX = "index.html"
-_OUTCOME_STATUS = {"registered": GateStatus.PASSED, "blocked": GateStatus.FAILED, "failed": GateStatus.FAILED}
 _OUTCOME_LABEL = {"registered": "REGISTERED", "blocked": "BLOCKED", "failed": "PIPELINE FAILED"}
 
 
@@ -43,13 +42,20 @@ def _stage_rows(stages: dict[str, Any], prefix: str = "") -> str:
     return "".join(rows)
 
 
+def outcome_status(record: dict[str, Any]) -> GateStatus:
+    """The banner's colour: failed when the pipeline failed or the model was blocked; otherwise the
+    most severe status of every stage that ran, the retrain's included, so a registered model with a
+    detected drift is amber, and with drift that could not be judged grey, never green."""
+    if record["outcome"] != "registered":
+        return GateStatus.FAILED
+    stages = list(record["stages"].values())
+    stages += list(record["stages"]["refresh"].get("retrain", {}).get("stages", {}).values())
+    return GateStatus.worst(_status(s["status"]) for s in stages if s["status"] != "skipped")
+
+
 def render_index(record: dict[str, Any]) -> str:
     """The run's index page."""
-    status = (
-        GateStatus.WARNING
-        if record["outcome"] == "registered" and (record["stages"]["production"]["status"] == "warning")
-        else _OUTCOME_STATUS[record["outcome"]]
-    )
+    status = outcome_status(record)
     head = "<tr><th>stage</th><th>verdict</th><th>reason (in full)</th><th>findings</th><th>reports</th></tr>"
     body = [
         f"<h1>kfp-rai run: {html.escape(record['pipeline'])}</h1>",

@@ -69,7 +69,7 @@ def collect_outputs(pipeline_dir: Path, run_dir: Path) -> dict[str, Task]:
 def _findings(run_dir: Path, task: Task, output: str | None) -> list[dict[str, Any]]:
     """The deciding task's findings: from its report, or (training) its model's metadata."""
     if output is None:
-        return list(task.metadata.get("model", {}).get("verdict", {}).get("findings", []))
+        return list(task.metadata.get("model", {}).get("training_verdict", {}).get("findings", []))
     if output not in task.files:
         return []
     return list(read_json(run_dir / task.files[output]).get("findings", []))
@@ -207,7 +207,7 @@ def outcome(record: dict[str, Any]) -> tuple[str, str]:
         head += (
             f" Drift detected; the retrained model was registered as version {rp['version']}."
             if rp.get("registered")
-            else " Drift detected; the retrained model was blocked too."
+            else " Drift detected; the retrained model was blocked" + (" too." if kind == "blocked" else ".")
         )
     return kind, head
 

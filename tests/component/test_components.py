@@ -288,10 +288,10 @@ def test_model_components(local_root, sample_csv, tmp_path):
     assert model.metadata["framework"] == "sklearn" and "sex" not in model.metadata["features"]
     assert model.metadata["training_data_sha256"] == run.outputs["train"].metadata["sha256"]
     assert model.metadata["policy_sha256"] and model.metadata["kfp_rai_version"]
-    assert model.metadata["name"] == "adult-income" and model.metadata["verdict"]["status"] == "passed"
+    assert model.metadata["name"] == "adult-income" and model.metadata["training_verdict"]["status"] == "passed"
 
     # Violations are recorded as warnings under this policy: the gate passes and says so.
-    assert run.outputs["passed"] is True and run.outputs["reason"].startswith("recorded as warnings")
+    assert run.outputs["passed"] is True and run.outputs["reason"].startswith("violations recorded as warnings")
     assert "demographic parity" in run.outputs["reason"]
     assert 0.8 < run.outputs["metrics"].metadata["accuracy"] < 0.9
     assert "sex.demographic_parity_ratio" in run.outputs["metrics"].metadata

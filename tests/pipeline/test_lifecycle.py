@@ -22,7 +22,7 @@ def test_default_run_blocks_the_unfair_model_with_reasons(blocked_run):
     # Every finding, in full: the reason names each problem and run.json holds every finding.
     problems = [f for f in stages["validation"]["findings"] if f["status"] != "passed"]
     assert len(problems) == 5 and all(f["message"] in stages["validation"]["reason"] for f in problems)
-    assert "..." not in json.dumps(record)
+    assert not any(cut in json.dumps(record, ensure_ascii=False) for cut in ("...", "…"))
     # The terminal says what happened in stage order and where the full list is.
     printed = blocked_run.printed
     assert "BLOCKED" in printed and "index.html" in printed
@@ -78,6 +78,12 @@ def test_registers_then_retrains_on_drift(drift_run):
     assert code == 0, record
     stages = record["stages"]
     assert stages["production"]["registered"] is True and stages["production"]["status"] == "warning"
+    # Registration (production) runs and is reported before any refresh task.
+    order = ["discovery", "training", "validation", "production", "refresh"]
+    task_stages = [t["stage"] for t in record["tasks"]]
+    assert task_stages == sorted(task_stages, key=order.index) and "register-model" in [
+        t["task"] for t in record["tasks"]
+    ]
     assert record["outcome"] == "registered"
     # Deployment was asked for, but there is no cluster here: skipped, with the reason and the manifest.
     assert stages["production"]["deployed"] is False

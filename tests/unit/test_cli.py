@@ -40,6 +40,10 @@ GOOD = pd.DataFrame({"income": [">50K", "<=50K"] * 10, "sex": ["Male", "Female"]
         (["--pseudonymize", "native-country"], "needs a key: set KFP_RAI_HMAC_KEY"),
         (["--pseudonymize", "sex"], "must stay readable"),
         (["--pseudonymize", "native-country", "--pseudonymize", "native-country"], "named more than once"),
+        (["--policy", "{utf16_policy}"], "is not UTF-8 text"),
+        (["--policy", "{a_dir}"], "is a directory: pass the file itself"),
+        (["--registry", "{a_file}/registry"], "is a file, not a directory"),
+        (["--data", "{no_features}"], "no feature columns are left"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(workdir, capsys, monkeypatch, args, fragment):
@@ -53,7 +57,11 @@ def test_bad_input_exits_2_with_one_line(workdir, capsys, monkeypatch, args, fra
         "bad_ref": workdir / "ref.yaml",
         "broken_yaml": workdir / "broken.yaml",
         "a_file": workdir / "a-file.txt",
+        "utf16_policy": workdir / "notepad.yaml",
+        "a_dir": workdir,
+        "no_features": _csv(workdir / "nofeatures.csv", GOOD),
     }
+    files["utf16_policy"].write_bytes("validation:\n  min_accuracy: 0.9\n".encode("utf-16"))
     files["broken_yaml"].write_text("validation:\n  min_accuracy: [0.8\n  threshold: 0.5\n")
     files["a_file"].write_text("not a directory")
     files["empty"].write_text("")

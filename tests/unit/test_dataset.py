@@ -30,6 +30,11 @@ def test_unusable_data_is_refused(df, kwargs, fragment):
     assert fragment in str(info.value)
 
 
+def test_no_sensitive_feature_is_refused():
+    with pytest.raises(InvalidParameterError, match="name at least one sensitive feature"):
+        validate_dataset(DF, target="y", positive_label="yes", sensitive_features=[])
+
+
 def test_split_is_stratified_and_seeded():
     a_train, a_test = split_dataset(DF, target="y", test_size=0.2, seed=1)
     b_train, b_test = split_dataset(DF, target="y", test_size=0.2, seed=1)

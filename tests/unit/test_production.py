@@ -95,6 +95,7 @@ def test_model_card_blocks_unless_every_gate_passed():
         "positive_label": "1",
         "positive_rate": 0.5,
         "seed": 0,
+        "training_verdict": _report("passed", "trained"),
     }
     ok = _report("passed", "fine")
     explained = _report("passed", "top features: a", ("explainability.max_sensitive_share", "s", "passed", "0%"))
@@ -152,3 +153,31 @@ def test_model_card_blocks_unless_every_gate_passed():
         intended_use="tests",
     )
     assert not card.eligible and "discovery: no verdict was recorded" in card.reason
+
+
+def test_a_model_whose_training_failed_or_was_never_judged_is_blocked():
+    from kfp_rai.core.verdict import GateStatus
+
+    meta = {"features": ["a"], "sha256": "ab" * 32}
+    ok = _report("passed", "fine")
+    explained = _report("passed", "top features: a", ("explainability.max_sensitive_share", "s", "passed", "0%"))
+    degenerate = _report("failed", "the model predicts '<=50K' for every one of 10 training rows")
+    card = build_model_card(
+        model_name="m",
+        model_metadata={**meta, "training_verdict": degenerate},
+        representativeness=ok,
+        validation=_report("warning", "recorded"),
+        explanation=explained,
+        intended_use="tests",
+    )
+    assert not card.eligible and card.status is GateStatus.FAILED
+    assert card.reason.startswith("blocked by the training gate: training: the model predicts")
+    unjudged = build_model_card(
+        model_name="m",
+        model_metadata=meta,
+        representativeness=ok,
+        validation=ok,
+        explanation=explained,
+        intended_use="tests",
+    )
+    assert not unjudged.eligible and "training: no verdict was recorded" in unjudged.reason

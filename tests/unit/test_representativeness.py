@@ -79,7 +79,7 @@ def test_not_enforced_passes_with_a_recorded_warning(adult):
         policy=RepresentativenessPolicy(enforce=False),
     )
     assert report.passed and report.status is GateStatus.WARNING
-    assert report.reason.startswith("recorded as warnings") and report.verdict.problems
+    assert report.reason.startswith("violations recorded as warnings") and report.verdict.problems
     assert all(f.status is GateStatus.WARNING for f in report.verdict.problems)
 
 

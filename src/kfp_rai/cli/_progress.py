@@ -95,16 +95,16 @@ def _status_label(status: str) -> str:
     return "SKIPPED" if status == "skipped" else GateStatus(status).label
 
 
-def _shorten(text: str, width: int, where: str) -> str:
+def _shorten(text: str, width: int) -> str:
+    """The start of ``text`` that fits; a shortened line ends in "…" (the full text: index.html)."""
     if len(text) <= width:
         return text
-    note = f" … (in full: {where})"
-    return text[: max(20, width - len(note))].rstrip() + note
+    return text[: max(20, width - 2)].rstrip() + " …"
 
 
 def print_summary(record: dict[str, Any], run_dir: Path, out: TextIO | None = None) -> None:
-    """The outcome, one line per stage (shortened to the terminal, saying where the full text is),
-    the registered version if any, and the path of ``index.html``."""
+    """The outcome, one line per stage (shortened to the terminal, ending in "…" when it is), the
+    registered version if any, and the path of ``index.html``, which holds everything in full."""
     out = out or sys.stdout
     try:
         shown = run_dir.relative_to(Path.cwd())
@@ -113,16 +113,19 @@ def print_summary(record: dict[str, Any], run_dir: Path, out: TextIO | None = No
     index = shown / "index.html"
     width = max(60, shutil.get_terminal_size((120, 24)).columns - 26)
     print(f"\n{record['headline']}", file=out)
+    shortened = False
     for name, stage in record["stages"].items():
-        print(
-            f"  {name:<11} {_status_label(stage['status']):<11} {_shorten(stage['reason'], width, str(index))}",
-            file=out,
-        )
+        reason = _shorten(stage["reason"], width)
+        shortened |= reason != stage["reason"]
+        print(f"  {name:<11} {_status_label(stage['status']):<11} {reason}", file=out)
         retrain = stage.get("retrain", {})
         for sub, sub_stage in retrain.get("stages", {}).items() if retrain.get("triggered") else ():
-            reason = _shorten(sub_stage["reason"], width - 4, str(index))
-            print(f"    retrain: {sub:<11} {_status_label(sub_stage['status']):<11} {reason}", file=out)
+            reason = _shorten(sub_stage["reason"], width - 9)
+            shortened |= reason != sub_stage["reason"]
+            print(f"    retrain {sub:<11} {_status_label(sub_stage['status']):<11} {reason}", file=out)
     prod = record["stages"]["production"]
     if prod.get("registered"):
         print(f"\nRegistered version {prod['version']} (sha256 {prod['sha256']}) at {prod['registry_uri']}", file=out)
-    print(f"\nEvery report and finding: {index}   (machine-readable: {shown / 'run.json'})", file=out)
+    full = "Lines ending in … are shortened here. " if shortened else ""
+    print(f"\n{full}Every reason in full, every finding and report: {index}", file=out)
+    print(f"Machine-readable: {shown / 'run.json'}", file=out)

@@ -33,6 +33,7 @@ def preflight(args: argparse.Namespace) -> dict[str, Any]:
     from kfp_rai.discovery import ReferencePopulation, hmac_key_from_env, pseudonymize_columns, validate_dataset
     from kfp_rai.policy import Policy
     from kfp_rai.production import validate_model_name
+    from kfp_rai.training import feature_columns
 
     if not 0.0 < args.test_size < 1.0:
         raise RAIError(f"--test-size must be between 0 and 1 (the held-out share), got {args.test_size}")
@@ -42,24 +43,32 @@ def preflight(args: argparse.Namespace) -> dict[str, Any]:
     sensitive = args.sensitive or ["sex", "race"]
     pseudonymize = args.pseudonymize or []
     key = hmac_key_from_env() if pseudonymize else None
+    policy = Policy.load(args.policy) if args.policy else Policy()  # the pipeline gets the text: runs anywhere
+    policy_text = Path(args.policy).read_text(encoding="utf-8") if args.policy else ""
     for label, source in (("--data", data), ("--current", current)):
         try:
             df = read_table(source, text_columns=pseudonymize)
             validate_dataset(df, target=args.target, positive_label=args.positive_label, sensitive_features=sensitive)
             pseudonymize_columns(df.head(5), pseudonymize, key=key, protected=[args.target, *sensitive])
+            feature_columns(
+                df,
+                target=args.target,
+                sensitive_features=sensitive,
+                policy=policy.training,
+                identifier_columns=pseudonymize,
+            )
         except RAIError as exc:
             raise type(exc)(f"{label} {source}: {exc}") from exc
-    policy_text = ""
-    if args.policy:
-        Policy.load(args.policy)  # validates; the pipeline gets the text so it runs anywhere
-        policy_text = Path(args.policy).read_text(encoding="utf-8")
     reference_text = ""
     if args.reference_population:
         ReferencePopulation.load(args.reference_population)
         reference_text = Path(args.reference_population).read_text(encoding="utf-8")
     registry = Path(args.registry).expanduser().resolve()
-    if registry.exists() and not registry.is_dir():
-        raise RAIError(f"--registry {registry} exists and is not a directory")
+    nearest = next(p for p in (registry, *registry.parents) if p.exists())
+    if not nearest.is_dir():
+        raise RAIError(f"--registry {registry}: {nearest} is a file, not a directory")
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        raise RAIError(f"--registry {registry}: {nearest} is not writable by this user")
     return {
         "data": _absolute(data),
         "current_data": _absolute(current),

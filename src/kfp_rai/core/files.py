@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import enum
 import hashlib
 import json
+import math
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,6 +17,21 @@ from kfp_rai.errors import InvalidParameterError
 
 T = TypeVar("T")
 PathLike = str | os.PathLike[str]
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON data: NaN/inf become None, numpy scalars and enums their values, tuples lists."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return jsonable(value.item())  # numpy scalar
+    return value
 
 
 def sha256_file(path: PathLike) -> str:
@@ -44,10 +61,18 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        # mkstemp creates 0600; the file gets the mode any new file would (0666 less the umask).
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:
@@ -75,9 +100,17 @@ def read_json(path: PathLike) -> Any:
 def read_text_file(path: PathLike, label: str, parse: Callable[[str], T]) -> T:
     """Read a human-written file (policy, reference population) and parse it; errors name the file."""
     path = Path(path)
+    if path.is_dir():
+        raise InvalidParameterError(f"{label} {path} is a directory: pass the file itself")
     if not path.is_file():
         raise InvalidParameterError(f"{label} file not found: {path}")
     try:
-        return parse(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidParameterError(
+            f"{label} file {path} is not UTF-8 text (byte {exc.start} cannot be decoded): save it as UTF-8"
+        ) from exc
+    try:
+        return parse(text)
     except InvalidParameterError as exc:
         raise InvalidParameterError(f"{path}: {exc}") from exc

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from kfp_rai._version import __version__
 from kfp_rai.core.clock import utc_now
+from kfp_rai.core.files import jsonable
 from kfp_rai.core.verdict import Finding, GateStatus, Verdict
 
 
@@ -121,21 +122,6 @@ def fmt(value: Any) -> str:
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, float) for v in value):
         return f"{value[0]:.3f}–{value[1]:.3f}"
     return str(value)
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON data: NaN/inf become None, numpy scalars and enums their values, tuples lists."""
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        return jsonable(value.item())  # numpy scalar
-    return value
 
 
 class Report:

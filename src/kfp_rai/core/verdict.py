@@ -16,10 +16,11 @@ the run record, the CLI summary and the Kubeflow outputs all read :class:`GateSt
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
+
+from kfp_rai.core.files import jsonable
 
 Value = float | int | str | None
 
@@ -60,13 +61,30 @@ class GateStatus(str, enum.Enum):
 _SEVERITY = {GateStatus.PASSED: 0, GateStatus.WARNING: 1, GateStatus.NOT_JUDGED: 2, GateStatus.FAILED: 3}
 
 
-def _plain(value: Any) -> Value:
-    """A JSON-safe scalar: numpy scalars unwrapped, NaN/inf as None."""
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value  # type: ignore[no-any-return]
+def _worst(findings: Iterable[Finding]) -> GateStatus:
+    return GateStatus.worst(f.status for f in findings)
+
+
+def _reason(findings: tuple[Finding, ...], summary: str, enforced: bool) -> str:
+    """``summary`` when everything passed; else the checks counted and every problem named."""
+    status = _worst(findings)
+    if status is GateStatus.PASSED:
+        return summary
+    problems = sorted((f for f in findings if f.status is not GateStatus.PASSED), key=lambda f: -f.status.severity)
+    tally = [
+        (s, n)
+        for s in (GateStatus.FAILED, GateStatus.NOT_JUDGED, GateStatus.WARNING)
+        if (n := sum(f.status is s for f in problems))
+    ]
+    if len(tally) == 1:
+        head = f"{tally[0][1]} of {len(findings)} checks {tally[0][0].label.lower()}"
+    else:
+        head = " and ".join(f"{n} {s.label.lower()}" for s, n in tally) + f" of {len(findings)} checks"
+    reason = f"{head}: " + "; ".join(f.message for f in problems)
+    if not enforced and any(f.status is GateStatus.WARNING for f in problems):
+        note = "violations recorded as warnings (the policy does not enforce this gate)"
+        reason = f"{note}: {reason}" if status is GateStatus.WARNING else f"{reason} ({note})"
+    return reason
 
 
 @dataclass(frozen=True)
@@ -103,9 +121,9 @@ class Finding:
             "subject": self.subject,
             "status": self.status.value,
             "message": self.message,
-            "observed": _plain(self.observed),
-            "limit": _plain(self.limit),
-            "interval": None if self.interval is None else [_plain(v) for v in self.interval],
+            "observed": jsonable(self.observed),
+            "limit": jsonable(self.limit),
+            "interval": jsonable(self.interval),
         }
 
     @classmethod
@@ -149,7 +167,8 @@ class Verdict:
     def judge(cls, findings: Iterable[Finding], *, summary: str, enforce: bool = True) -> Verdict:
         """Combine findings into a verdict.
 
-        - The status is the most severe finding's status.
+        - The status is the most severe finding's status; a gate that checked nothing is not
+          judged (there is nothing to pass).
         - ``enforce=False`` records each *failed* finding as a warning: the policy's written decision
           not to block. A finding that is *not judged* stays not judged: a decision nobody could
           measure is never waived, so it still fails closed.
@@ -161,42 +180,22 @@ class Verdict:
             checked = tuple(
                 replace(f, status=GateStatus.WARNING) if f.status is GateStatus.FAILED else f for f in checked
             )
-        status = GateStatus.worst(f.status for f in checked)
-        verdict = cls(status=status, reason=summary, findings=checked, enforced=enforce)
-        if status is GateStatus.PASSED:
-            return verdict
-        problems = verdict.problems
-        tally = [
-            (status, sum(f.status is status for f in problems))
-            for status in (GateStatus.FAILED, GateStatus.NOT_JUDGED, GateStatus.WARNING)
-        ]
-        tally = [(status, n) for status, n in tally if n]
-        if len(tally) == 1:
-            head = f"{tally[0][1]} of {len(checked)} checks {tally[0][0].label.lower()}"
-        else:
-            head = " and ".join(f"{n} {status.label.lower()}" for status, n in tally) + f" of {len(checked)} checks"
-        reason = f"{head}: " + "; ".join(f.message for f in problems)
-        if not enforce and any(f.status is GateStatus.WARNING for f in problems):
-            reason = "recorded as warnings (the policy does not enforce this gate): " + reason
-        return replace(verdict, reason=reason)
+        if not checked:
+            return cls(GateStatus.NOT_JUDGED, f"nothing was checked, so nothing passed: {summary}", (), enforce)
+        return cls(_worst(checked), _reason(checked, summary, enforce), checked, enforce)
 
     @classmethod
     def combine(cls, verdicts: Iterable[Verdict], *, summary: str) -> Verdict:
         """One verdict from several already judged ones (each keeps its own enforcement): the most
-        severe status, every finding, and the reasons of those that did not pass."""
+        severe status, every finding, and one reason counting and naming them all."""
         parts = tuple(verdicts)
+        findings = tuple(f for v in parts for f in v.findings)
+        enforced = all(v.enforced for v in parts)
         status = GateStatus.worst(v.status for v in parts)
-        reason = (
-            summary
-            if status is GateStatus.PASSED
-            else "; ".join(v.reason for v in parts if v.status is not GateStatus.PASSED)
-        )
-        return cls(
-            status=status,
-            reason=reason,
-            findings=tuple(f for v in parts for f in v.findings),
-            enforced=all(v.enforced for v in parts),
-        )
+        if status is GateStatus.NOT_JUDGED and not any(f.status is GateStatus.NOT_JUDGED for f in findings):
+            # a part that checked nothing: say so rather than count zero problems
+            return cls(status, "; ".join(v.reason for v in parts if v.status is status), findings, enforced)
+        return cls(status, _reason(findings, summary, enforced), findings, enforced)
 
     def to_dict(self) -> dict[str, Any]:
         return {

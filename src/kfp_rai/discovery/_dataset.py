@@ -57,6 +57,11 @@ def validate_dataset(
     """
     if isinstance(sensitive_features, str):
         raise InvalidParameterError("sensitive_features must be a list of column names, not a string")
+    if not sensitive_features:
+        raise InvalidParameterError(
+            "name at least one sensitive feature (e.g. --sensitive sex): without one, neither "
+            "representativeness nor fairness can be judged"
+        )
     if df.empty:
         raise DataValidationError("the data set holds no rows")
     cols = list(df.columns)

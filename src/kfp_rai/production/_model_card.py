@@ -120,7 +120,7 @@ class ModelCard(Report):
                     e.get("reason", "not available"),
                     Table(
                         ("feature", "share of attribution"),
-                        tuple((i["feature"], i["share"]) for i in e.get("importance", [])[:10]),
+                        tuple((i["feature"], i["share"]) for i in e.get("importance", [])),
                     ),
                 ),
             ),
@@ -146,15 +146,19 @@ def _verdict(report: Mapping[str, Any]) -> Verdict:
 
 
 def production_gate(
-    representativeness: Mapping[str, Any], validation: Mapping[str, Any], explanation: Mapping[str, Any]
+    representativeness: Mapping[str, Any],
+    training: Mapping[str, Any],
+    validation: Mapping[str, Any],
+    explanation: Mapping[str, Any],
 ) -> Verdict:
     """The production gate: one finding per gate before it, and the decision to register or not.
 
-    The validation verdict normally holds the explanation's findings (the validation stage judges
-    reliance on sensitive features); if it was judged without them, the explanation gate is
+    ``training`` is the training verdict the model's metadata records; a model without one is not
+    judged. The validation verdict normally holds the explanation's findings (the validation stage
+    judges reliance on sensitive features); if it was judged without them, the explanation gate is
     checked here on its own, so no wiring can skip it.
     """
-    gates = [("discovery", representativeness), ("validation", validation)]
+    gates = [("discovery", representativeness), ("training", training), ("validation", validation)]
     if not any(f.rule.startswith(_EXPLAINABILITY_RULES) for f in _verdict(validation).findings):
         gates.append(("explainability", explanation))
     findings = []
@@ -211,7 +215,9 @@ def build_model_card(
         "kfp_rai_version": model_metadata.get("kfp_rai_version"),
     }
     return ModelCard(
-        verdict=production_gate(representativeness, validation, explanation),
+        verdict=production_gate(
+            representativeness, model_metadata.get("training_verdict", {}), validation, explanation
+        ),
         model_name=model_name,
         details=details,
         intended_use=intended_use,

@@ -73,7 +73,10 @@ def feature_columns(
         drop |= set(sensitive_features)
     features = [c for c in df.columns if c not in drop]
     if not features:
-        raise DataValidationError("no feature columns are left after removing the target and excluded columns")
+        raise DataValidationError(
+            "no feature columns are left after removing the target, the sensitive features (unless the policy "
+            "allows them), excluded and identifier columns: the model would have no inputs"
+        )
     return features
 
 

@@ -59,6 +59,15 @@ def validation_findings(
         ),
         _limit("validation.min_roc_auc", "roc_auc", "ROC AUC", overall["roc_auc"], p.min_roc_auc, at_least=True),
     ]
+    if not any(f.gated for f in fairness):
+        findings.append(
+            Finding(
+                "validation.sensitive_features",
+                "fairness",
+                GateStatus.NOT_JUDGED,
+                "no sensitive attribute was measured: fairness cannot be judged",
+            )
+        )
     for f in fairness:
         if not f.gated:
             continue

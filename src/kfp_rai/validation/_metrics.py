@@ -18,7 +18,6 @@ import pandas as pd
 
 from kfp_rai.stats.bootstrap import bootstrap_cell_counts, cell_counts, disparities, interval, rates
 
-RATES = ("accuracy", "selection_rate", "true_positive_rate", "false_positive_rate")
 DISPARITIES = ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference")
 
 

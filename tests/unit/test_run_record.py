@@ -1,0 +1,95 @@
+"""The run record's pieces that need no pipeline run: task order, outcome, the index banner."""
+
+import pytest
+
+from kfp_rai.core.verdict import GateStatus
+from kfp_rai.pipelines.local import stage_order
+from kfp_rai.pipelines.run_index import outcome_status, render_index
+from kfp_rai.pipelines.run_record import outcome
+
+# The lifecycle's root DAG as kfp.local sees it (task -> upstream tasks); condition-1 registers,
+# condition-3 retrains on drift.
+LIFECYCLE = {
+    "load-dataset": [],
+    "split-dataset": ["load-dataset"],
+    "check-representativeness": ["load-dataset", "split-dataset"],
+    "train-model": ["check-representativeness", "split-dataset"],
+    "explain-model": ["split-dataset", "train-model"],
+    "validate-model": ["explain-model", "split-dataset", "train-model"],
+    "write-model-card": ["check-representativeness", "explain-model", "train-model", "validate-model"],
+    "condition-1": ["train-model", "write-model-card"],
+    "load-dataset-2": ["write-model-card"],
+    "detect-drift": ["load-dataset-2", "split-dataset", "train-model"],
+    "condition-3": ["detect-drift", "load-dataset-2"],
+}
+
+
+def test_tasks_run_in_lifecycle_order_whatever_order_kfp_lists_them_in():
+    expected = list(LIFECYCLE)
+    for listing in (LIFECYCLE, dict(sorted(LIFECYCLE.items())), dict(reversed(list(LIFECYCLE.items())))):
+        assert stage_order(listing) == expected  # registration (condition-1) before the refresh stage
+
+
+def test_a_dependency_cycle_is_refused():
+    with pytest.raises(RuntimeError, match="cycle"):
+        stage_order({"a": ["b"], "b": ["a"]})
+
+
+def _stage(status, **extra):
+    return {
+        "status": status,
+        "passed": status in ("passed", "warning"),
+        "reason": status,
+        "findings": [],
+        "artifacts": [],
+        **extra,
+    }
+
+
+def _record(production, refresh, retrain=None, status="succeeded"):
+    stages = {
+        "discovery": _stage("passed"),
+        "training": _stage("passed"),
+        "validation": _stage("passed"),
+        "production": production,
+        "refresh": {**refresh, "retrain": {"triggered": retrain is not None, "stages": retrain or {}}},
+    }
+    record = {
+        "pipeline": "lifecycle",
+        "status": status,
+        "error": None,
+        "failed_task": None,
+        "stages": stages,
+        "started": "t",
+        "finished": "t",
+        "kfp_rai_version": "0",
+        "tasks": [],
+    }
+    record["outcome"], record["headline"] = outcome(record)
+    return record
+
+
+REGISTERED = _stage("passed", registered=True, version="1")
+
+
+@pytest.mark.parametrize(
+    ("record", "colour", "words"),
+    [
+        (_record(REGISTERED, _stage("passed")), GateStatus.PASSED, "registered as version 1."),
+        (_record(REGISTERED, _stage("not_judged")), GateStatus.NOT_JUDGED, "could not be judged"),
+        (
+            _record(REGISTERED, _stage("warning"), {"production": _stage("warning", registered=True, version="2")}),
+            GateStatus.WARNING,
+            "retrained model was registered as version 2",
+        ),
+        (
+            _record(REGISTERED, _stage("warning"), {"production": _stage("failed", registered=False)}),
+            GateStatus.FAILED,
+            "the retrained model was blocked.",
+        ),
+        (_record(_stage("failed", registered=False), _stage("passed")), GateStatus.FAILED, "BLOCKED"),
+    ],
+)
+def test_the_outcome_banner_is_never_green_unless_every_stage_passed(record, colour, words):
+    assert outcome_status(record) is colour and words in record["headline"]
+    assert f'<div class="verdict status-{colour.value}"' in render_index(record)
