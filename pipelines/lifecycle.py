@@ -21,6 +21,26 @@ from kfp_rai.components import (
 _SMALL = ("250m", "1", "512Mi", "2Gi")
 _LARGE = ("1", "2", "2Gi", "6Gi")
 PSEUDONYMIZATION_SECRET = "kfp-rai-pseudonymization"
+# Model signing (see kfp_rai.core.signing): the private key reaches only the tasks that sign
+# (training, registration); every other task that reads a model gets the public key alone.
+SIGNING_SECRET = "kfp-rai-signing"
+
+
+def _signs(task):
+    kubernetes.use_secret_as_env(
+        task,
+        secret_name=SIGNING_SECRET,
+        secret_key_to_env={"signing-key.pem": "KFP_RAI_SIGNING_KEY", "verify-key.pem": "KFP_RAI_VERIFY_KEY"},
+        optional=True,  # without it the task fails closed with the command to create it
+    )
+    return task
+
+
+def _verifies(task):
+    kubernetes.use_secret_as_env(
+        task, secret_name=SIGNING_SECRET, secret_key_to_env={"verify-key.pem": "KFP_RAI_VERIFY_KEY"}, optional=True
+    )
+    return task
 
 
 def _resources(task, size=_SMALL):
@@ -83,7 +103,7 @@ def _build_and_judge(
         seed=seed,
         model_name=model_name,
     ).after(representativeness)
-    _resources(trained, _LARGE)
+    _signs(_resources(trained, _LARGE))
     explained = explain_model(
         model=trained.outputs["model"],
         data=split.outputs["test"],
@@ -91,7 +111,7 @@ def _build_and_judge(
         policy=policy,
         seed=seed,
     )
-    _resources(explained, _LARGE)
+    _verifies(_resources(explained, _LARGE))
     validated = validate_model(
         model=trained.outputs["model"],
         test=split.outputs["test"],
@@ -102,7 +122,7 @@ def _build_and_judge(
         seed=seed,
         explanation=explained.outputs["report"],
     )
-    _resources(validated)
+    _verifies(_resources(validated))
     card = write_model_card(
         model=trained.outputs["model"],
         representativeness_report=representativeness.outputs["report"],
@@ -110,13 +130,13 @@ def _build_and_judge(
         explanation_report=explained.outputs["report"],
         intended_use=intended_use,
     )
-    _resources(card)
+    _verifies(_resources(card))
     with dsl.If(card.outputs["passed"] == True, name="every-gate-passed"):  # noqa: E712 - kfp needs ==
         registered = register_model(
             model=trained.outputs["model"], model_card=card.outputs["card"], registry_uri=registry_uri
         )
         # Registration writes a new version each time: never answer it from the cache.
-        _resources(registered).set_caching_options(False)
+        _signs(_resources(registered)).set_caching_options(False)
         # Deployment is a human decision taken when launching the run (deploy=true).
         with dsl.If(deploy == True, name="deployment-requested"):  # noqa: E712
             deployed = deploy_model(
@@ -124,7 +144,7 @@ def _build_and_judge(
                 registered=registered.outputs["registered"],
                 namespace=serving_namespace,
             )
-            _resources(deployed).set_caching_options(False).set_env_variable("KFP_RAI_IMAGE", IMAGE)
+            _verifies(_resources(deployed)).set_caching_options(False).set_env_variable("KFP_RAI_IMAGE", IMAGE)
     return split, trained, card
 
 
@@ -203,6 +223,6 @@ def lifecycle_pipeline(
         model=trained.outputs["model"],
     )
     # Drift is a judgement about *now*: always recompute it.
-    _resources(drift).set_caching_options(False)
+    _verifies(_resources(drift)).set_caching_options(False)
     with dsl.If(drift.outputs["drift_detected"] == True, name="drift-detected"):  # noqa: E712
         _build_and_judge(current.outputs["dataset"], **common)

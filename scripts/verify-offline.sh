@@ -24,8 +24,11 @@ done
 step "what the deploy task leaves in the cluster, rendered for a small model (ConfigMap + resulting Deployment)"
 # env -u: if this runs inside a pod, the deploy step must still only render, never apply.
 env -u KUBERNETES_SERVICE_HOST "${PYTHON:-.venv/bin/python}" - "$out/deploy-rendered.yaml" <<'PY'
-import sys, tempfile
+import os, sys, tempfile
 import numpy as np, pandas as pd, yaml
+os.environ["KFP_RAI_CONFIG_DIR"] = tempfile.mkdtemp()  # a throwaway signing key, never the user's
+from kfp_rai.core.signing import ensure_local_keys
+ensure_local_keys()
 from sklearn.linear_model import LogisticRegression
 from kfp_rai.core.model_dir import save_model_dir
 from kfp_rai.production import deploy_model

@@ -4,6 +4,7 @@ each made once per session and read by every test that needs it (pipeline and br
 import contextlib
 import io
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,24 @@ from kfp_rai.training import train_model
 
 SENSITIVE = ["sex", "race"]
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def signing_keys(tmp_path_factory):
+    """Every test signs and verifies with a key pair of its own session, never the user's; the
+    kfp.local tasks inherit it through the environment."""
+    from kfp_rai.core.signing import ensure_local_keys
+
+    config = tmp_path_factory.mktemp("kfp-rai-config")
+    saved = {
+        k: os.environ.pop(k, None)
+        for k in ("KFP_RAI_SIGNING_KEY", "KFP_RAI_SIGNING_KEY_FILE", "KFP_RAI_VERIFY_KEY", "KFP_RAI_VERIFY_KEY_FILE")
+    }
+    os.environ["KFP_RAI_CONFIG_DIR"] = str(config)
+    keys, _ = ensure_local_keys()
+    yield keys
+    os.environ.pop("KFP_RAI_CONFIG_DIR", None)
+    os.environ.update({k: v for k, v in saved.items() if v is not None})
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,8 @@
-"""The serving app on loopback: validation, alerts, audit chain, kill switch, tamper evidence."""
+"""The serving app on loopback: validation, alerts, the keyed audit trail, kill switch, safe state."""
 
 import json
+import os
+import shutil
 import threading
 import urllib.error
 import urllib.request
@@ -11,11 +13,12 @@ import pytest
 from kfp_rai.cli import main
 from kfp_rai.core.model_dir import save_model_dir
 from kfp_rai.discovery import pseudonym
-from kfp_rai.errors import IntegrityError
-from kfp_rai.serving import AuditLog, ModelService, serve, verify_audit_log
+from kfp_rai.errors import IntegrityError, InvalidParameterError
+from kfp_rai.serving import AuditLog, ModelService, safe_state_dir, serve, verify_audit_log
 from kfp_rai.training import train_model
 
 SENSITIVE = ["sex", "race"]
+KEY = b"audit-key-for-tests-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
@@ -30,20 +33,20 @@ def model_dir(tmp_path_factory, adult):
 
 @pytest.fixture
 def server(model_dir, tmp_path):
-    service = ModelService(
-        str(model_dir), audit_log=tmp_path / "audit.jsonl", state_dir=tmp_path / "state", hmac_key=b"test-key"
-    )
+    audit = AuditLog(tmp_path / "audit.jsonl", key=KEY, create=True)
+    service = ModelService(str(model_dir), audit=audit, state_dir=tmp_path / "state", hmac_key=b"test-key-0123456789")
     httpd = serve(service, "127.0.0.1", 0)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}", tmp_path
     httpd.shutdown()
     httpd.server_close()
+    service.close()
 
 
-def _call(url, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+def _call(url, body=None, raw=None, headers=None):
+    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -57,6 +60,10 @@ def _instance(adult, **changes):
     return {**row, **changes}
 
 
+def _events(path):
+    return [json.loads(line)["event"] for line in path.read_text().splitlines()]
+
+
 def test_predicts_with_alerts_and_audits_without_raw_values(server, adult):
     url, tmp = server
     assert _call(f"{url}/healthz") == (200, {"status": "ok"})
@@ -64,12 +71,7 @@ def test_predicts_with_alerts_and_audits_without_raw_values(server, adult):
     assert _call(f"{url}/v1/model")[1]["version"] == "1"
     status, body = _call(
         f"{url}/v1/predict",
-        {
-            "instances": [
-                _instance(adult, id="customer-42"),
-                _instance(adult, age=140, workclass="Astronaut"),
-            ]
-        },
+        {"instances": [_instance(adult, id="customer-42"), _instance(adult, age=140, workclass="Astronaut")]},
     )
     assert status == 200
     first, second = body["predictions"]
@@ -78,75 +80,200 @@ def test_predicts_with_alerts_and_audits_without_raw_values(server, adult):
     log = (tmp / "audit.jsonl").read_text()
     assert "customer-42" not in log and "Astronaut" not in log
     # The audit log carries the pipeline's pseudonym for the id, so the two can be joined.
-    assert "hmac:" + pseudonym("customer-42", b"test-key") in log
-    assert json.loads(log.splitlines()[-1])["hash"] == body["audit"]
+    assert "hmac:" + pseudonym("customer-42", b"test-key-0123456789") in log
+    assert json.loads(log.splitlines()[-1])["mac"] == body["audit"]
 
 
-def test_bad_requests_are_refused_and_audited(server, adult):
+def test_every_request_is_recorded_and_no_rejected_value_is_echoed(server, adult):
     url, tmp = server
     missing = _instance(adult)
     del missing["age"]
+    email = "jane.doe@example.com"
     for payload, fragment in [
         ({"rows": []}, '{"instances"'),
         ({"instances": [missing]}, "lacks features ['age']"),
-        ({"instances": [_instance(adult, age="old")]}, "'age' must be a number"),
+        ({"instances": [_instance(adult, age=email)]}, "'age' must be a number, got text"),
         ({"instances": []}, "between 1 and"),
     ]:
         status, body = _call(f"{url}/v1/predict", payload)
-        assert status == 400 and fragment in body["error"]
-    events = [json.loads(line)["event"] for line in (tmp / "audit.jsonl").read_text().splitlines()]
-    assert events == ["rejected"] * 4
+        assert status == 400 and fragment in body["error"] and email not in body["error"]
+    assert _call(f"{url}/v1/predict", raw=b"{not json")[0] == 400
+    assert _call(f"{url}/v1/predict", raw=b"[" * 100_000)[0] == 400  # nested past the parser's depth
+    log = (tmp / "audit.jsonl").read_text()
+    assert _events(tmp / "audit.jsonl") == ["start"] + ["rejected"] * 4 + ["malformed"] * 2
+    assert email not in log
 
 
-def test_kill_switch(server, adult, capsys):
+def test_kill_switch_takes_effect_at_once_and_operator_actions_are_recorded(server, adult, capsys):
     url, tmp = server
     state = str(tmp / "state")
     assert main(["disable", "--state-dir", state, "--reason", "bias incident 17"]) == 0
+    assert "a running server uses" in capsys.readouterr().out
     status, body = _call(f"{url}/v1/predict", {"instances": [_instance(adult)]})
     assert status == 503 and "bias incident 17" in body["error"]
     assert _call(f"{url}/readyz")[0] == 503
     assert main(["enable", "--state-dir", state]) == 0
     assert _call(f"{url}/v1/predict", {"instances": [_instance(adult)]})[0] == 200
-    assert [json.loads(x)["event"] for x in (tmp / "audit.jsonl").read_text().splitlines()] == ["refused", "predict"]
+    assert _events(tmp / "audit.jsonl") == ["start", "operator_disabled", "refused", "operator_enabled", "predict"]
+    disabled = json.loads((tmp / "audit.jsonl").read_text().splitlines()[1])
+    assert disabled["reason"] == "bias incident 17"
 
 
-def test_audit_chain_detects_edits_and_removals(tmp_path, capsys):
-    log = AuditLog(tmp_path / "a.jsonl")
-    for i in range(4):
+def test_a_corrupt_switch_file_fails_closed(server, adult):
+    url, tmp = server
+    (tmp / "state" / "disabled.json").write_text("{broken")
+    status, body = _call(f"{url}/v1/predict", {"instances": [_instance(adult)]})
+    assert status == 503 and "unreadable" in body["error"]
+
+
+def _chain(tmp_path, n=6, every=3):
+    log = AuditLog(tmp_path / "a.jsonl", key=KEY, create=True, checkpoint_every=every)
+    for i in range(n):
         log.append({"event": "predict", "n": i})
-    assert verify_audit_log(tmp_path / "a.jsonl") == (True, 4, "4 records, chain intact")
-    assert main(["audit-verify", str(tmp_path / "a.jsonl")]) == 0
-    lines = (tmp_path / "a.jsonl").read_text().splitlines()
-    (tmp_path / "edited.jsonl").write_text("\n".join([lines[0], lines[1].replace('"n":1', '"n":9'), *lines[2:]]) + "\n")
-    assert verify_audit_log(tmp_path / "edited.jsonl")[2] == "line 2 was altered after it was written"
-    (tmp_path / "cut.jsonl").write_text("\n".join([lines[0], *lines[2:]]) + "\n")
-    assert "does not follow" in verify_audit_log(tmp_path / "cut.jsonl")[2]
-    assert main(["audit-verify", str(tmp_path / "cut.jsonl")]) == 1
-    assert main(["audit-verify", str(tmp_path / "deleted.jsonl")]) == 2  # a missing log is not "intact"
-    with pytest.raises(IntegrityError, match="is broken"):
-        AuditLog(tmp_path / "cut.jsonl")
-    reopened = AuditLog(tmp_path / "a.jsonl")  # continues the chain
-    reopened.append({"event": "predict"})
-    assert verify_audit_log(tmp_path / "a.jsonl")[:2] == (True, 5)
+    log.close()
+    return tmp_path / "a.jsonl", tmp_path / "a.jsonl.checkpoints"
 
 
-def test_a_tampered_model_is_not_served(model_dir, tmp_path, capsys):
-    import shutil
+def _tamper(path, lines):
+    path.write_text("".join(line + "\n" for line in lines))
 
+
+def test_the_trail_is_intact_and_every_tampering_is_detected(tmp_path):
+    path, checkpoints = _chain(tmp_path)
+    assert verify_audit_log(path, KEY).ok
+    lines = path.read_text().splitlines()
+    cases = {
+        "edited": [lines[0], lines[1].replace('"n":1', '"n":9'), *lines[2:]],
+        "removed in the middle": [lines[0], *lines[2:]],
+        "reordered": [lines[1], lines[0], *lines[2:]],
+        "cut at the end": lines[:4],
+        "emptied": [],
+    }
+    for name, tampered in cases.items():
+        _tamper(path, tampered)
+        check = verify_audit_log(path, KEY)
+        assert not check.ok, name
+    _tamper(path, lines[:4])
+    assert "cut to 4 records" in verify_audit_log(path, KEY).message
+    _tamper(path, [])
+    assert "emptied" in verify_audit_log(path, KEY).message
+
+
+def test_a_chain_recomputed_without_the_key_is_detected(tmp_path):
+    import hashlib
+
+    path, _ = _chain(tmp_path)
+    forged, prev = [], "0" * 64
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        record.pop("mac")
+        record["prev"] = prev
+        if record["n"] == 2:
+            record["n"] = 99
+        canonical = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
+        record["mac"] = prev = hashlib.sha256(canonical).hexdigest()  # the best a writer without the key can do
+        forged.append(json.dumps(record))
+    _tamper(path, forged)
+    check = verify_audit_log(path, KEY)
+    assert not check.ok and "written without the audit key" in check.message
+    assert not verify_audit_log(tmp_path / "a.jsonl", b"another-key-0123456789abcdef").ok
+
+
+def test_one_writer_per_log_and_no_silent_new_log(tmp_path):
+    log = AuditLog(tmp_path / "a.jsonl", key=KEY, create=True)
+    with pytest.raises(IntegrityError, match="in use by another server"):
+        AuditLog(tmp_path / "a.jsonl", key=KEY)
+    log.append({"event": "predict"})
+    log.close()
+    AuditLog(tmp_path / "a.jsonl", key=KEY).close()  # reopened: continues the chain
+    with pytest.raises(IntegrityError, match="nothing is overwritten"):
+        AuditLog(tmp_path / "a.jsonl", key=KEY, create=True)
+    shutil.move(tmp_path / "a.jsonl", tmp_path / "moved.jsonl")
+    with pytest.raises(IntegrityError, match="no audit log at"):
+        AuditLog(tmp_path / "a.jsonl", key=KEY)
+    assert "the log is missing; its checkpoints record 1 records" in verify_audit_log(tmp_path / "a.jsonl", KEY).message
+    with pytest.raises(IntegrityError, match="in use|nothing is overwritten"):
+        AuditLog(tmp_path / "a.jsonl", key=KEY, create=True)  # the checkpoints of the moved log remain
+
+
+def test_the_audit_commands(tmp_path, capsys, monkeypatch):
+    path, checkpoints = _chain(tmp_path)
+    monkeypatch.delenv("KFP_RAI_AUDIT_KEY", raising=False)
+    assert main(["audit", "new-key", str(tmp_path / "audit.key")]) == 0
+    assert oct((tmp_path / "audit.key").stat().st_mode & 0o777) == "0o600"
+    assert main(["audit", "new-key", str(tmp_path / "audit.key")]) == 2  # never overwritten
+    monkeypatch.setenv("KFP_RAI_AUDIT_KEY", KEY.decode())
+    assert main(["audit", "verify", str(path)]) == 0
+    assert main(["audit-verify", str(path)]) == 0  # the earlier spelling
+    _tamper(path, path.read_text().splitlines()[:2])
+    assert main(["audit", "verify", str(path)]) == 1
+    assert main(["audit", "verify", str(tmp_path / "deleted.jsonl")]) == 2  # a missing log is not "intact"
+    err = capsys.readouterr().err
+    assert "cut to 2 records" in err and "Traceback" not in err
+
+
+def test_serve_refuses_without_an_audit_key_and_says_so_in_development_mode(model_dir, tmp_path, capsys, monkeypatch):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    monkeypatch.delenv("KFP_RAI_AUDIT_KEY", raising=False)
+    monkeypatch.delenv("KFP_RAI_AUDIT_KEY_FILE", raising=False)
+    args = ["serve", "--model-uri", str(model_dir), "--state-dir", str(tmp_path / "s"), "--port", "0"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("kfp-rai: error: serving needs an audit key") and len(err.splitlines()) == 1
+    kfp_rai = str(Path(sys.executable).with_name("kfp-rai"))
+    for extra in (["--new-audit-log"], []):  # a first start, and a restart on the same log
+        proc = subprocess.Popen(
+            [kfp_rai, *args, "--insecure-dev-audit", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            assert proc.stdout.readline().startswith("serving adult-income version 1 (sha256 ")
+        finally:
+            proc.terminate()
+            _, stderr = proc.communicate(timeout=30)
+        assert "WARNING: development mode: the audit log is keyed with a public key" in stderr
+    log = tmp_path / "s" / "audit" / "audit.jsonl"
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["event"] for r in records] == ["start", "stop", "start", "stop"]  # SIGTERM closes the trail
+    assert all(r["development_audit_key"] for r in records if r["event"] == "start")
+
+
+@pytest.mark.parametrize("port", ["99999", "http", "-1"])
+def test_a_bad_port_is_one_line(port, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["serve", "--model-uri", "x", "--port", port])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "is not a port number" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_tampered_model_is_not_served(model_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("KFP_RAI_AUDIT_KEY", KEY.decode())
     copy = tmp_path / "model"
     shutil.copytree(model_dir, copy)
     data = bytearray((copy / "model.skops").read_bytes())
     data[100] ^= 0xFF
     (copy / "model.skops").write_bytes(bytes(data))
-    code = main(
-        [
-            "serve",
-            "--model-uri",
-            str(copy),
-            "--state-dir",
-            str(tmp_path / "s"),
-            "--audit-log",
-            str(tmp_path / "a.jsonl"),
-        ]
-    )
-    assert code == 2 and "was changed after it was written" in capsys.readouterr().err
+    code = main(["serve", "--model-uri", str(copy), "--state-dir", str(tmp_path / "s"), "--new-audit-log"])
+    assert code == 2 and "fails its signature check (changed: model.skops)" in capsys.readouterr().err
+
+
+def test_state_directories_others_can_write_are_refused(tmp_path, capsys):
+    safe = safe_state_dir(tmp_path / "new")
+    assert oct(safe.stat().st_mode & 0o777) == "0o700"
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    with pytest.raises(InvalidParameterError, match="writable by others"):
+        safe_state_dir(shared)
+    assert main(["disable", "--state-dir", str(shared), "--reason", "x"]) == 2
+    assert not (shared / "disabled.json").exists()
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o700)
+    os.chown(theirs, 65534, 65534)  # nobody
+    with pytest.raises(InvalidParameterError, match="belongs to another user"):
+        safe_state_dir(theirs)
+    assert main(["enable", "--state-dir", str(tmp_path / "idle")]) == 0
+    assert "no running server uses" in capsys.readouterr().out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import NoReturn
 
 from kfp_rai._version import __version__
 from kfp_rai.cli._cluster import add_remote_options, cmd_compile, cmd_schedule, cmd_submit
@@ -25,6 +26,14 @@ def fail(message: str) -> int:
     one_line = " ".join(str(message).split())  # YAML parser errors span several lines
     print(f"kfp-rai: error: {one_line}", file=sys.stderr)
     return EXIT_USAGE
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad argument reported as one line (and where to read more), not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"kfp-rai: error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -67,9 +76,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kfp-rai", description=(__doc__ or "").splitlines()[0])
+    parser = _Parser(prog="kfp-rai", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--version", action="version", version=f"kfp-rai {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_run(sub)
 
     comp = sub.add_parser("compile", help="compile pipeline YAML for the Kubeflow UI / SDK")

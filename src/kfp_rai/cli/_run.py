@@ -16,6 +16,7 @@ from typing import Any
 from kfp_rai._version import __version__
 from kfp_rai.cli._progress import error_from_log, follow, print_summary
 from kfp_rai.core.clock import utc_now
+from kfp_rai.core.signing import SIGNING_KEY_ENV, SIGNING_KEY_FILE_ENV, ensure_local_keys
 from kfp_rai.errors import RAIError
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -112,6 +113,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     arguments = preflight(args)
     run_dir = run_dir_for(args)
+    if not (os.environ.get(SIGNING_KEY_ENV) or os.environ.get(SIGNING_KEY_FILE_ENV)):
+        keys, created = ensure_local_keys()
+        if created:
+            print(f"kfp-rai: created a signing key pair in {keys} (first use): models and registry versions are signed")
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
     log_path = run_dir / "logs" / "kfp-local.log"
     started = utc_now()

@@ -1,86 +1,191 @@
-"""`kfp-rai serve`, `disable`, `enable` and `audit-verify`: the serving app and its controls."""
+"""`kfp-rai serve`, `disable`, `enable` and `audit verify|new-key`: the serving app and its controls."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
+import signal
 import sys
 from pathlib import Path
 
 from kfp_rai.errors import RAIError
 
 EXIT_OK, EXIT_FAILED = 0, 1
-DEFAULT_STATE_DIR = "/tmp/kfp-rai/state"
-DEFAULT_AUDIT_LOG = "/tmp/kfp-rai/audit.jsonl"
+_NO_AUDIT_KEY = (
+    "serving needs an audit key to chain its records: set KFP_RAI_AUDIT_KEY_FILE to a key file (create one with "
+    "`kfp-rai audit new-key FILE`) or KFP_RAI_AUDIT_KEY; for development only, --insecure-dev-audit"
+)
+_DEV_WARNING = (
+    "kfp-rai: WARNING: development mode: the audit log is keyed with a public key, so anyone can rewrite it "
+    "undetected; never serve real requests like this"
+)
+
+
+def _audit_paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    from kfp_rai.serving import default_checkpoints, safe_state_dir
+
+    state = safe_state_dir(args.state_dir)
+    log = Path(args.audit_log) if args.audit_log else state / "audit" / "audit.jsonl"
+    checkpoints = (
+        Path(args.audit_checkpoints)
+        if args.audit_checkpoints
+        else state / "checkpoints" / default_checkpoints(log).name
+    )
+    return log, checkpoints
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 0 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (0-65535)")
+    return int(value)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from kfp_rai.discovery import check_key, hmac_key_from_env
-    from kfp_rai.serving import ModelService, serve
+    from kfp_rai.serving import DEVELOPMENT_KEY, AuditLog, ModelService, audit_key_from_env, serve
 
     key = hmac_key_from_env()
     if key is not None:
         check_key(key)  # the same rule as the pipeline: audit-log pseudonyms must be as strong
-    service = ModelService(args.model_uri, audit_log=args.audit_log, state_dir=args.state_dir, hmac_key=key)
+    audit_key = audit_key_from_env()
+    if audit_key is None and not args.insecure_dev_audit:
+        raise RAIError(_NO_AUDIT_KEY)
+    if audit_key is None:
+        print(_DEV_WARNING, file=sys.stderr, flush=True)
+    log, checkpoints = _audit_paths(args)
+    audit = AuditLog(log, key=audit_key or DEVELOPMENT_KEY, checkpoints=checkpoints, create=args.new_audit_log)
+    try:
+        service = ModelService(
+            args.model_uri, audit=audit, state_dir=args.state_dir, hmac_key=key, development=audit_key is None
+        )
+    except BaseException:
+        audit.close()
+        raise
     server = serve(service, args.host, args.port)
     info = service.describe()
     print(
         f"serving {info['name']} version {info['version']} (sha256 {info['sha256']}) on "
-        f"http://{args.host}:{args.port} (audit log {args.audit_log})",
+        f"http://{args.host}:{server.server_address[1]}; audit log {log}, checkpoints {checkpoints} "
+        f"(verify: kfp-rai audit verify {log} --checkpoints {checkpoints})",
         flush=True,
     )
+    # A container is stopped with SIGTERM: close the trail (final checkpoint) as for Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
+        service.close()
     return EXIT_OK
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _said(running: bool, state_dir: str | None) -> str:
+    from kfp_rai.serving import safe_state_dir
+
+    where = safe_state_dir(state_dir)
+    if running:
+        return f"a running server uses {where}: it takes effect on its next request and is recorded in its audit log"
+    return f"no running server uses {where}: a server started with it will find the switch as set now"
 
 
 def cmd_disable(args: argparse.Namespace) -> int:
     from kfp_rai.serving import disable
 
-    disable(args.state_dir, args.reason)
-    print(f"disabled: every prediction from the server using {args.state_dir} is now refused (503)")
+    running = disable(args.state_dir, args.reason)
+    print(f"disabled: every prediction is refused (503); {_said(running, args.state_dir)}")
     return EXIT_OK
 
 
 def cmd_enable(args: argparse.Namespace) -> int:
     from kfp_rai.serving import enable
 
-    enable(args.state_dir)
-    print("enabled")
+    running = enable(args.state_dir)
+    print(f"enabled; {_said(running, args.state_dir)}")
     return EXIT_OK
 
 
-def cmd_audit(args: argparse.Namespace) -> int:
-    from kfp_rai.serving import verify_audit_log
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from kfp_rai.serving import DEVELOPMENT_KEY, audit_key_from_env, verify_audit_log
 
+    key = audit_key_from_env()
+    if key is None and not args.insecure_dev_audit:
+        raise RAIError("verifying needs the audit key the log was written with: set KFP_RAI_AUDIT_KEY_FILE")
     if not Path(args.log).is_file():
-        raise RAIError(f"no audit log at {args.log}: a missing log cannot be verified (was it deleted?)")
-    ok, _, message = verify_audit_log(args.log)
-    print(f"{args.log}: {message}", file=sys.stdout if ok else sys.stderr)
-    return EXIT_OK if ok else EXIT_FAILED
+        raise RAIError(f"no audit log at {args.log}: a missing log cannot be verified (was it moved or deleted?)")
+    check = verify_audit_log(args.log, key or DEVELOPMENT_KEY, args.checkpoints or _find_checkpoints(Path(args.log)))
+    print(f"{args.log}: {check.message}", file=sys.stdout if check.ok else sys.stderr)
+    return EXIT_OK if check.ok else EXIT_FAILED
+
+
+def _find_checkpoints(log: Path) -> Path | None:
+    """Where `kfp-rai serve` keeps a log's checkpoints by default: beside it, or in the state dir."""
+    from kfp_rai.serving import default_checkpoints, default_state_dir
+
+    for candidate in (default_checkpoints(log), default_state_dir() / "checkpoints" / default_checkpoints(log).name):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def cmd_audit_new_key(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if path.exists():
+        raise RAIError(f"{path} exists: a key is never overwritten (the logs it keyed would become unverifiable)")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32))
+    print(f"wrote a random audit key to {path} (mode 600); export KFP_RAI_AUDIT_KEY_FILE={path}")
+    return EXIT_OK
 
 
 def add_serving_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     state = argparse.ArgumentParser(add_help=False)
     state.add_argument(
-        "--state-dir", default=DEFAULT_STATE_DIR, help=f"kill-switch state (default: {DEFAULT_STATE_DIR})"
+        "--state-dir", help="kill-switch state, mode 0700 (default: $KFP_RAI_STATE_DIR or ~/.local/state/kfp-rai)"
     )
-    srv = sub.add_parser("serve", parents=[state], help="serve a registered model over HTTP, with an audit log")
+    srv = sub.add_parser("serve", parents=[state], help="serve a registered model over HTTP, with an audit trail")
     srv.add_argument(
         "--model-uri", required=True, help="registry version directory or URI, e.g. registry/adult-income/1"
     )
     srv.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 in a container)")
-    srv.add_argument("--port", type=int, default=8080)
-    srv.add_argument("--audit-log", default=DEFAULT_AUDIT_LOG, help="append-only, hash-chained log")
+    srv.add_argument("--port", type=_port, default=8080, help="port (0: any free one)")
+    srv.add_argument("--audit-log", metavar="FILE", help="the audit log (default: <state dir>/audit/audit.jsonl)")
+    srv.add_argument(
+        "--audit-checkpoints",
+        metavar="FILE",
+        help="checkpoints of the log, kept apart from it (default: <state dir>/checkpoints/)",
+    )
+    srv.add_argument("--new-audit-log", action="store_true", help="start a new audit log (refused if one exists)")
+    srv.add_argument(
+        "--insecure-dev-audit", action="store_true", help="development only: key the audit log with a public key"
+    )
     srv.set_defaults(func=cmd_serve)
     dis = sub.add_parser("disable", parents=[state], help="kill switch: refuse every prediction until enabled")
     dis.add_argument("--reason", required=True, help="why (recorded, shown to callers)")
     dis.set_defaults(func=cmd_disable)
     ena = sub.add_parser("enable", parents=[state], help="lift the kill switch")
     ena.set_defaults(func=cmd_enable)
-    aud = sub.add_parser("audit-verify", help="check an audit log's hash chain")
-    aud.add_argument("log")
-    aud.set_defaults(func=cmd_audit)
+
+    audit = sub.add_parser("audit", help="the audit trail: verify a log, create a key")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, parser_class=type(audit))
+    verify = audit_sub.add_parser("verify", help="check a log's keyed chain and its latest checkpoint")
+    verify.add_argument("log")
+    verify.add_argument("--checkpoints", metavar="FILE", help="the log's checkpoints (default: <log>.checkpoints)")
+    verify.add_argument("--insecure-dev-audit", action="store_true", help="verify a development-mode log")
+    verify.set_defaults(func=cmd_audit_verify)
+    new_key = audit_sub.add_parser("new-key", help="write a random audit key to a new file (mode 600)")
+    new_key.add_argument("file")
+    new_key.set_defaults(func=cmd_audit_new_key)
+    # The earlier spelling, kept working.
+    old = sub.add_parser("audit-verify", help="same as `audit verify`")
+    old.add_argument("log")
+    old.add_argument("--checkpoints", metavar="FILE")
+    old.add_argument("--insecure-dev-audit", action="store_true")
+    old.set_defaults(func=cmd_audit_verify)

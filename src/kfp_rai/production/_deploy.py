@@ -13,6 +13,7 @@ from typing import Any
 
 from kfp_rai.core.model_dir import META_FILE, MODEL_FILE, read_model_metadata
 from kfp_rai.core.report import Report, Section, Table
+from kfp_rai.core.signing import SIGNATURE_FILE
 from kfp_rai.core.verdict import GateStatus, Verdict
 from kfp_rai.production._kube import apply_objects, in_cluster
 from kfp_rai.production._serving_manifest import render_serving
@@ -67,7 +68,7 @@ def deploy_model(
 ) -> tuple[DeploymentReport, list[dict[str, Any]]]:
     """Render the serving objects for a registered model and apply them when in a cluster."""
     meta = read_model_metadata(model_dir)  # verifies the hash before anything ships
-    files = {name: (Path(model_dir) / name).read_bytes() for name in (MODEL_FILE, META_FILE)}
+    files = {name: (Path(model_dir) / name).read_bytes() for name in (MODEL_FILE, META_FILE, SIGNATURE_FILE)}
     objects = render_serving(
         model_name=model_name,
         version=version,

@@ -1,14 +1,16 @@
 """A versioned model registry on any pyarrow filesystem (a local directory, s3://...).
 
-Layout: ``<root>/<name>/<version>/{model.skops, model_card.md, metadata.json}`` with versions
-``1, 2, ...``. ``metadata.json`` is written last and marks a version complete; readers never list
-an incomplete one. (No directory rename: object stores such as S3 cannot move directories.)
+Layout: ``<root>/<name>/<version>/{model.skops, model_card.md, metadata.json, model.sig}`` with
+versions ``1, 2, ...``; each version is signed as a whole (see :class:`ModelRegistry`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,8 @@ from typing import Any
 import pyarrow.fs as pafs
 
 from kfp_rai.core.files import sha256_bytes
-from kfp_rai.core.model_dir import CARD_FILE, META_FILE, MODEL_FILE
+from kfp_rai.core.model_dir import CARD_FILE, META_FILE, MODEL_FILE, fetch_version, read_model_metadata
+from kfp_rai.core.signing import SIGNATURE_FILE, sign_model_dir
 from kfp_rai.core.verdict import Finding, GateStatus, Verdict
 from kfp_rai.errors import GateFailedError, IntegrityError, InvalidParameterError
 
@@ -75,7 +78,13 @@ def registration_verdict(card: Verdict, entry: RegisteredModel) -> Verdict:
 
 
 class ModelRegistry:
-    """Versioned storage of models with their model card and lineage metadata.
+    """Versioned storage of models with their model card and lineage metadata, each version signed.
+
+    A version directory (model, metadata, card) is written into a hidden staging directory, signed
+    as a whole and then published: on a local disk by one atomic rename (a version is complete and
+    signed, or absent); on an object store, which cannot rename, file by file with the signature
+    last, so a version without one is never listed. A failed or interrupted registration never
+    shows, and never reuses its number.
 
     Parameters
     ----------
@@ -97,68 +106,87 @@ class ModelRegistry:
         return "/".join([self._root.rstrip("/"), *parts])
 
     def _numbers(self, name: str) -> list[int]:
+        """Every numbered directory, complete or not: a number once taken is never reused."""
         selector = pafs.FileSelector(self._path(name), allow_not_found=True)
         found = [info.base_name for info in self._fs.get_file_info(selector) if info.type == pafs.FileType.Directory]
         return sorted(int(v) for v in found if v.isdigit())
 
-    def versions(self, name: str) -> list[str]:
-        """Complete versions of ``name`` (their metadata.json, written last, exists), oldest first."""
-        return [
-            str(n)
-            for n in self._numbers(name)
-            if self._fs.get_file_info(self._path(name, str(n), META_FILE)).type == pafs.FileType.File
-        ]
+    def _complete(self, name: str, version: str) -> bool:
+        info = self._fs.get_file_info(self._path(name, version, SIGNATURE_FILE))
+        return bool(info.type == pafs.FileType.File)
 
-    def _claim(self, name: str) -> str:
-        """Reserve the next version number. On a local disk ``mkdir`` is exclusive, so two parallel
-        registrations get different numbers; object stores have no such primitive (see README)."""
-        for _ in range(100):
-            numbers = self._numbers(name)
-            version = str(numbers[-1] + 1 if numbers else 1)
-            if self._local:
-                try:
-                    Path(self._path(name, version)).mkdir(parents=True, exist_ok=False)
-                except FileExistsError:
-                    continue
-            else:
-                self._fs.create_dir(self._path(name, version), recursive=True)
-            return version
-        raise InvalidParameterError(f"could not reserve a new version of {name!r}: too many concurrent registrations")
+    def versions(self, name: str) -> list[str]:
+        """Complete, signed versions of ``name``, oldest first."""
+        return [str(n) for n in self._numbers(name) if self._complete(name, str(n))]
+
+    def _read(self, name: str, version: str, filename: str) -> bytes:
+        with self._fs.open_input_stream(self._path(name, version, filename)) as fh:
+            return bytes(fh.read())
+
+    def _same(self, name: str, model_sha256: str, card: bytes) -> RegisteredModel | None:
+        """An existing version holding exactly this model and card (a re-run of a registration)."""
+        for version in self.versions(name):
+            meta = json.loads(self._read(name, version, META_FILE))
+            if meta.get("sha256") == model_sha256 and self._read(name, version, CARD_FILE) == card:
+                return RegisteredModel(name, version, self._uri(name, version), model_sha256, meta)
+        return None
+
+    def _uri(self, name: str, version: str) -> str:
+        return f"{self.uri.rstrip('/')}/{name}/{version}"
 
     def register(self, name: str, *, model: bytes, model_card: str, metadata: dict[str, Any]) -> RegisteredModel:
-        """Store a new version of ``name`` and return it.
+        """Store ``model`` with its card as a new, signed version of ``name`` and return it.
 
-        Files are written into the reserved version directory with ``metadata.json`` last: a version
-        is listed only once it is complete, and a failed write never reuses its number.
+        Registering the same model with the same card again returns the version it already has
+        (a retried task registers nothing twice).
         """
         validate_model_name(name)
         sha = sha256_bytes(model)
         if metadata.get("sha256") and metadata["sha256"] != sha:
             raise IntegrityError("the model bytes do not match the sha256 recorded at training time")
-        version = self._claim(name)
-        meta = {**metadata, "name": name, "version": version, "sha256": sha}
-        for filename, data in (
-            (MODEL_FILE, model),
-            (CARD_FILE, model_card.encode("utf-8")),
-            (META_FILE, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8")),
-        ):
-            with self._fs.open_output_stream(self._path(name, version, filename)) as out:
-                out.write(data)
-        return RegisteredModel(
-            name=name, version=version, uri=f"{self.uri.rstrip('/')}/{name}/{version}", sha256=sha, metadata=meta
-        )
+        card = model_card.encode("utf-8")
+        if (existing := self._same(name, sha, card)) is not None:
+            return existing
+        for _ in range(100):
+            numbers = self._numbers(name)
+            version = str(numbers[-1] + 1 if numbers else 1)
+            meta = {**metadata, "name": name, "version": version, "sha256": sha}
+            files = {
+                MODEL_FILE: model,
+                CARD_FILE: card,
+                META_FILE: (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8"),
+            }
+            if self._publish(name, version, files):
+                return RegisteredModel(name, version, self._uri(name, version), sha, meta)
+        raise InvalidParameterError(f"could not register a new version of {name!r}: too many concurrent registrations")
+
+    def _publish(self, name: str, version: str, files: dict[str, bytes]) -> bool:
+        """Write, sign and publish one version; False when another registration took the number."""
+        parent = Path(self._path(name)) if self._local else Path(tempfile.gettempdir())
+        parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=parent))
+        try:
+            for filename, data in files.items():
+                (stage / filename).write_bytes(data)
+            sign_model_dir(stage)
+            if self._local:
+                try:
+                    os.rename(stage, self._path(name, version))  # atomic; fails if the number is taken
+                except OSError:
+                    return False
+                return True
+            self._fs.create_dir(self._path(name, version), recursive=True)
+            for filename in [*files, SIGNATURE_FILE]:  # the signature last: it marks the version complete
+                with self._fs.open_output_stream(self._path(name, version, filename)) as out:
+                    out.write((stage / filename).read_bytes())
+            return True
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
 
     def get(self, name: str, version: str) -> RegisteredModel:
-        """Read a version's metadata (verifying its model file's hash)."""
-        path = self._path(name, version)
-        if self._fs.get_file_info(path).type != pafs.FileType.Directory:
-            raise InvalidParameterError(f"no version {version!r} of model {name!r} in {self.uri}")
-        with self._fs.open_input_stream(f"{path}/{META_FILE}") as fh:
-            meta = json.loads(fh.read())
-        with self._fs.open_input_stream(f"{path}/{MODEL_FILE}") as fh:
-            actual = sha256_bytes(fh.read())
-        if actual != meta["sha256"]:
-            raise IntegrityError(f"{name} version {version}: model file hash does not match its metadata")
-        return RegisteredModel(
-            name=name, version=version, uri=f"{self.uri.rstrip('/')}/{name}/{version}", sha256=actual, metadata=meta
-        )
+        """Read a version's metadata after verifying its signature and its model file's hash."""
+        if version not in self.versions(name):
+            raise InvalidParameterError(f"no complete version {version!r} of model {name!r} in {self.uri}")
+        with tempfile.TemporaryDirectory(prefix="kfp-rai-version-") as scratch:
+            meta = read_model_metadata(fetch_version(self._uri(name, version), scratch))
+        return RegisteredModel(name, version, self._uri(name, version), meta["sha256"], meta)

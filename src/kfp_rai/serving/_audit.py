@@ -1,80 +1,302 @@
-"""The audit trail: append-only JSON lines, each record chained to the previous by sha256.
+"""The audit trail: append-only JSON lines chained by a keyed MAC, anchored by checkpoints.
 
-A removed, reordered or edited record is detectable (:func:`verify_audit_log`). Records hold
-request hashes and pseudonymized ids, never raw feature values.
+Threat model: someone can write (edit, truncate, replace) the log file but does not hold the
+audit key. Each record carries ``prev`` (the previous record's MAC) and its own ``mac`` =
+HMAC-SHA256 over the record, so editing, reordering or removing a record breaks the chain, and
+recomputing the chain needs the key. Removing records from the *end*, or emptying the file, leaves
+a valid chain: that is what checkpoints catch. A checkpoint (record count and the MAC of the last
+record, itself MAC'd and chained) is written to a separate file at intervals and at shutdown;
+keep that file where the log's writers cannot write (another volume, another user, shipped off
+the host). The verifier checks the chain and the latest checkpoint.
+
+One writer per log: the writer holds an exclusive lock on ``<log>.lock`` for its whole life, and a
+second server on the same log is refused. A log that is missing at start-up while its checkpoints
+say it held records (moved, deleted) is refused; a new log is started only when asked for.
+Records never hold raw feature values or raw identifiers (see the serving app).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from kfp_rai.core.clock import utc_now
-from kfp_rai.errors import IntegrityError
+from kfp_rai.core.files import PathLike
+from kfp_rai.errors import IntegrityError, InvalidParameterError
 
 GENESIS = "0" * 64
+AUDIT_KEY_ENV, AUDIT_KEY_FILE_ENV = "KFP_RAI_AUDIT_KEY", "KFP_RAI_AUDIT_KEY_FILE"
+MIN_KEY_BYTES = 16
+DEVELOPMENT_KEY = b"kfp-rai public development audit key: anyone can rewrite a log keyed with it"
+CHECKPOINT_SUFFIX = ".checkpoints"
 
 
 def canonical_json(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")
 
 
-class AuditLog:
-    """Append-only JSON lines; each record holds ``prev`` (the previous record's ``hash``) and its
-    own ``hash`` = sha256 of the record without it. Appends are serialized and fsynced."""
+def audit_key_from_env() -> bytes | None:
+    """The audit key from ``KFP_RAI_AUDIT_KEY`` or the file named by ``KFP_RAI_AUDIT_KEY_FILE``."""
+    if value := os.environ.get(AUDIT_KEY_ENV):
+        key = value.strip().encode("utf-8")
+    elif path := os.environ.get(AUDIT_KEY_FILE_ENV):
+        file = Path(path)
+        if not file.is_file():
+            raise InvalidParameterError(f"{AUDIT_KEY_FILE_ENV}={path} does not exist: mount the audit key")
+        if file.stat().st_mode & 0o027:
+            raise InvalidParameterError(
+                f"{AUDIT_KEY_FILE_ENV}={path} is readable by others or group-writable: chmod 600 it"
+            )
+        key = file.read_bytes().strip()
+    else:
+        return None
+    if len(key) < MIN_KEY_BYTES:
+        raise InvalidParameterError(
+            f"the audit key has {len(key)} bytes, fewer than {MIN_KEY_BYTES}: "
+            "create one with `kfp-rai audit new-key FILE`"
+        )
+    return key
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+
+def _keys(key: bytes) -> tuple[bytes, bytes]:
+    """Separate keys for records and checkpoints, derived from the one audit key."""
+    return (
+        hmac.new(key, b"kfp-rai audit records", hashlib.sha256).digest(),
+        hmac.new(key, b"kfp-rai audit checkpoints", hashlib.sha256).digest(),
+    )
+
+
+def _mac(key: bytes, body: dict[str, Any]) -> str:
+    return hmac.new(key, canonical_json(body), hashlib.sha256).hexdigest()
+
+
+def default_checkpoints(log: PathLike) -> Path:
+    return Path(str(log) + CHECKPOINT_SUFFIX)
+
+
+@dataclass(frozen=True)
+class AuditCheck:
+    """What verifying a log found: whether it is intact, its records, the latest checkpoint's count."""
+
+    ok: bool
+    records: int
+    checkpointed: int | None
+    message: str
+
+
+def _read_chain(path: Path, key: bytes, what: str) -> tuple[list[dict[str, Any]], str | None]:
+    """Records of a MAC chain (log or checkpoints) and the first problem, if any."""
+    records: list[dict[str, Any]] = []
+    prev = GENESIS
+    with open(path, "rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            try:
+                record = json.loads(line)
+                claimed = record.pop("mac")
+            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, AttributeError, TypeError):
+                return records, f"{what} line {number} is not a record of this trail"
+            if record.get("prev") != prev:
+                return records, f"{what} line {number} does not follow line {number - 1} (removed or reordered)"
+            if not hmac.compare_digest(_mac(key, record), str(claimed)):
+                return records, f"{what} line {number} was altered, or written without the audit key"
+            prev = str(claimed)
+            records.append({**record, "mac": claimed})
+    return records, None
+
+
+def verify_audit_log(path: PathLike, key: bytes, checkpoints: PathLike | None = None) -> AuditCheck:
+    """Check a log's MAC chain and, where there is one, its latest checkpoint.
+
+    Detects an edited, inserted, removed or reordered record, a chain recomputed without the key,
+    and (with checkpoints) records removed from the end or a log emptied or replaced.
+    """
+    log = Path(path)
+    record_key, checkpoint_key = _keys(key)
+    cp_path = Path(checkpoints) if checkpoints else default_checkpoints(log)
+    checkpoint: dict[str, Any] | None = None
+    if cp_path.exists():
+        marks, problem = _read_chain(cp_path, checkpoint_key, "checkpoint")
+        if problem:
+            return AuditCheck(False, 0, None, problem)
+        checkpoint = marks[-1] if marks else None
+    if not log.exists():
+        if checkpoint and checkpoint["count"] > 0:
+            return AuditCheck(
+                False,
+                0,
+                checkpoint["count"],
+                f"the log is missing; its checkpoints record {checkpoint['count']} records",
+            )
+        return AuditCheck(False, 0, None, f"no audit log at {log}")
+    records, problem = _read_chain(log, record_key, "log")
+    if problem:
+        return AuditCheck(False, len(records), checkpoint["count"] if checkpoint else None, problem)
+    for number, record in enumerate(records, start=1):
+        if record.get("seq") != number:
+            return AuditCheck(False, len(records), None, f"log line {number} carries sequence {record.get('seq')}")
+    if checkpoint is None:
+        return AuditCheck(
+            True,
+            len(records),
+            None,
+            f"{len(records)} records, chain intact; no checkpoint, so records removed from the end would go unnoticed",
+        )
+    count = int(checkpoint["count"])
+    if len(records) < count:
+        cut = "emptied" if not records else f"cut to {len(records)} records"
+        return AuditCheck(
+            False, len(records), count, f"the log was {cut}: its checkpoint of {checkpoint['time']} records {count}"
+        )
+    if count and not hmac.compare_digest(records[count - 1]["mac"], str(checkpoint["head"])):
+        return AuditCheck(
+            False, len(records), count, f"the log's first {count} records are not those its checkpoint recorded"
+        )
+    after = len(records) - count
+    tail = f"; {after} records after it (appended since)" if after else ""
+    return AuditCheck(
+        True, len(records), count, f"{len(records)} records, chain intact, checkpoint of {count} matches{tail}"
+    )
+
+
+def _lock(path: Path) -> IO[bytes]:
+    """Hold an exclusive lock on ``path`` (released when the returned file closes)."""
+    import fcntl
+
+    handle = open(path, "a+b")  # noqa: SIM115 - held open for the writer's life
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise
+    return handle
+
+
+def lock_is_held(path: PathLike) -> bool:
+    """Whether a live process holds the lock file ``path`` (used to tell if a server is running)."""
+    if not Path(path).exists():
+        return False
+    try:
+        _lock(Path(path)).close()
+    except BlockingIOError:
+        return True
+    return False
+
+
+class AuditLog:
+    """The one writer of an audit log.
+
+    Parameters
+    ----------
+    path : path
+        The log (JSON lines).
+    key : bytes
+        The audit key (``KFP_RAI_AUDIT_KEY``); :data:`DEVELOPMENT_KEY` only for development.
+    checkpoints : path, optional
+        Where checkpoints go; keep it apart from the log (default ``<log>.checkpoints``).
+    create : bool
+        Start a new log. Refused if the log or its checkpoints already exist (nothing is
+        overwritten); without it, a missing log is refused.
+    checkpoint_every : int
+        Write a checkpoint after this many records (and always at :meth:`close`).
+    """
+
+    def __init__(
+        self,
+        path: PathLike,
+        *,
+        key: bytes,
+        checkpoints: PathLike | None = None,
+        create: bool = False,
+        checkpoint_every: int = 100,
+    ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.checkpoints = Path(checkpoints) if checkpoints else default_checkpoints(self.path)
+        self._key = key
+        self._record_key, self._checkpoint_key = _keys(key)
+        self._every = checkpoint_every
         self._lock = threading.Lock()
-        ok, count, message = verify_audit_log(self.path)
-        if not ok:
-            raise IntegrityError(f"audit log {self.path} is broken ({message}); keep it as evidence, start a new one")
-        self._seq = count
-        self._last = GENESIS
-        if count:
-            with open(self.path, "rb") as fh:
-                self._last = json.loads(fh.read().splitlines()[-1])["hash"]
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.checkpoints.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self._lock_file = _lock(Path(str(self.path) + ".lock"))
+        except BlockingIOError:
+            raise IntegrityError(
+                f"audit log {self.path} is in use by another server: one writer per log (give this one its own log)"
+            ) from None
+        try:
+            self._open(create)
+        except BaseException:
+            self._lock_file.close()
+            raise
+
+    def _open(self, create: bool) -> None:
+        if create:
+            existing = [p for p in (self.path, self.checkpoints) if p.exists()]
+            if existing:
+                raise IntegrityError(f"a new audit log was asked for, but {existing[0]} exists: nothing is overwritten")
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+            self._seq, self._last, self._checkpoint_prev = 0, GENESIS, GENESIS
+            self._write_checkpoint()
+            return
+        if not self.path.exists():
+            raise IntegrityError(
+                f"no audit log at {self.path}: if it was moved or deleted keep its checkpoints as evidence; "
+                "to start a new log, ask for one (kfp-rai serve --new-audit-log)"
+            )
+        check = verify_audit_log(self.path, self._key, self.checkpoints)
+        if not check.ok:
+            raise IntegrityError(
+                f"audit log {self.path} fails verification ({check.message}): keep it as evidence, start a new one"
+            )
+        records, _ = _read_chain(self.path, self._record_key, "log")
+        marks, _ = (
+            _read_chain(self.checkpoints, self._checkpoint_key, "checkpoint")
+            if self.checkpoints.exists()
+            else ([], None)
+        )
+        self._seq = len(records)
+        self._last = str(records[-1]["mac"]) if records else GENESIS
+        self._checkpoint_prev = str(marks[-1]["mac"]) if marks else GENESIS
 
     def append(self, event: dict[str, Any]) -> str:
+        """Append a record (fsynced before returning); return its MAC."""
         with self._lock:
             record = {"seq": self._seq + 1, "time": utc_now("milliseconds"), **event, "prev": self._last}
-            record["hash"] = hashlib.sha256(canonical_json(record)).hexdigest()
+            record["mac"] = _mac(self._record_key, record)
             with open(self.path, "ab") as fh:
                 fh.write(canonical_json(record) + b"\n")
                 fh.flush()
                 os.fsync(fh.fileno())
             self._seq += 1
-            self._last = str(record["hash"])
+            self._last = str(record["mac"])
+            if self._seq % self._every == 0:
+                self._write_checkpoint()
             return self._last
 
+    def _write_checkpoint(self) -> None:
+        mark = {"count": self._seq, "head": self._last, "time": utc_now("milliseconds"), "prev": self._checkpoint_prev}
+        mark["mac"] = _mac(self._checkpoint_key, mark)
+        with open(self.checkpoints, "ab") as fh:
+            fh.write(canonical_json(mark) + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(self.checkpoints, 0o600)
+        self._checkpoint_prev = str(mark["mac"])
 
-def verify_audit_log(path: str | os.PathLike[str]) -> tuple[bool, int, str]:
-    """Recompute the chain. Returns (intact, records, message naming the first broken record)."""
-    path = Path(path)
-    if not path.exists():
-        return True, 0, "no log yet"
-    prev = GENESIS
-    count = 0
-    with open(path, "rb") as fh:
-        for number, line in enumerate(fh, start=1):
-            try:
-                record = json.loads(line)
-                claimed = record.pop("hash")
-            except (json.JSONDecodeError, KeyError, AttributeError):
-                return False, count, f"line {number} is not an audit record"
-            if record.get("prev") != prev:
-                return (
-                    False,
-                    count,
-                    f"line {number} does not follow line {number - 1} (a record was removed or reordered)",
-                )
-            if hashlib.sha256(canonical_json(record)).hexdigest() != claimed:
-                return False, count, f"line {number} was altered after it was written"
-            prev = claimed
-            count += 1
-    return True, count, f"{count} records, chain intact"
+    def checkpoint(self) -> None:
+        with self._lock:
+            self._write_checkpoint()
+
+    def close(self) -> None:
+        """Write a final checkpoint and release the log."""
+        with self._lock:
+            if not self._lock_file.closed:
+                self._write_checkpoint()
+                self._lock_file.close()

@@ -13,7 +13,6 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from kfp_rai.serving._killswitch import disabled_reason
 from kfp_rai.serving._service import ModelService
 
 logger = logging.getLogger(__name__)
@@ -37,7 +36,7 @@ def make_handler(service: ModelService) -> type[BaseHTTPRequestHandler]:
             if self.path == "/healthz":
                 self._send(HTTPStatus.OK, {"status": "ok"})
             elif self.path == "/readyz":
-                reason = disabled_reason(service.state_dir)
+                reason = service.observe_switch()
                 if reason is None:
                     self._send(HTTPStatus.OK, {"status": "ready", "model_version": service.meta.get("version")})
                 else:
@@ -51,14 +50,19 @@ def make_handler(service: ModelService) -> type[BaseHTTPRequestHandler]:
             if self.path != "/v1/predict":
                 self._send(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint: {self.path}"})
                 return
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
-                self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": f"body over {MAX_BODY_BYTES} bytes"})
+            # Every request is recorded, an unreadable one too (the HTTP layer itself is replaced by
+            # KServe's server; this keeps the stdlib one honest meanwhile).
+            raw = self.headers.get("Content-Length") or "0"
+            if not raw.isdigit():
+                self._send(*service.malformed("Content-Length is not a non-negative whole number"))
+                return
+            if int(raw) > MAX_BODY_BYTES:
+                self._send(*service.malformed(f"body over {MAX_BODY_BYTES} bytes"))
                 return
             try:
-                payload = json.loads(self.rfile.read(length) or b"null")
-            except json.JSONDecodeError as exc:
-                self._send(HTTPStatus.BAD_REQUEST, {"error": f"body is not JSON: {exc}"})
+                payload = json.loads(self.rfile.read(int(raw)) or b"null")
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+                self._send(*service.malformed("the body is not JSON"))
                 return
             status, body = service.predict(payload)
             self._send(status, body)

@@ -6,42 +6,33 @@ written to the audit trail.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import math
 import os
-import shutil
 import tempfile
+import threading
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from kfp_rai.core.model_dir import META_FILE, MODEL_FILE, load_model_dir
+from kfp_rai.core.clock import utc_now
+from kfp_rai.core.model_dir import fetch_version, load_model_dir
 from kfp_rai.discovery import pseudonym
 from kfp_rai.errors import DataValidationError
 from kfp_rai.serving._audit import AuditLog, canonical_json
-from kfp_rai.serving._killswitch import disabled_reason
+from kfp_rai.serving._killswitch import SERVER_LOCK, safe_state_dir, switch_state
 
 logger = logging.getLogger(__name__)
 
 MAX_INSTANCES = 1000
 
 
-def _fetch_model_dir(model_uri: str) -> Path:
-    """A local directory as is; any pyarrow URI (s3://...) is copied to a temporary directory."""
-    if "://" not in model_uri:
-        return Path(model_uri)
-    import pyarrow.fs as pafs
-
-    fs, root = pafs.FileSystem.from_uri(model_uri)
-    local = Path(tempfile.mkdtemp(prefix="kfp-rai-model-"))
-    for name in (MODEL_FILE, META_FILE):
-        with fs.open_input_stream(f"{root.rstrip('/')}/{name}") as src, open(local / name, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-    return local
+def _kind(value: Any) -> str:
+    return {bool: "true/false", str: "text", list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
 
 
 class ModelService:
@@ -51,27 +42,77 @@ class ModelService:
         self,
         model_uri: str,
         *,
-        audit_log: str | os.PathLike[str],
-        state_dir: str | os.PathLike[str],
+        audit: AuditLog,
+        state_dir: str | os.PathLike[str] | None = None,
         hmac_key: bytes | None = None,
+        development: bool = False,
     ) -> None:
-        self.model, self.meta = load_model_dir(_fetch_model_dir(model_uri))
+        """Load and verify the model, take the state directory, and record the start.
+
+        ``audit`` is the one writer of the audit log; ``hmac_key`` pseudonymizes request ids (none:
+        ids are withheld from the log, never stored raw or as an unkeyed hash).
+        """
+        local = model_uri if "://" not in model_uri else tempfile.mkdtemp(prefix="kfp-rai-model-")
+        self.model, self.meta = load_model_dir(fetch_version(model_uri, local))
         self.features: list[str] = list(self.meta["features"])
         self.profile: dict[str, dict[str, Any]] = self.meta.get("feature_profile", {})
         self.threshold = float(self.meta.get("decision_threshold", 0.5))
-        self.audit = AuditLog(audit_log)
-        self.state_dir = Path(state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.audit = audit
+        self.state_dir = safe_state_dir(state_dir)
+        self._server_lock = open(self.state_dir / SERVER_LOCK, "a+b")  # noqa: SIM115 - held while serving
+        fcntl.flock(self._server_lock.fileno(), fcntl.LOCK_SH)
         self._hmac_key = hmac_key
+        self._switch = switch_state(self.state_dir)
+        self._switch_lock = threading.Lock()
+        self.audit.append(
+            {
+                "event": "start",
+                **self._model_fields(),
+                "disabled": self._switch is not None,
+                "development_audit_key": development,
+                "ids": "pseudonymized" if hmac_key else "withheld (no pseudonymization key)",
+            }
+        )
+
+    def _model_fields(self) -> dict[str, Any]:
+        return {
+            "model": self.meta.get("name"),
+            "model_version": self.meta.get("version"),
+            "model_sha256": self.meta.get("sha256"),
+        }
 
     def describe(self) -> dict[str, Any]:
         keys = ("name", "version", "sha256", "estimator", "target", "positive_label", "kfp_rai_version")
         return {**{k: self.meta.get(k) for k in keys}, "features": self.features, "threshold": self.threshold}
 
-    def _pseudonym(self, value: Any) -> str:
+    def observe_switch(self) -> str | None:
+        """The kill switch's reason (None: on); an operator's change is recorded the first time the
+        server sees it (the switch itself is a file any operator tool writes)."""
+        state = switch_state(self.state_dir)
+        with self._switch_lock:
+            if state != self._switch:
+                event = "operator_disabled" if state is not None else "operator_enabled"
+                detail = state if state is not None else {"time": utc_now()}
+                self.audit.append({"event": event, **detail, **self._model_fields()})
+                self._switch = state
+        return None if state is None else state["reason"] or "disabled"
+
+    def close(self) -> None:
+        """Record the stop, write the final checkpoint, release the log and the state directory."""
+        if not self._server_lock.closed:
+            self.audit.append({"event": "stop", **self._model_fields()})
+            self.audit.close()
+            self._server_lock.close()
+
+    def _pseudonym(self, value: Any) -> str | None:
         if self._hmac_key is None:
-            return "sha256:" + hashlib.sha256(str(value).encode()).hexdigest()[:16]
+            return None  # withheld: an unkeyed hash of an id is reversible by brute force
         return "hmac:" + pseudonym(value, self._hmac_key)  # the same pseudonym the pipeline's data carries
+
+    def malformed(self, why: str) -> tuple[int, dict[str, Any]]:
+        """A request the HTTP layer could not read (bad length, not JSON): recorded, then refused."""
+        self.audit.append({"event": "malformed", "why": why, **self._model_fields()})
+        return HTTPStatus.BAD_REQUEST, {"error": why}
 
     def _frame(self, payload: Any) -> tuple[pd.DataFrame, list[Any]]:
         if not isinstance(payload, dict) or not isinstance(payload.get("instances"), list):
@@ -89,10 +130,13 @@ class ModelService:
                 value, kind = row[f], self.profile.get(f, {}).get("kind")
                 if value is None:
                     continue
+                # The problem is named by type only: a rejected value may be personal data.
                 if kind == "numeric" and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                    raise DataValidationError(f"instance {i}: feature {f!r} must be a number, got {value!r}")
+                    raise DataValidationError(f"instance {i}: feature {f!r} must be a number, got {_kind(value)}")
+                if kind == "numeric" and not math.isfinite(value):
+                    raise DataValidationError(f"instance {i}: feature {f!r} must be a finite number")
                 if kind == "categorical" and not isinstance(value, str):
-                    raise DataValidationError(f"instance {i}: feature {f!r} must be a string, got {value!r}")
+                    raise DataValidationError(f"instance {i}: feature {f!r} must be a string, got {_kind(value)}")
         frame = pd.DataFrame([{f: row[f] for f in self.features} for row in rows], columns=self.features)
         for f in self.features:
             if self.profile.get(f, {}).get("kind") == "numeric":
@@ -118,12 +162,8 @@ class ModelService:
     def predict(self, payload: Any) -> tuple[int, dict[str, Any]]:
         """(HTTP status, body). Refusals are audited too: the log shows what was asked and denied."""
         request_hash = hashlib.sha256(canonical_json(payload)).hexdigest()
-        base = {
-            "model_version": self.meta.get("version"),
-            "model_sha256": self.meta.get("sha256"),
-            "request_sha256": request_hash,
-        }
-        reason = disabled_reason(self.state_dir)
+        base = {**self._model_fields(), "request_sha256": request_hash}
+        reason = self.observe_switch()
         if reason is not None:
             self.audit.append({"event": "refused", "why": f"disabled: {reason}", **base})
             return HTTPStatus.SERVICE_UNAVAILABLE, {"error": f"model disabled: {reason}"}
