@@ -18,14 +18,18 @@ def load_dataset(
     pseudonymize: list[str] = [],  # noqa: B006 - kfp takes literal defaults
     model_name: str = "",
     intended_use: str = "",
+    policy: str = "",
 ) -> NamedTuple("LoadOutputs", rows=int, positive_rate=float, model_name=str, intended_use=str):
     """Load a CSV or parquet file (or bundled data) and check it is a usable labelled data set.
 
-    Fails with one clear message if a column is missing, the target does not have exactly two
-    classes including the positive label, or the data is empty. Identifier columns named in
-    pseudonymize are replaced by HMAC-SHA256 pseudonyms before anything is written; without the
-    key (KFP_RAI_HMAC_KEY, from the Secret kfp-rai-pseudonymization in a cluster) the task fails
-    rather than write raw identifiers.
+    Fails with one clear message if a column is missing or repeated, the target does not have
+    exactly two classes including the positive label, a sensitive feature has fewer than two
+    groups, a number is infinite, or the data is empty. Personal data (e-mail, phone, national
+    ids, payment cards, IPs, IBANs, dates of birth, names) is detected before anything is written:
+    each such column is pseudonymized, dropped or kept as the policy's privacy.columns decides,
+    and refused when nobody decided. Pseudonyms are HMAC-SHA256 with the key KFP_RAI_HMAC_KEY
+    (the Secret kfp-rai-pseudonymization in a cluster); without it the task fails rather than
+    write raw identifiers.
 
     Args:
         source: A .csv, .csv.gz or .parquet path the task can read, or bundled:adult / bundled:adult-test for
@@ -39,28 +43,42 @@ def load_dataset(
             name).
         intended_use: What the model is for, as the model card states it; empty uses the bundled set's own, else
             "not stated".
+        policy: YAML text of a kfp-rai policy (its privacy section decides about personal data); empty uses the
+            defaults.
 
     Returns:
         rows: Rows loaded.
         positive_rate: Share of rows with the positive label.
         model_name: The model name to use: the given one or the one the source implies.
         intended_use: The intended use to state: the given one, the bundled set's, or "not stated".
-        dataset: The data as zstd parquet; metadata holds rows, columns, sha256, schema, source and
-            identifier_columns.
+        dataset: The data as zstd parquet; metadata holds rows, columns, sha256, schema, source,
+            identifier_columns and personal_data (column names, kinds, counts and decisions; never a value).
     """
     from collections import namedtuple
 
     from kfp_rai.core.bundled import default_intended_use, default_model_name
     from kfp_rai.core.tables import read_table, write_table
-    from kfp_rai.discovery import hmac_key_from_env, pseudonymize_columns, validate_dataset
+    from kfp_rai.discovery import hmac_key_from_env, prepare_dataset
+    from kfp_rai.policy import Policy
 
-    df = read_table(source, text_columns=pseudonymize)
-    summary = validate_dataset(df, target=target, positive_label=positive_label, sensitive_features=sensitive_features)
-    key = hmac_key_from_env() if pseudonymize else None
-    df = pseudonymize_columns(df, pseudonymize, key=key, protected=[target, *sensitive_features])
+    decisions = {**Policy.from_yaml(policy).privacy.decisions, **dict.fromkeys(pseudonymize, "pseudonymize")}
+    to_pseudonymize = [c for c, d in decisions.items() if d == "pseudonymize"]
+    df, summary, plan = prepare_dataset(
+        read_table(source, text_columns=to_pseudonymize),
+        target=target,
+        positive_label=positive_label,
+        sensitive_features=sensitive_features,
+        decisions=decisions,
+        key=hmac_key_from_env() if to_pseudonymize else None,
+    )
     dataset.metadata.update(write_table(df, dataset.path))
     dataset.metadata.update(
-        {"source": source, "positive_rate": summary.positive_rate, "identifier_columns": list(pseudonymize)}
+        {
+            "source": source,
+            "positive_rate": summary.positive_rate,
+            "identifier_columns": list(plan.pseudonymize),
+            "personal_data": plan.to_dict(),
+        }
     )
     outputs = namedtuple("LoadOutputs", ["rows", "positive_rate", "model_name", "intended_use"])
     return outputs(

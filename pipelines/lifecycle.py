@@ -199,7 +199,7 @@ def lifecycle_pipeline(
     schema = dict(
         target=target, positive_label=positive_label, sensitive_features=sensitive_features, pseudonymize=pseudonymize
     )
-    loaded = _load(source=data, model_name=model_name, intended_use=intended_use, **schema)
+    loaded = _load(source=data, model_name=model_name, intended_use=intended_use, policy=policy, **schema)
     common = dict(
         target=target,
         positive_label=positive_label,
@@ -215,7 +215,7 @@ def lifecycle_pipeline(
         serving_namespace=serving_namespace,
     )
     split, trained, card = _build_and_judge(loaded.outputs["dataset"], **common)
-    current = _load(source=current_data, **schema).after(card)
+    current = _load(source=current_data, policy=policy, **schema).after(card)
     drift = detect_drift(
         reference=split.outputs["train"],
         current=current.outputs["dataset"],

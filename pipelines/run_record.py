@@ -105,7 +105,9 @@ def _judge_pass(run_dir: Path, tasks: dict[str, Task], suffix: str) -> dict[str,
         numbers: dict[str, Any] = {"artifacts": _artifacts(tasks, stage, suffix)}
         report = read_json(run_dir / decider.files[output]) if output and output in decider.files else {}
         if stage == "discovery":
+            loaded = t["load-dataset"].metadata.get("dataset", {}) if t["load-dataset"] else {}
             numbers.update(
+                personal_data=loaded.get("personal_data", []),
                 rows=report.get("rows"),
                 groups={
                     f"{g['attribute']}={g['group']}": {k: g[k] for k in ("count", "share", "reference_share", "ratio")}

@@ -29,12 +29,12 @@ from typing import Any, ClassVar, Literal
 
 import yaml
 
-from kfp_rai.core.files import read_text_file
+from kfp_rai.core.files import load_yaml, read_text_file
 from kfp_rai.errors import InvalidParameterError
 
 _MSG = "policy {where} must be {rule}, got {value!r}"
 _MSG_UNKNOWN = "unknown policy key {key!r} in section {section!r}; known keys: {known}"
-Kind = Literal["number", "integer", "boolean", "columns"]
+Kind = Literal["number", "integer", "boolean", "columns", "decisions"]
 Closed = Literal["both", "left", "right", "neither"]
 
 
@@ -50,6 +50,7 @@ class Constraint:
     low: float | None = None
     high: float | None = None
     closed: Closed = "both"
+    choices: tuple[str, ...] = ()
 
     @property
     def low_closed(self) -> bool:
@@ -65,6 +66,8 @@ class Constraint:
             return "true or false"
         if self.kind == "columns":
             return "a list of column names"
+        if self.kind == "decisions":
+            return f"a mapping of column names to {', '.join(self.choices)}"
         noun = "a number" if self.kind == "number" else "an integer"
         if self.low is not None and self.high is not None:
             left, right = "[" if self.low_closed else "(", "]" if self.high_closed else ")"
@@ -91,6 +94,12 @@ class Constraint:
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
                 raise bad
             return tuple(value)
+        if self.kind == "decisions":
+            if not isinstance(value, dict) or not all(
+                isinstance(k, str) and v in self.choices for k, v in value.items()
+            ):
+                raise bad
+            return tuple(sorted(value.items()))  # immutable inside the frozen policy
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
         if self.kind == "integer":
@@ -158,8 +167,14 @@ class PolicySection:
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data (tuples as lists), as reports and the hash see it."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}  # type: ignore[call-overload]
+        """Plain data (column lists as lists, decisions as a mapping), as reports and the hash see it."""
+        kinds = {s.name: s.constraint.kind for s in self.settings()}
+        out: dict[str, Any] = {}
+        for name, value in dataclasses.asdict(self).items():  # type: ignore[call-overload]
+            out[name] = (
+                dict(value) if kinds[name] == "decisions" else list(value) if isinstance(value, tuple) else value
+            )
+        return out
 
 
 @dataclass(frozen=True)
@@ -257,7 +272,27 @@ class DriftPolicy(PolicySection):
     min_samples: int = setting(100, Integer(1), "Fewer current rows than this cannot show drift: not judged.")
 
 
+@dataclass(frozen=True)
+class PrivacyPolicy(PolicySection):
+    """Personal data: a person decides what happens to each column that looks like it (discovery
+    detects e-mail, phone, national ids, payment cards, IPs, IBANs, dates of birth, names); a column
+    nobody decided about is refused."""
+
+    section: ClassVar[str] = "privacy"
+    columns: tuple[tuple[str, str], ...] = setting(
+        (),
+        Constraint("decisions", choices=("pseudonymize", "drop", "keep")),
+        "Per column: pseudonymize (HMAC with the key from the Secret), drop, or keep (a reviewer's statement "
+        "that it is not personal data).",
+    )
+
+    @property
+    def decisions(self) -> dict[str, str]:
+        return dict(self.columns)
+
+
 SECTIONS: tuple[type[PolicySection], ...] = (
+    PrivacyPolicy,
     RepresentativenessPolicy,
     TrainingPolicy,
     ValidationPolicy,
@@ -271,6 +306,7 @@ class Policy:
     """All thresholds, grouped by stage. Build with :meth:`from_dict`, :meth:`from_yaml` or
     :meth:`load`; every value is checked on construction."""
 
+    privacy: PrivacyPolicy = field(default_factory=PrivacyPolicy)
     representativeness: RepresentativenessPolicy = field(default_factory=RepresentativenessPolicy)
     training: TrainingPolicy = field(default_factory=TrainingPolicy)
     validation: ValidationPolicy = field(default_factory=ValidationPolicy)
@@ -296,11 +332,7 @@ class Policy:
     @classmethod
     def from_yaml(cls, text: str) -> Policy:
         """Parse YAML (or JSON, a subset of YAML) text. Empty text gives the default policy."""
-        try:
-            data = yaml.safe_load(text) if text and text.strip() else {}
-        except yaml.YAMLError as exc:
-            raise InvalidParameterError(f"the policy is not valid YAML: {exc}") from exc
-        return cls.from_dict(data)
+        return cls.from_dict(load_yaml(text, "policy") if text and text.strip() else {})
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Policy:
@@ -334,7 +366,8 @@ def reference_markdown() -> str:
         out += [f"## `{section.section}`", "", (section.__doc__ or "").strip(), ""]
         out += ["| key | default | allowed | meaning |", "|---|---|---|---|"]
         for s in section.settings():
-            default = json.dumps(list(s.default) if isinstance(s.default, tuple) else s.default)
+            shown = dict(s.default) if s.constraint.kind == "decisions" else s.default
+            default = json.dumps(list(shown) if isinstance(shown, tuple) else shown)
             out.append(f"| `{s.name}` | `{default}` | {s.constraint.describe()} | {s.meaning} |")
         out.append("")
     return "\n".join(out)

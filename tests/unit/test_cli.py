@@ -21,59 +21,8 @@ def _csv(path, df):
 GOOD = pd.DataFrame({"income": [">50K", "<=50K"] * 10, "sex": ["Male", "Female"] * 10, "race": ["White"] * 20})
 
 
-@pytest.mark.parametrize(
-    ("args", "fragment"),
-    [
-        (["--data", "missing.csv"], "data file not found"),
-        (["--data", "{empty}"], "is empty"),
-        (["--data", "{good}", "--target", "label"], "column 'label' (target) is not in the data"),
-        (["--data", "{good}", "--sensitive", "age"], "column 'age' (sensitive feature)"),
-        (["--data", "{one_class}"], "has a single value"),
-        (["--data", "{good}", "--positive-label", "yes"], "positive label 'yes' does not occur"),
-        (["--policy", "nope.yaml"], "policy file not found"),
-        (["--policy", "{bad_policy}"], "unknown policy key 'min_acc'"),
-        (["--reference-population", "{bad_ref}"], "lacks 'source'"),
-        (["--policy", "{broken_yaml}"], "the policy is not valid YAML"),
-        (["--test-size", "1.5"], "--test-size must be between 0 and 1"),
-        (["--model-name", "Bad Name"], "model name 'Bad Name' is not valid"),
-        (["--output", "{a_file}"], "is a file"),
-        (["--pseudonymize", "native-country"], "needs a key: set KFP_RAI_HMAC_KEY"),
-        (["--pseudonymize", "sex"], "must stay readable"),
-        (["--pseudonymize", "native-country", "--pseudonymize", "native-country"], "named more than once"),
-        (["--policy", "{utf16_policy}"], "is not UTF-8 text"),
-        (["--policy", "{a_dir}"], "is a directory: pass the file itself"),
-        (["--registry", "{a_file}/registry"], "is a file, not a directory"),
-        (["--data", "{no_features}"], "no feature columns are left"),
-    ],
-)
-def test_bad_input_exits_2_with_one_line(workdir, capsys, monkeypatch, args, fragment):
-    monkeypatch.delenv("KFP_RAI_HMAC_KEY", raising=False)
-    monkeypatch.delenv("KFP_RAI_HMAC_KEY_FILE", raising=False)
-    files = {
-        "empty": workdir / "empty.csv",
-        "good": _csv(workdir / "good.csv", GOOD),
-        "one_class": _csv(workdir / "one.csv", GOOD.assign(income="<=50K")),
-        "bad_policy": workdir / "policy.yaml",
-        "bad_ref": workdir / "ref.yaml",
-        "broken_yaml": workdir / "broken.yaml",
-        "a_file": workdir / "a-file.txt",
-        "utf16_policy": workdir / "notepad.yaml",
-        "a_dir": workdir,
-        "no_features": _csv(workdir / "nofeatures.csv", GOOD),
-    }
-    files["utf16_policy"].write_bytes("validation:\n  min_accuracy: 0.9\n".encode("utf-16"))
-    files["broken_yaml"].write_text("validation:\n  min_accuracy: [0.8\n  threshold: 0.5\n")
-    files["a_file"].write_text("not a directory")
-    files["empty"].write_text("")
-    files["bad_policy"].write_text("validation:\n  min_acc: 0.9\n")
-    files["bad_ref"].write_text("year: 2000\nattributes: {}\n")
-    code = main(["run", *[a.format(**files) for a in args]])
-    out, err = capsys.readouterr()
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("kfp-rai: error: ") and fragment in lines[0]
-    assert "Traceback" not in out + err
-    assert not (workdir / "registry").exists() and not (workdir / "runs").exists()
+# Every bad input of `kfp-rai run` is in tests/unit/test_bad_inputs.py (one table, also published
+# as docs/bad-inputs.md).
 
 
 def test_output_dir_with_files_is_refused(workdir, capsys):

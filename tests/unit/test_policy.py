@@ -54,6 +54,8 @@ def _outside(c: Constraint) -> list[object]:
         return ["yes", 1, None]
     if c.kind == "columns":
         return ["a-column", [1], {"a": 1}]
+    if c.kind == "decisions":
+        return ["drop", [["a", "drop"]], {"a": "erase"}, {"a": 1}, {1: "drop"}]
     values: list[object] = ["1", True, None]
     step = 1 if c.kind == "integer" else 1e-9
     if c.low is not None:
@@ -68,8 +70,12 @@ def _outside(c: Constraint) -> list[object]:
 
 
 def _inside(c: Constraint) -> list[object]:
-    if c.kind in ("boolean", "columns"):
-        return [True] if c.kind == "boolean" else [["a"]]
+    if c.kind == "boolean":
+        return [True]
+    if c.kind == "columns":
+        return [["a"]]
+    if c.kind == "decisions":
+        return [{"a": choice} for choice in c.choices] + [{}]
     low = c.low if c.low is not None else -10
     high = c.high if c.high is not None else low + 10
     edges = [low] if c.low_closed else []
@@ -84,7 +90,8 @@ SETTINGS = [(section, s) for section in SECTIONS for s in section.settings()]
 @pytest.mark.parametrize(("section", "setting"), SETTINGS, ids=[f"{sec.section}.{s.name}" for sec, s in SETTINGS])
 def test_every_declared_setting_refuses_what_its_declaration_excludes(section, setting):
     where = f"{section.section}.{setting.name}"
-    assert setting.meaning and setting.constraint.check(where, setting.default) == setting.default
+    default = dict(setting.default) if setting.constraint.kind == "decisions" else setting.default
+    assert setting.meaning and setting.constraint.check(where, default) == setting.default
     for value in _outside(setting.constraint):
         with pytest.raises(InvalidParameterError) as info:
             Policy.from_dict({section.section: {setting.name: value}})

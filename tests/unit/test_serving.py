@@ -14,7 +14,7 @@ from kfp_rai.cli import main
 from kfp_rai.core.model_dir import save_model_dir
 from kfp_rai.discovery import pseudonym
 from kfp_rai.errors import IntegrityError, InvalidParameterError
-from kfp_rai.serving import AuditLog, ModelService, safe_state_dir, serve, verify_audit_log
+from kfp_rai.serving import AuditLog, ModelService, load_served_model, safe_state_dir, serve, verify_audit_log
 from kfp_rai.training import train_model
 
 SENSITIVE = ["sex", "race"]
@@ -34,7 +34,9 @@ def model_dir(tmp_path_factory, adult):
 @pytest.fixture
 def server(model_dir, tmp_path):
     audit = AuditLog(tmp_path / "audit.jsonl", key=KEY, create=True)
-    service = ModelService(str(model_dir), audit=audit, state_dir=tmp_path / "state", hmac_key=b"test-key-0123456789")
+    service = ModelService(
+        load_served_model(str(model_dir)), audit=audit, state_dir=tmp_path / "state", hmac_key=b"test-key-0123456789"
+    )
     httpd = serve(service, "127.0.0.1", 0)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

@@ -31,7 +31,7 @@ def preflight(args: argparse.Namespace) -> dict[str, Any]:
     """Check every input before anything runs; return the pipeline arguments."""
     from kfp_rai.core.bundled import default_intended_use, default_model_name
     from kfp_rai.core.tables import read_table
-    from kfp_rai.discovery import ReferencePopulation, hmac_key_from_env, pseudonymize_columns, validate_dataset
+    from kfp_rai.discovery import ReferencePopulation, hmac_key_from_env, prepare_dataset
     from kfp_rai.policy import Policy
     from kfp_rai.production import validate_model_name
     from kfp_rai.training import feature_columns
@@ -43,20 +43,30 @@ def preflight(args: argparse.Namespace) -> dict[str, Any]:
     model_name = validate_model_name(args.model_name or default_model_name(data))
     sensitive = args.sensitive or ["sex", "race"]
     pseudonymize = args.pseudonymize or []
-    key = hmac_key_from_env() if pseudonymize else None
+    repeated = sorted({c for c in pseudonymize if pseudonymize.count(c) > 1})
+    if repeated:
+        raise RAIError(f"--pseudonymize names {repeated} more than once")
     policy = Policy.load(args.policy) if args.policy else Policy()  # the pipeline gets the text: runs anywhere
     policy_text = Path(args.policy).read_text(encoding="utf-8") if args.policy else ""
+    decisions = {**policy.privacy.decisions, **dict.fromkeys(pseudonymize, "pseudonymize")}
+    to_pseudonymize = [c for c, d in decisions.items() if d == "pseudonymize"]
+    key = hmac_key_from_env() if to_pseudonymize else None
     for label, source in (("--data", data), ("--current", current)):
         try:
-            df = read_table(source, text_columns=pseudonymize)
-            validate_dataset(df, target=args.target, positive_label=args.positive_label, sensitive_features=sensitive)
-            pseudonymize_columns(df.head(5), pseudonymize, key=key, protected=[args.target, *sensitive])
+            df, _, plan = prepare_dataset(
+                read_table(source, text_columns=to_pseudonymize),
+                target=args.target,
+                positive_label=args.positive_label,
+                sensitive_features=sensitive,
+                decisions=decisions,
+                key=key,
+            )
             feature_columns(
                 df,
                 target=args.target,
                 sensitive_features=sensitive,
                 policy=policy.training,
-                identifier_columns=pseudonymize,
+                identifier_columns=plan.pseudonymize,
             )
         except RAIError as exc:
             raise type(exc)(f"{label} {source}: {exc}") from exc

@@ -43,7 +43,7 @@ def _port(value: str) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from kfp_rai.discovery import check_key, hmac_key_from_env
-    from kfp_rai.serving import DEVELOPMENT_KEY, AuditLog, ModelService, audit_key_from_env, serve
+    from kfp_rai.serving import DEVELOPMENT_KEY, AuditLog, ModelService, audit_key_from_env, load_served_model, serve
 
     key = hmac_key_from_env()
     if key is not None:
@@ -53,11 +53,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise RAIError(_NO_AUDIT_KEY)
     if audit_key is None:
         print(_DEV_WARNING, file=sys.stderr, flush=True)
+    model = load_served_model(args.model_uri)  # verified before the audit log is touched
     log, checkpoints = _audit_paths(args)
     audit = AuditLog(log, key=audit_key or DEVELOPMENT_KEY, checkpoints=checkpoints, create=args.new_audit_log)
     try:
         service = ModelService(
-            args.model_uri, audit=audit, state_dir=args.state_dir, hmac_key=key, development=audit_key is None
+            model, audit=audit, state_dir=args.state_dir, hmac_key=key, development=audit_key is None
         )
     except BaseException:
         audit.close()

@@ -97,6 +97,32 @@ def read_json(path: PathLike) -> Any:
         return json.load(fh)
 
 
+def load_yaml(text: str, what: str) -> Any:
+    """Parse human-written YAML strictly: a key repeated in one mapping is refused (YAML would keep
+    the last one silently, so a reviewer could read a threshold that is not the one applied)."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node)
+            if key in seen:
+                raise InvalidParameterError(
+                    f"{what} repeats the key {key!r} (line {key_node.start_mark.line + 1}): each key may appear once"
+                )
+            seen.add(key)
+        return dict(loader.construct_mapping(node))
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    try:
+        return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise InvalidParameterError(f"the {what} is not valid YAML: {exc}") from exc
+
+
 def read_text_file(path: PathLike, label: str, parse: Callable[[str], T]) -> T:
     """Read a human-written file (policy, reference population) and parse it; errors name the file."""
     path = Path(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -63,6 +64,7 @@ def read_table(source: PathLike, *, format: Format | None = None, text_columns: 
     fmt = format or _infer_format(source)
     df: pd.DataFrame
     try:
+        _refuse_repeated_names(path, fmt)
         if fmt == "parquet":
             table = pq.read_table(path)
             df = table.to_pandas()
@@ -70,13 +72,27 @@ def read_table(source: PathLike, *, format: Format | None = None, text_columns: 
                 df[col] = pd.array(table.column(col).cast(pa.string()).to_pylist(), dtype="string")
         else:
             df = pd.read_csv(path, skipinitialspace=True, dtype=dict.fromkeys(text_columns, "string"))
-    except (pa.ArrowException, pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
-        raise DataValidationError(f"cannot read {path} as {fmt}: {exc}") from exc
+    except DataValidationError:
+        raise
+    except (pa.ArrowException, pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, zlib.error) as exc:
+        raise DataValidationError(f"cannot read {path} as {fmt}: {' '.join(str(exc).split())}") from exc
     except pd.errors.EmptyDataError as exc:
         raise DataValidationError(f"{path} is empty: it holds no header and no rows") from exc
     if df.empty:
         raise DataValidationError(f"{path} holds no rows: pass a data set with data in it")
     return df
+
+
+def _refuse_repeated_names(path: Path, fmt: Format) -> None:
+    """pandas renames a repeated CSV header (``x``, ``x.1``) and a model would train on both: refuse."""
+    if fmt == "parquet":
+        names = [str(n) for n in pq.read_schema(path).names]
+    else:
+        header = pd.read_csv(path, header=None, nrows=1, skipinitialspace=True, dtype=str)
+        names = [str(n) for n in header.iloc[0].tolist()] if len(header) else []
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DataValidationError(f"{path}: columns {repeated} appear more than once: give every column its own name")
 
 
 def table_schema(df: pd.DataFrame) -> dict[str, str]:

@@ -64,6 +64,9 @@ def validate_dataset(
         )
     if df.empty:
         raise DataValidationError("the data set holds no rows")
+    repeated = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+    if repeated:
+        raise DataValidationError(f"columns {repeated} appear more than once: give every column its own name")
     cols = list(df.columns)
     for col, role in [(target, "target"), *[(s, "sensitive feature") for s in sensitive_features]]:
         if col not in df.columns:
@@ -82,6 +85,23 @@ def validate_dataset(
     if df[target].isna().any():
         raise DataValidationError(
             f"target {target!r} has {int(df[target].isna().sum())} missing values: drop or label them"
+        )
+    for col in sensitive_features:
+        groups = df[col].dropna().unique()
+        if len(groups) == 0:
+            raise DataValidationError(
+                f"sensitive feature {col!r} holds only missing values: no group can be judged; fill it in or "
+                "choose another"
+            )
+        if len(groups) == 1:
+            raise DataValidationError(
+                f"sensitive feature {col!r} holds a single group: fairness between groups cannot be judged"
+            )
+    numeric = df.select_dtypes(include="number")
+    infinite = {str(c): int(n) for c, n in np.isinf(numeric.astype(float)).sum().items() if n}
+    if infinite:
+        raise DataValidationError(
+            f"infinite values in {infinite} (column: count): replace them, or make them missing (blank)"
         )
     y = df[target].astype(str) == str(positive_label)
     return DatasetSummary(

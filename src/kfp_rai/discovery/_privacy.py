@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from kfp_rai.discovery._dataset import DatasetSummary, validate_dataset
+from kfp_rai.discovery._personal import PrivacyPlan, plan_privacy
 from kfp_rai.errors import DataValidationError, InvalidParameterError
 
 PSEUDONYM_CHARS = 16
@@ -91,3 +93,32 @@ def pseudonymize_columns(
         values = out[col]
         out[col] = values.map(lambda v: pseudonym(v, key), na_action="ignore").astype("string")
     return out
+
+
+def prepare_dataset(
+    df: pd.DataFrame,
+    *,
+    target: str,
+    positive_label: str,
+    sensitive_features: Sequence[str],
+    decisions: Mapping[str, str],
+    key: bytes | None,
+) -> tuple[pd.DataFrame, DatasetSummary, PrivacyPlan]:
+    """Check a loaded data set and apply the policy's decisions about personal data, before
+    anything is written.
+
+    Validates the data (:func:`validate_dataset`), detects personal data and refuses any column
+    no decision covers, drops the columns decided ``drop`` and pseudonymizes those decided
+    ``pseudonymize`` (which needs ``key``).
+
+    Returns
+    -------
+    (DataFrame, DatasetSummary, PrivacyPlan)
+        The data as it may be written, its summary, and the plan (evidence: names and counts).
+    """
+    summary = validate_dataset(df, target=target, positive_label=positive_label, sensitive_features=sensitive_features)
+    protected = [target, *sensitive_features]
+    plan = plan_privacy(df, decisions, protected=protected)
+    out = df.drop(columns=list(plan.drop))
+    out = pseudonymize_columns(out, plan.pseudonymize, key=key, protected=protected)
+    return out, summary, plan

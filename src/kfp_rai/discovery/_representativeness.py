@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-import yaml
 
-from kfp_rai.core.files import read_text_file
+from kfp_rai.core.files import load_yaml, read_text_file
 from kfp_rai.core.groups import group_labels
 from kfp_rai.core.report import Report, Section, Table, findings_section
 from kfp_rai.core.verdict import Finding, GateStatus, Verdict
@@ -97,10 +96,7 @@ class ReferencePopulation:
 
     @classmethod
     def from_yaml(cls, text: str) -> ReferencePopulation:
-        try:
-            return cls.from_dict(yaml.safe_load(text))
-        except yaml.YAMLError as exc:
-            raise InvalidParameterError(f"the reference population is not valid YAML: {exc}") from exc
+        return cls.from_dict(load_yaml(text, "reference population"))
 
     @classmethod
     def load(cls, path: str) -> ReferencePopulation:

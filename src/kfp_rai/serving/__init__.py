@@ -11,7 +11,7 @@ from kfp_rai.serving._audit import (
 )
 from kfp_rai.serving._http import serve
 from kfp_rai.serving._killswitch import default_state_dir, disable, disabled_reason, enable, safe_state_dir
-from kfp_rai.serving._service import ModelService
+from kfp_rai.serving._service import ModelService, load_served_model
 
 __all__ = [
     "DEVELOPMENT_KEY",
@@ -24,6 +24,7 @@ __all__ = [
     "disable",
     "disabled_reason",
     "enable",
+    "load_served_model",
     "safe_state_dir",
     "serve",
     "verify_audit_log",

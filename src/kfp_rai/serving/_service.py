@@ -31,6 +31,12 @@ logger = logging.getLogger(__name__)
 MAX_INSTANCES = 1000
 
 
+def load_served_model(model_uri: str) -> tuple[Any, dict[str, Any]]:
+    """A registry version (directory or URI), its signature verified before anything is loaded."""
+    local = model_uri if "://" not in model_uri else tempfile.mkdtemp(prefix="kfp-rai-model-")
+    return load_model_dir(fetch_version(model_uri, local))
+
+
 def _kind(value: Any) -> str:
     return {bool: "true/false", str: "text", list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
 
@@ -40,20 +46,19 @@ class ModelService:
 
     def __init__(
         self,
-        model_uri: str,
+        model: tuple[Any, dict[str, Any]],
         *,
         audit: AuditLog,
         state_dir: str | os.PathLike[str] | None = None,
         hmac_key: bytes | None = None,
         development: bool = False,
     ) -> None:
-        """Load and verify the model, take the state directory, and record the start.
+        """Serve ``model`` (from :func:`load_served_model`), take the state directory, record the start.
 
         ``audit`` is the one writer of the audit log; ``hmac_key`` pseudonymizes request ids (none:
         ids are withheld from the log, never stored raw or as an unkeyed hash).
         """
-        local = model_uri if "://" not in model_uri else tempfile.mkdtemp(prefix="kfp-rai-model-")
-        self.model, self.meta = load_model_dir(fetch_version(model_uri, local))
+        self.model, self.meta = model
         self.features: list[str] = list(self.meta["features"])
         self.profile: dict[str, dict[str, Any]] = self.meta.get("feature_profile", {})
         self.threshold = float(self.meta.get("decision_threshold", 0.5))

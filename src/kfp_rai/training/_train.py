@@ -72,6 +72,12 @@ def feature_columns(
     if not policy.use_sensitive_features:
         drop |= set(sensitive_features)
     features = [c for c in df.columns if c not in drop]
+    empty = [c for c in features if df[c].isna().all()]
+    if empty:
+        raise DataValidationError(
+            f"feature columns {empty} hold only missing values: drop them, or list them in the policy's "
+            "training.exclude_features"
+        )
     if not features:
         raise DataValidationError(
             "no feature columns are left after removing the target, the sensitive features (unless the policy "

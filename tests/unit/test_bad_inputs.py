@@ -1,0 +1,683 @@
+"""Every bad input a user can give: one line on stderr and exit code 2 from the CLI, before anything
+runs and with nothing written; a clear RAIError (never a KeyError or a traceback of ours) from the
+component that takes the input. The same table is published as docs/bad-inputs.md:
+
+    python tests/unit/test_bad_inputs.py --write-docs
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+GOOD = pd.DataFrame(
+    {
+        "income": [">50K", "<=50K"] * 20,
+        "sex": ["Male", "Female"] * 20,
+        "race": ["White", "White", "Black", "Black"] * 10,
+        "hours": list(range(40)),
+        "job": ["a", "b", "c", "d"] * 10,
+    }
+)
+REF = (
+    "source: s\nyear: 2000\nattributes:\n"
+    "  sex: {shares: {Male: 0.5, Female: 0.5}}\n"
+    "  race: {shares: {White: 0.5, Black: 0.5}}\n"
+)
+
+
+def _csv(df: pd.DataFrame) -> bytes:
+    return df.to_csv(index=False).encode()
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input: what it is, the files it needs, how the CLI and a component receive it."""
+
+    id: str
+    what: str
+    fragment: str
+    files: dict[str, bytes | Callable[[Path], None]] = field(default_factory=dict)
+    cli: tuple[str, ...] | None = None
+    component: str | None = None  # "load" (data, privacy) or "check" (reference population, policy)
+    env: dict[str, str] = field(default_factory=dict)
+    command: tuple[str, ...] = ("run",)
+
+
+def _truncated_gz(path: Path) -> None:
+    data = gzip.compress(_csv(GOOD) * 50)
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _unreadable_dir(path: Path) -> None:
+    path.mkdir()
+
+
+def _model_dir(metadata: object, sign: bool) -> Callable[[Path], None]:
+    def make(path: Path) -> None:
+        import json
+
+        from kfp_rai.core.signing import sign_model_dir
+
+        path.mkdir()
+        (path / "model.skops").write_bytes(b"not a model")
+        (path / "metadata.json").write_text(json.dumps(metadata) if not isinstance(metadata, str) else metadata)
+        if sign:
+            sign_model_dir(path)
+
+    return make
+
+
+def _trained(path: Path) -> None:
+    from dataclasses import asdict
+
+    from kfp_rai.core.model_dir import save_model_dir
+    from kfp_rai.training import train_model
+
+    model, summary = train_model(GOOD, target="income", positive_label=">50K", sensitive_features=["sex", "race"])
+    save_model_dir(model, path, {**asdict(summary), "name": "m", "version": "1"})
+
+
+def _state(path: Path) -> None:
+    path.mkdir(mode=0o700)
+
+
+def _shared_state(path: Path) -> None:
+    path.mkdir()
+    os.chmod(path, 0o777)
+
+
+def _corrupt_log(path: Path) -> None:
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    path.write_text("this line is not an audit record\n")
+
+
+AUDIT = {"KFP_RAI_AUDIT_KEY": "audit-key-for-tests-0123456789abcdef"}
+
+CASES = [
+    # data files
+    Case(
+        "missing-file",
+        "a data file that does not exist",
+        "data file not found",
+        cli=("--data", "{dir}/nope.csv"),
+        component="load",
+    ),
+    Case("empty-file", "an empty file", "is empty", {"d.csv": b""}, ("--data", "{d_csv}"), "load"),
+    Case(
+        "header-only",
+        "a header and no rows",
+        "holds no rows",
+        {"d.csv": b"income,sex,race\n"},
+        ("--data", "{d_csv}"),
+        "load",
+    ),
+    Case(
+        "unknown-format",
+        "a file that is neither CSV nor parquet",
+        "cannot tell the format",
+        {"d.txt": b"a\n1\n"},
+        ("--data", "{d_txt}"),
+        "load",
+    ),
+    Case(
+        "corrupt-parquet",
+        "a .parquet file that is not parquet",
+        "cannot read",
+        {"d.parquet": b"not parquet"},
+        ("--data", "{d_parquet}"),
+        "load",
+    ),
+    Case(
+        "truncated-gzip",
+        "a truncated .csv.gz",
+        "cannot read",
+        {"d.csv.gz": _truncated_gz},
+        ("--data", "{d_csv_gz}"),
+        "load",
+    ),
+    Case(
+        "not-utf8-csv",
+        "a CSV that is not UTF-8 text",
+        "cannot read",
+        {"d.csv": "income,sex,race,job\n>50K,Male,White,Führer\n".encode("utf-16")},
+        ("--data", "{d_csv}"),
+        "load",
+    ),
+    Case(
+        "repeated-column",
+        "a column name that appears twice",
+        "appear more than once",
+        {"d.csv": b"income,sex,race,hours,hours\n>50K,Male,White,1,2\n"},
+        ("--data", "{d_csv}"),
+        "load",
+    ),
+    # labels and groups
+    Case(
+        "no-target",
+        "a target column that is not in the data",
+        "column 'label' (target) is not in the data",
+        {"d.csv": _csv(GOOD)},
+        ("--data", "{d_csv}", "--target", "label"),
+        "load",
+    ),
+    Case(
+        "no-sensitive",
+        "a sensitive column that is not in the data",
+        "column 'age' (sensitive feature)",
+        {"d.csv": _csv(GOOD)},
+        ("--data", "{d_csv}", "--sensitive", "age"),
+        "load",
+    ),
+    Case(
+        "one-class",
+        "a target with a single value",
+        "has a single value",
+        {"d.csv": _csv(GOOD.assign(income="<=50K"))},
+        ("--data", "{d_csv}"),
+        "load",
+    ),
+    Case(
+        "three-classes",
+        "a target with three values",
+        "has 3 distinct values",
+        {"d.csv": _csv(GOOD.assign(income=["a", "b", ">50K", "b"] * 10))},
+        ("--data", "{d_csv}"),
+        "load",
+    ),
+    Case(
+        "no-positive-label",
+        "a positive label that never occurs",
+        "positive label 'yes' does not occur",
+        {"d.csv": _csv(GOOD)},
+        ("--data", "{d_csv}", "--positive-label", "yes"),
+        "load",
+    ),
+    Case(
+        "missing-labels",
+        "missing values in the target",
+        "missing values: drop or label them",
+        {"d.csv": _csv(GOOD.assign(income=[">50K", "<=50K", None, "<=50K"] * 10))},
+        ("--data", "{d_csv}"),
+        "load",
+    ),
+    Case(
+        "sensitive-all-missing",
+        "a sensitive column with no value at all",
+        "holds only missing values",
+        {"d.csv": _csv(GOOD.assign(race=None))},
+        ("--data", "{d_csv}"),
+        "load",
+    ),
+    Case(
+        "sensitive-one-group",
+        "a sensitive column with a single group",
+        "holds a single group",
+        {"d.csv": _csv(GOOD.assign(race="White"))},
+        ("--data", "{d_csv}"),
+        "load",
+    ),
+    Case(
+        "infinite-number",
+        "an infinite number in a feature",
+        "infinite values in {'hours': 1}",
+        {"d.csv": _csv(GOOD.assign(hours=[np.inf] + list(range(39))))},
+        ("--data", "{d_csv}"),
+        "load",
+    ),
+    Case(
+        "all-missing-feature",
+        "a feature column with no value at all",
+        "hold only missing values",
+        {"d.csv": _csv(GOOD.assign(job=None))},
+        ("--data", "{d_csv}"),
+    ),
+    Case(
+        "no-features",
+        "no column left to learn from",
+        "no feature columns are left",
+        {"d.csv": _csv(GOOD[["income", "sex", "race"]])},
+        ("--data", "{d_csv}"),
+    ),
+    # personal data
+    Case(
+        "undeclared-email",
+        "an e-mail column nobody decided about",
+        "personal data in contact (email: 40 of 40",
+        {"d.csv": _csv(GOOD.assign(contact=[f"u{i}@example.org" for i in range(40)]))},
+        ("--data", "{d_csv}"),
+        "load",
+    ),
+    Case(
+        "pseudonymize-without-key",
+        "pseudonymizing without a key",
+        "needs a key: set KFP_RAI_HMAC_KEY",
+        {"d.csv": _csv(GOOD)},
+        ("--data", "{d_csv}", "--pseudonymize", "job"),
+        "load",
+    ),
+    Case(
+        "short-key",
+        "a pseudonymization key shorter than 16 bytes",
+        "fewer than 16",
+        {"d.csv": _csv(GOOD)},
+        ("--data", "{d_csv}", "--pseudonymize", "job"),
+        "load",
+        {"KFP_RAI_HMAC_KEY": "short"},
+    ),
+    Case(
+        "pseudonymize-sensitive",
+        "pseudonymizing a sensitive column",
+        "must stay readable",
+        {"d.csv": _csv(GOOD)},
+        ("--data", "{d_csv}", "--pseudonymize", "sex"),
+        "load",
+    ),
+    Case(
+        "pseudonymize-twice",
+        "the same column to pseudonymize twice",
+        "more than once",
+        {"d.csv": _csv(GOOD)},
+        ("--data", "{d_csv}", "--pseudonymize", "job", "--pseudonymize", "job"),
+    ),
+    # policy files
+    Case(
+        "policy-missing",
+        "a policy file that does not exist",
+        "policy file not found",
+        cli=("--policy", "{dir}/no.yaml"),
+    ),
+    Case(
+        "policy-directory", "a directory given as policy", "is a directory", {"p": _unreadable_dir}, ("--policy", "{p}")
+    ),
+    Case(
+        "policy-not-utf8",
+        "a policy saved as UTF-16 (Notepad)",
+        "is not UTF-8 text",
+        {"p.yaml": "validation:\n  min_accuracy: 0.9\n".encode("utf-16")},
+        ("--policy", "{p_yaml}"),
+    ),
+    Case(
+        "policy-not-yaml",
+        "a policy that is not YAML",
+        "the policy is not valid YAML",
+        {"p.yaml": b"validation:\n  min_accuracy: [0.8\n"},
+        ("--policy", "{p_yaml}"),
+        "check",
+    ),
+    Case(
+        "policy-repeated-key",
+        "a key repeated in one section",
+        "repeats the key 'min_accuracy' (line 3)",
+        {"p.yaml": b"validation:\n  min_accuracy: 0.5\n  min_accuracy: 0.9\n"},
+        ("--policy", "{p_yaml}"),
+        "check",
+    ),
+    Case(
+        "policy-unknown-key",
+        "an unknown key",
+        "unknown policy key 'min_acc'",
+        {"p.yaml": b"validation:\n  min_acc: 0.9\n"},
+        ("--policy", "{p_yaml}"),
+        "check",
+    ),
+    Case(
+        "policy-section-list",
+        "a section that is not a mapping",
+        "section 'validation' must be a mapping",
+        {"p.yaml": b"validation: [1, 2]\n"},
+        ("--policy", "{p_yaml}"),
+        "check",
+    ),
+    Case(
+        "policy-out-of-range",
+        "a value outside its range",
+        "min_accuracy must be a number in [0, 1], got 1.5",
+        {"p.yaml": b"validation:\n  min_accuracy: 1.5\n"},
+        ("--policy", "{p_yaml}"),
+        "check",
+    ),
+    Case(
+        "policy-wrong-type",
+        "a value of the wrong type",
+        "enforce must be true or false, got 'yes'",
+        {"p.yaml": b"validation:\n  enforce: 'yes'\n"},
+        ("--policy", "{p_yaml}"),
+        "check",
+    ),
+    Case(
+        "policy-nan",
+        "NaN as a threshold",
+        "must be a number > 0, got nan",
+        {"p.yaml": b"drift:\n  psi_threshold: .nan\n"},
+        ("--policy", "{p_yaml}"),
+        "check",
+    ),
+    Case(
+        "policy-bad-decision",
+        "an unknown personal-data decision",
+        "privacy.columns must be a mapping",
+        {"p.yaml": b"privacy:\n  columns: {contact: erase}\n"},
+        ("--policy", "{p_yaml}"),
+        "load",
+    ),
+    # reference populations
+    Case(
+        "reference-no-source",
+        "a reference population without its source",
+        "lacks 'source'",
+        {"r.yaml": b"year: 2000\nattributes: {}\n"},
+        ("--reference-population", "{r_yaml}"),
+        "check",
+    ),
+    Case(
+        "reference-nan-share",
+        "a NaN share",
+        "must be a finite number >= 0",
+        {"r.yaml": REF.replace("Male: 0.5,", "Male: .nan,").encode()},
+        ("--reference-population", "{r_yaml}"),
+        "check",
+    ),
+    Case(
+        "reference-negative-share",
+        "a negative share",
+        "must be a finite number >= 0",
+        {"r.yaml": REF.replace("Male: 0.5, Female: 0.5", "Male: -0.5, Female: 1.5").encode()},
+        ("--reference-population", "{r_yaml}"),
+        "check",
+    ),
+    Case(
+        "reference-year-text",
+        "a year that is not a number",
+        "'year' must be a whole year",
+        {"r.yaml": REF.replace("2000", "the 2000 census").encode()},
+        ("--reference-population", "{r_yaml}"),
+        "check",
+    ),
+    Case(
+        "reference-mapping-numbers",
+        "a mapping to numbers",
+        "must name source categories",
+        {
+            "r.yaml": REF.replace(
+                "{shares: {White: 0.5, Black: 0.5}}", "{shares: {White: 0.5, Black: 0.5}, mapping: {W: [1]}}"
+            ).encode()
+        },
+        ("--reference-population", "{r_yaml}"),
+        "check",
+    ),
+    Case(
+        "reference-sum",
+        "shares that do not add up to 1",
+        "add up to 0.600, not 1",
+        {"r.yaml": REF.replace("Female: 0.5", "Female: 0.1").encode()},
+        ("--reference-population", "{r_yaml}"),
+        "check",
+    ),
+    Case(
+        "reference-repeated-key",
+        "a group listed twice",
+        "repeats the key 'Male'",
+        {"r.yaml": REF.replace("Male: 0.5,", "Male: 0.5, Male: 0.4,").encode()},
+        ("--reference-population", "{r_yaml}"),
+        "check",
+    ),
+    # options
+    Case(
+        "test-size",
+        "a held-out share outside (0, 1)",
+        "--test-size must be between 0 and 1",
+        cli=("--test-size", "1.5"),
+    ),
+    Case(
+        "model-name",
+        "a model name the registry cannot hold",
+        "model name 'Bad Name' is not valid",
+        cli=("--model-name", "Bad Name"),
+    ),
+    Case("output-file", "--output naming a file", "is a file", {"out": b"x"}, ("--output", "{out}")),
+    Case(
+        "output-not-empty",
+        "--output naming a directory with files",
+        "already holds files",
+        {"o/keep.txt": b"mine"},
+        ("--output", "{dir}/o"),
+    ),
+    Case(
+        "registry-under-file",
+        "--registry under a file",
+        "is a file, not a directory",
+        {"f": b"x"},
+        ("--registry", "{f}/registry"),
+    ),
+    Case("unknown-option", "an option kfp-rai run does not have", "unrecognized arguments: --bogus", cli=("--bogus",)),
+    # serving, the audit trail, the kill switch
+    Case(
+        "serve-port",
+        "a port that is not one",
+        "is not a port number",
+        cli=("--model-uri", "x", "--port", "99999"),
+        command=("serve",),
+    ),
+    Case(
+        "serve-no-audit-key",
+        "serving without an audit key",
+        "serving needs an audit key",
+        cli=("--model-uri", "{dir}"),
+        command=("serve",),
+    ),
+    Case(
+        "serve-unsigned",
+        "a model directory nobody signed",
+        "is not signed",
+        {"m": _model_dir({"sha256": "0" * 64}, sign=False)},
+        ("--model-uri", "{m}"),
+        env=AUDIT,
+        command=("serve",),
+    ),
+    Case(
+        "serve-metadata-list",
+        "model metadata that is not a mapping (signed)",
+        "is not a model's metadata",
+        {"m": _model_dir([1, 2], sign=True)},
+        ("--model-uri", "{m}"),
+        env=AUDIT,
+        command=("serve",),
+    ),
+    Case(
+        "serve-metadata-json",
+        "model metadata that is not JSON (signed)",
+        "is not valid JSON",
+        {"m": _model_dir("{", sign=True)},
+        ("--model-uri", "{m}"),
+        env=AUDIT,
+        command=("serve",),
+    ),
+    Case(
+        "serve-corrupt-log",
+        "an audit log with a line that is not a record",
+        "log line 1 is not a record",
+        {"s": _state, "s/audit/audit.jsonl": _corrupt_log, "m": _trained},
+        ("--model-uri", "{m}", "--state-dir", "{s}"),
+        env=AUDIT,
+        command=("serve",),
+    ),
+    Case(
+        "audit-verify-missing",
+        "verifying a log that does not exist",
+        "no audit log at",
+        cli=("{dir}/gone.jsonl",),
+        env=AUDIT,
+        command=("audit", "verify"),
+    ),
+    Case(
+        "disable-no-reason",
+        "switching serving off without a reason",
+        "required: --reason",
+        {"s": _state},
+        ("--state-dir", "{s}"),
+        command=("disable",),
+    ),
+    Case(
+        "disable-blank-reason",
+        "a blank reason",
+        "say why the model is disabled",
+        {"s": _state},
+        ("--state-dir", "{s}", "--reason", " "),
+        command=("disable",),
+    ),
+    Case(
+        "state-dir-shared",
+        "a state directory others can write",
+        "is writable by others",
+        {"s": _shared_state},
+        ("--state-dir", "{s}", "--reason", "x"),
+        command=("disable",),
+    ),
+]
+
+
+def _materialize(case: Case, tmp: Path) -> dict[str, str]:
+    paths = {"dir": str(tmp)}
+    for name, content in case.files.items():
+        path = tmp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if callable(content):
+            content(path)
+        else:
+            path.write_bytes(content)
+        paths[name.replace(".", "_").replace("/", "_")] = str(path)
+    return paths
+
+
+CLI_CASES = [c for c in CASES if c.cli is not None]
+
+
+def _written(root: Path) -> list[Path]:
+    """Files under ``root``; a lock file taken and released while refusing is not an artifact."""
+    return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file() and p.suffix != ".lock")
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=[c.id for c in CLI_CASES])
+def test_the_cli_says_what_is_wrong_in_one_line_and_runs_nothing(case, tmp_path, monkeypatch, capsys):
+    from kfp_rai.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("KFP_RAI_HMAC_KEY", "KFP_RAI_HMAC_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in case.env.items():
+        monkeypatch.setenv(name, value)
+    paths = _materialize(case, tmp_path)
+    before = _written(tmp_path)
+    try:
+        code = main([*case.command, *(a.format(**paths) for a in case.cli)])
+    except SystemExit as exit_:  # argparse's own refusals
+        code = exit_.code
+    out, err = capsys.readouterr()
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kfp-rai: error: ") and case.fragment in lines[0], err
+    assert "Traceback" not in out + err
+    assert _written(tmp_path) == before  # nothing written
+
+
+def _component(case: Case, paths: dict[str, str], tmp: Path) -> None:
+    from kfp.dsl import HTML, Artifact, Dataset, Metrics
+
+    from kfp_rai.components import check_representativeness, load_dataset
+
+    args = {"target": "income", "positive_label": ">50K", "sensitive_features": ["sex", "race"]}
+    cli = [a.format(**paths) for a in case.cli or ()]
+    options = dict(zip(cli[::2], cli[1::2], strict=False))
+    if case.component == "load":
+        source = options.get("--data", str(tmp / "good.csv"))
+        if "--data" not in options:
+            (tmp / "good.csv").write_bytes(_csv(GOOD))
+        args["target"] = options.get("--target", "income")
+        args["positive_label"] = options.get("--positive-label", ">50K")
+        if "--sensitive" in options:
+            args["sensitive_features"] = [options["--sensitive"]]
+        pseudonymize = [cli[i + 1] for i, a in enumerate(cli) if a == "--pseudonymize"]
+        policy = Path(options["--policy"]).read_text() if "--policy" in options else ""
+        load_dataset.python_func(
+            source=source,
+            dataset=Dataset(name="d", uri=str(tmp / "out"), metadata={}),
+            pseudonymize=pseudonymize,
+            policy=policy,
+            **args,
+        )
+    else:
+        data = tmp / "data.parquet"
+        GOOD.to_parquet(data)
+        check_representativeness.python_func(
+            dataset=Dataset(name="d", uri=str(data), metadata={}),
+            sensitive_features=["sex", "race"],
+            reference_population=Path(options["--reference-population"]).read_text()
+            if "--reference-population" in options
+            else REF,
+            policy=Path(options["--policy"]).read_text() if "--policy" in options else "",
+            report=Artifact(name="r", uri=str(tmp / "report"), metadata={}),
+            report_html=HTML(name="h", uri=str(tmp / "report.html"), metadata={}),
+            metrics=Metrics(name="m", uri=str(tmp / "metrics"), metadata={}),
+        )
+
+
+COMPONENT_CASES = [c for c in CASES if c.component]
+
+
+@pytest.mark.parametrize("case", COMPONENT_CASES, ids=[c.id for c in COMPONENT_CASES])
+def test_the_component_refuses_with_a_clear_error(case, tmp_path, monkeypatch):
+    from kfp_rai.errors import RAIError
+
+    for name in ("KFP_RAI_HMAC_KEY", "KFP_RAI_HMAC_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in case.env.items():
+        monkeypatch.setenv(name, value)
+    paths = _materialize(case, tmp_path)
+    with pytest.raises(RAIError) as info:
+        _component(case, paths, tmp_path)
+    assert case.fragment in str(info.value)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "report").exists()  # nothing half-written
+
+
+def render_docs() -> str:
+    lines = [
+        "# Bad inputs",
+        "",
+        "Every bad input we know of, and what kfp-rai says. The CLI prints the message as one line on stderr",
+        "(`kfp-rai: error: ...`) and exits with code 2 before anything runs, writing nothing; the component named",
+        "fails its task with the same message. Generated from `tests/unit/test_bad_inputs.py`, which checks",
+        f"every row ({len(CLI_CASES)} through the CLI, {len(COMPONENT_CASES)} through a component).",
+        "",
+        "| input | the message says | refused by |",
+        "|---|---|---|",
+    ]
+    component = {
+        "load": "`kfp-rai run`, `load_dataset`",
+        "check": "`kfp-rai run`, `check_representativeness`",
+        None: "`kfp-rai run`",
+    }
+    for case in CASES:
+        where = component[case.component] if case.command == ("run",) else f"`kfp-rai {' '.join(case.command)}`"
+        lines.append(f"| {case.what} | `{case.fragment}` | {where} |")
+    return "\n".join(lines) + "\n"
+
+
+def test_the_published_list_is_this_list():
+    assert (REPO / "docs" / "bad-inputs.md").read_text() == render_docs(), (
+        "run `python tests/unit/test_bad_inputs.py --write-docs`"
+    )
+
+
+if __name__ == "__main__" and "--write-docs" in sys.argv:
+    (REPO / "docs" / "bad-inputs.md").write_text(render_docs())
+    print(os.path.relpath(REPO / "docs" / "bad-inputs.md"))
