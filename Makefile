@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast lint compile docs bench verify image kind-up e2e kind-down clean
+.PHONY: setup run test test-fast lint compile docs bench verify audit image kind-up e2e kind-down clean
 
 setup: $(STAMP)
 
@@ -31,11 +31,15 @@ lint: setup         ## ruff, and mypy (strict) on the library
 compile: setup      ## refresh pipelines/compiled/*.yaml after changing a component or pipeline
 	$(BIN)/kfp-rai compile --output pipelines/compiled
 
-docs: setup         ## regenerate docs/components.md and docs/policy.md from the docstrings and declarations
+docs: setup         ## regenerate docs/ from the docstrings, the policy's declarations and the bad-input table
 	$(BIN)/python -m kfp_rai.pipelines.reference docs
+	$(BIN)/python tests/unit/test_bad_inputs.py --write-docs
 
 verify: $(VENV)-tools/.installed  ## offline checks of manifests, Dockerfile, workflows (needs kubectl)
 	PATH="$(CURDIR)/$(VENV)-tools/bin:$$PATH" bash scripts/verify-offline.sh
+
+audit: $(VENV)-tools/.installed  ## bandit on the code, pip-audit on the locked dependencies (where reachable)
+	PATH="$(CURDIR)/$(VENV)-tools/bin:$$PATH" bash scripts/audit.sh
 
 $(VENV)-tools/.installed: requirements-tools.txt constraints-tools.txt
 	$(PY) -m venv $(VENV)-tools

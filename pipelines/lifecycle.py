@@ -20,10 +20,10 @@ from kfp_rai.components import (
 # training and SHAP are the heavy steps.
 _SMALL = ("250m", "1", "512Mi", "2Gi")
 _LARGE = ("1", "2", "2Gi", "6Gi")
-PSEUDONYMIZATION_SECRET = "kfp-rai-pseudonymization"
+PSEUDONYMIZATION_SECRET = "kfp-rai-pseudonymization"  # nosec B105  # a Secret's name, not a secret
 # Model signing (see kfp_rai.core.signing): the private key reaches only the tasks that sign
 # (training, registration); every other task that reads a model gets the public key alone.
-SIGNING_SECRET = "kfp-rai-signing"
+SIGNING_SECRET = "kfp-rai-signing"  # nosec B105  # a Secret's name, not a secret
 
 
 def _signs(task):

@@ -93,7 +93,7 @@ def _patch_condition_resolution() -> None:
             task, key = ref.rsplit("-", 1)
             try:
                 return io_store.get_task_output(task, key)
-            except Exception:  # noqa: BLE001 - not a task output: let kfp try a parent input
+            except Exception:  # noqa: BLE001  # nosec B110  # not a task output: kfp's own resolution decides below
                 pass
         return original(channel_ref, io_store)
 
@@ -137,9 +137,30 @@ def _newest_run(root: Path, before: set[Path]) -> Path:
     return max(created, key=lambda p: p.stat().st_mtime)
 
 
+def _stop_when_orphaned() -> None:
+    """If `kfp-rai run` dies (even by SIGKILL), stop this pipeline's whole process group: an
+    orphaned pipeline must never go on to register a model nobody is watching."""
+    import os
+    import signal
+    import threading
+    import time
+
+    if os.getsid(0) != os.getpid():  # not started as its own session by `kfp-rai run`: leave others alone
+        return
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Child-process entry point: ``SPEC.json`` holds name, arguments, pipeline_root, result."""
     argv = sys.argv[1:] if argv is None else argv
+    _stop_when_orphaned()
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     logging.basicConfig(level=logging.INFO)
     root = Path(spec["pipeline_root"])

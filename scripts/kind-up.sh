@@ -44,6 +44,25 @@ for ns in kfp-rai kubeflow; do  # the key goes through stdin, never a command li
 done
 unset key
 
+# Model signing: the key pair goes to the namespace pipeline runs execute in (the training and
+# registration tasks sign, the others verify); the serving namespace gets the public key only.
+# An existing pair is kept: re-keying would make every signed model version unverifiable.
+if ! kubectl -n kubeflow get secret kfp-rai-signing >/dev/null 2>&1; then
+  keys=$(mktemp -d)
+  KFP_RAI_CONFIG_DIR="$keys" .venv/bin/python -c 'from kfp_rai.core.signing import ensure_local_keys; ensure_local_keys()'
+  kubectl -n kubeflow create secret generic kfp-rai-signing \
+    --from-file=signing-key.pem="$keys/keys/signing-key.pem" --from-file=verify-key.pem="$keys/keys/verify-key.pem"
+  rm -rf "$keys"
+fi
+kubectl -n kubeflow get secret kfp-rai-signing -o jsonpath='{.data.verify-key\.pem}' | base64 -d |
+  kubectl -n kfp-rai create secret generic kfp-rai-verify-key --from-file=verify-key.pem=/dev/stdin \
+    --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+# The audit key of the serving app (its logs are chained with it); kept if it exists.
+if ! kubectl -n kfp-rai get secret kfp-rai-audit >/dev/null 2>&1; then
+  python3 -c 'import secrets; print(secrets.token_hex(32), end="")' |
+    kubectl -n kfp-rai create secret generic kfp-rai-audit --from-file=audit-key=/dev/stdin >/dev/null
+fi
+
 echo "kind-up: waiting for Kubeflow Pipelines (first start pulls images: allow 10-15 minutes)"
 kubectl -n kubeflow wait --for=condition=Available --timeout=1200s deployment --all
 echo "kind-up: ready. KFP UI: http://localhost:8080   export KFP_HOST=http://localhost:8080"

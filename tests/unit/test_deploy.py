@@ -57,7 +57,8 @@ def test_local_deploy_renders_and_skips_with_the_reason(model_dir, monkeypatch):
     assert pod["metadata"]["annotations"]["kfp-rai/model-sha256"] == report.model_sha256
     assert pod["spec"]["securityContext"] == base["spec"]["template"]["spec"]["securityContext"]
     container = pod["spec"]["containers"][0]
-    assert container["image"] == "reg/kfp-rai:1" and container["livenessProbe"] and container["args"][-1] == "8080"
+    assert container["image"] == "reg/kfp-rai:1" and container["livenessProbe"]
+    assert container["args"] == base["spec"]["template"]["spec"]["containers"][0]["args"]  # the operator's
     # The one models volume now mounts the ConfigMap: no second volume source is left behind.
     models = [v for v in pod["spec"]["volumes"] if v["name"] == "models"]
     assert models == [{"name": "models", "configMap": {"name": cm_name, "optional": True}}]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
+import subprocess  # nosec B404  # only to follow our own child process (see _run.py)
 import sys
 import time
 from dataclasses import dataclass, field

@@ -4,12 +4,15 @@ its outputs into a run directory with run.json, index.html and a summary on the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
-import subprocess
+import signal
+import subprocess  # nosec B404  # runs our own pipeline runner, nothing a user typed
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +119,47 @@ def run_dir_for(args: argparse.Namespace) -> Path:
     return run_dir
 
 
+class _Interrupted(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _Received:
+    name = "signal"
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[_Received]:
+    """SIGINT and SIGTERM raise :class:`_Interrupted` in the main thread while the pipeline runs."""
+    received = _Received()
+
+    def handler(signum: int, frame: object) -> None:
+        received.name = signal.Signals(signum).name
+        raise _Interrupted(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _stop_group(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """Stop the pipeline's whole process group: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    with contextlib.suppress(ProcessLookupError):  # tasks the leader did not take down with it
+        os.killpg(process.pid, signal.SIGKILL)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from kfp_rai.core.files import write_json
     from kfp_rai.pipelines.run_index import write_index
@@ -141,21 +185,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         }
         Path(scratch, "spec.json").write_text(json.dumps(spec), encoding="utf-8")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
+        with open(log_path, "wb") as log, _stop_on_signals() as stopped:
+            # Its own process group: the pipeline and every task it starts stop together.
+            process = subprocess.Popen(  # nosec B603  # this interpreter, our module, a path we wrote; no shell
                 [sys.executable, "-m", "kfp_rai.pipelines.local", str(Path(scratch, "spec.json"))],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
                 cwd=scratch,
+                start_new_session=True,
             )
             try:
                 followed = follow(process, log_path, quiet=args.quiet)
-            except KeyboardInterrupt:
-                process.terminate()
-                process.wait()
-                print("kfp-rai: interrupted; partial outputs are in", run_dir, file=sys.stderr)
-                return 130
+            except _Interrupted as signal_:
+                _stop_group(process)
+                print(
+                    f"kfp-rai: interrupted ({stopped.name}): the pipeline and all its tasks were stopped, nothing "
+                    f"after them ran or registered; the log so far is in {log_path}",
+                    file=sys.stderr,
+                )
+                return 128 + signal_.signum
         result_path = Path(spec["result"])
         result = (
             json.loads(result_path.read_text())

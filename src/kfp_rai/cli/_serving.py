@@ -23,15 +23,19 @@ _DEV_WARNING = (
 
 
 def _audit_paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The log and its checkpoints; ``{start}`` in either path becomes this start's UTC time, so a
+    server that always asks for a new log (a pod restarting on the same volume) keeps the old ones."""
+    import datetime as dt
+
     from kfp_rai.serving import default_checkpoints, safe_state_dir
 
+    start = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     state = safe_state_dir(args.state_dir)
-    log = Path(args.audit_log) if args.audit_log else state / "audit" / "audit.jsonl"
-    checkpoints = (
-        Path(args.audit_checkpoints)
-        if args.audit_checkpoints
-        else state / "checkpoints" / default_checkpoints(log).name
-    )
+    log = Path(args.audit_log.replace("{start}", start)) if args.audit_log else state / "audit" / "audit.jsonl"
+    if args.audit_checkpoints:
+        checkpoints = Path(args.audit_checkpoints.replace("{start}", start))
+    else:
+        checkpoints = state / "checkpoints" / default_checkpoints(log).name
     return log, checkpoints
 
 
@@ -157,7 +161,11 @@ def add_serving_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
     )
     srv.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 in a container)")
     srv.add_argument("--port", type=_port, default=8080, help="port (0: any free one)")
-    srv.add_argument("--audit-log", metavar="FILE", help="the audit log (default: <state dir>/audit/audit.jsonl)")
+    srv.add_argument(
+        "--audit-log",
+        metavar="FILE",
+        help="the audit log (default: <state dir>/audit/audit.jsonl); {start} in it becomes the start time",
+    )
     srv.add_argument(
         "--audit-checkpoints",
         metavar="FILE",

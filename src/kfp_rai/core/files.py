@@ -118,7 +118,7 @@ def load_yaml(text: str, what: str) -> Any:
 
     StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
     try:
-        return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=StrictLoader)  # nosec B506  # StrictLoader is a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise InvalidParameterError(f"the {what} is not valid YAML: {exc}") from exc
 
