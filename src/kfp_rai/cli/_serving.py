@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import signal
@@ -59,31 +60,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(_DEV_WARNING, file=sys.stderr, flush=True)
     model = load_served_model(args.model_uri)  # verified before the audit log is touched
     log, checkpoints = _audit_paths(args)
-    audit = AuditLog(log, key=audit_key or DEVELOPMENT_KEY, checkpoints=checkpoints, create=args.new_audit_log)
-    try:
-        service = ModelService(
-            model, audit=audit, state_dir=args.state_dir, hmac_key=key, development=audit_key is None
-        )
-    except BaseException:
-        audit.close()
-        raise
-    server = serve(service, args.host, args.port)
-    info = service.describe()
-    print(
-        f"serving {info['name']} version {info['version']} (sha256 {info['sha256']}) on "
-        f"http://{args.host}:{server.server_address[1]}; audit log {log}, checkpoints {checkpoints} "
-        f"(verify: kfp-rai audit verify {log} --checkpoints {checkpoints})",
-        flush=True,
-    )
-    # A container is stopped with SIGTERM: close the trail (final checkpoint) as for Ctrl-C.
+    # A container is stopped with SIGTERM: from the moment the log is opened, SIGTERM closes the
+    # trail (a stop record, a final checkpoint) exactly as Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-        service.close()
+    with contextlib.ExitStack() as cleanup:
+        try:
+            audit = AuditLog(log, key=audit_key or DEVELOPMENT_KEY, checkpoints=checkpoints, create=args.new_audit_log)
+            cleanup.callback(audit.close)
+            service = ModelService(
+                model, audit=audit, state_dir=args.state_dir, hmac_key=key, development=audit_key is None
+            )
+            cleanup.callback(service.close)
+            server = serve(service, args.host, args.port)
+            cleanup.callback(server.server_close)
+            info = service.describe()
+            print(
+                f"serving {info['name']} version {info['version']} (sha256 {info['sha256']}) on "
+                f"http://{args.host}:{server.server_address[1]}; audit log {log}, checkpoints {checkpoints} "
+                f"(verify: kfp-rai audit verify {log} --checkpoints {checkpoints})",
+                flush=True,
+            )
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
     return EXIT_OK
 
 
