@@ -100,16 +100,16 @@ def register_model(
     from collections import namedtuple
     from pathlib import Path
 
-    from kfp_rai.core.model_dir import MODEL_FILE, read_model_metadata
+    from kfp_rai.core.model_dir import MODEL_FILE, read_model_files
     from kfp_rai.core.verdict import Verdict
     from kfp_rai.production import ModelRegistry, check_registrable, registration_verdict
 
-    meta = read_model_metadata(model.path, model.metadata.get("sha256"))
+    files, meta = read_model_files(model.path, model.metadata.get("sha256"))  # read once, verified
     check_registrable(dict(model_card.metadata), meta["sha256"])
     registry = ModelRegistry(registry_uri or registered.path)
     entry = registry.register(
         meta["name"],
-        model=(Path(model.path) / MODEL_FILE).read_bytes(),
+        model=files[MODEL_FILE],
         model_card=Path(model_card.path).read_text(encoding="utf-8"),
         metadata=meta,
     )

@@ -183,9 +183,12 @@ def outcome(record: dict[str, Any]) -> tuple[str, str]:
     model) or ``registered``, and one sentence a newcomer understands."""
     stages = record["stages"]
     if record["status"] != "succeeded":
-        where = record.get("failed_task") or "a task"
+        error = record.get("error") or "see the log"
+        where = record.get("failed_task")
+        if not where:
+            return "failed", f"Pipeline FAILED: {error}"
         label = place(where)[2] if place(where) else where
-        return "failed", f"Pipeline FAILED in {label} ({where}): {record.get('error') or 'see the log'}"
+        return "failed", f"Pipeline FAILED in {label} ({where}): {error}"
     prod = stages["production"]
     if prod.get("registered"):
         warned = " with recorded warnings" if prod["status"] == "warning" else ""
@@ -251,7 +254,9 @@ def build_run_record(
             **stages.get(failed_stage, _skipped("")),
             "status": "failed",
             "passed": False,
-            "reason": f"task {failed_task or '?'} failed: {error or 'see the log'}",
+            "reason": f"task {failed_task} failed: {error or 'see the log'}"
+            if failed_task
+            else f"stopped here: {error or 'see the log'}",
             "task_error": error or "see the log",
         }
     for stage in STAGES:

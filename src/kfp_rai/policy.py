@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import os
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
@@ -30,6 +29,7 @@ from typing import Any, ClassVar, Literal
 import yaml
 
 from kfp_rai.core.files import load_yaml, read_text_file
+from kfp_rai.core.numbers import is_finite_number
 from kfp_rai.errors import InvalidParameterError
 
 _MSG = "policy {where} must be {rule}, got {value!r}"
@@ -105,7 +105,7 @@ class Constraint:
         if self.kind == "integer":
             if not isinstance(value, int):
                 raise bad
-        elif not math.isfinite(value):
+        elif not is_finite_number(value):
             raise bad
         if not self._in_bounds(value):
             raise bad

@@ -129,3 +129,47 @@ def test_a_killed_cli_takes_its_pipeline_down_with_it(tmp_path):
     assert _processes_of(mark) == []
     time.sleep(3)
     assert _registry_state(registry) == []  # the orphan never reached registration
+    # Its scratch directory (data, a signed model) could not be removed by the killed CLI: the next
+    # run sweeps it.
+    from kfp_rai.cli._run import _sweep_stale_scratch
+
+    left = [d for d in _scratch_dirs() if (d / "owner.pid").read_text() == str(proc.pid)]
+    assert len(left) == 1
+    _sweep_stale_scratch()
+    assert not left[0].exists()
+
+
+def _scratch_dirs() -> list[Path]:
+    import tempfile
+
+    return [d for d in Path(tempfile.gettempdir()).glob("kfp-rai-run-*") if (d / "owner.pid").is_file()]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def test_a_runner_killed_mid_task_leaves_no_task_behind(tmp_path):
+    """The pipeline runner dies by SIGKILL during training: its tasks keep no process alive."""
+    mark = uuid.uuid4().hex
+    command = [KFP_RAI, "run", "--output", str(tmp_path / "run"), "--registry", str(tmp_path / "registry")]
+    env = {**os.environ, "KFP_RAI_TEST_RUN": mark}
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env
+    ) as proc:
+        for line in proc.stdout:
+            if line.startswith("  discovery  split train/test") and "done" in line:
+                runner = [p for p in _processes_of(mark) if b"kfp_rai.pipelines.local" in _cmdline(p)]
+                assert len(runner) == 1
+                os.kill(runner[0], signal.SIGKILL)
+                break
+        rest = proc.stdout.read()
+        code = proc.wait(timeout=60)
+        stderr = proc.stderr.read()
+    assert code == 1 and "Traceback" not in stderr, (line, rest, stderr)
+    assert _processes_of(mark) == []
+    assert "the local pipeline runner was killed by SIGKILL" in stderr
+    assert "Pipeline FAILED: the local pipeline runner was killed" in rest

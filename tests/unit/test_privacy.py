@@ -39,6 +39,7 @@ def test_key_from_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("KFP_RAI_HMAC_KEY_FILE", raising=False)
     assert hmac_key_from_env() is None
     (tmp_path / "key").write_text("secret-from-file\n")
+    (tmp_path / "key").chmod(0o600)
     monkeypatch.setenv("KFP_RAI_HMAC_KEY_FILE", str(tmp_path / "key"))
     assert hmac_key_from_env() == b"secret-from-file"
     monkeypatch.setenv("KFP_RAI_HMAC_KEY", "direct")

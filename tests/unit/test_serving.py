@@ -63,7 +63,10 @@ def _instance(adult, **changes):
 
 
 def _events(path):
-    return [json.loads(line)["event"] for line in path.read_text().splitlines()]
+    """The events after the log's creation record."""
+    events = [json.loads(line)["event"] for line in path.read_text().splitlines()]
+    assert events[0] == "audit_log_created"
+    return events[1:]
 
 
 def test_predicts_with_alerts_and_audits_without_raw_values(server, adult):
@@ -83,7 +86,10 @@ def test_predicts_with_alerts_and_audits_without_raw_values(server, adult):
     assert "customer-42" not in log and "Astronaut" not in log
     # The audit log carries the pipeline's pseudonym for the id, so the two can be joined.
     assert "hmac:" + pseudonym("customer-42", b"test-key-0123456789") in log
-    assert json.loads(log.splitlines()[-1])["mac"] == body["audit"]
+    record = json.loads(log.splitlines()[-1])
+    assert record["mac"] == body["audit"]
+    # The request is fingerprinted with the audit key: an unkeyed hash of it could be brute-forced.
+    assert len(record["request_hmac"]) == 64 and "request_sha256" not in record
 
 
 def test_every_request_is_recorded_and_no_rejected_value_is_echoed(server, adult):
@@ -96,13 +102,15 @@ def test_every_request_is_recorded_and_no_rejected_value_is_echoed(server, adult
         ({"instances": [missing]}, "lacks features ['age']"),
         ({"instances": [_instance(adult, age=email)]}, "'age' must be a number, got text"),
         ({"instances": []}, "between 1 and"),
+        ({"instances": [_instance(adult, age=10**400)]}, "'age' must be a finite number within float range"),
     ]:
         status, body = _call(f"{url}/v1/predict", payload)
         assert status == 400 and fragment in body["error"] and email not in body["error"]
     assert _call(f"{url}/v1/predict", raw=b"{not json")[0] == 400
     assert _call(f"{url}/v1/predict", raw=b"[" * 100_000)[0] == 400  # nested past the parser's depth
+    assert _call(f"{url}/v1/predict", raw=b'{"instances": [{"age": ' + b"9" * 5000 + b"}]}")[0] == 400
     log = (tmp / "audit.jsonl").read_text()
-    assert _events(tmp / "audit.jsonl") == ["start"] + ["rejected"] * 4 + ["malformed"] * 2
+    assert _events(tmp / "audit.jsonl") == ["start"] + ["rejected"] * 5 + ["malformed"] * 3
     assert email not in log
 
 
@@ -117,15 +125,32 @@ def test_kill_switch_takes_effect_at_once_and_operator_actions_are_recorded(serv
     assert main(["enable", "--state-dir", state]) == 0
     assert _call(f"{url}/v1/predict", {"instances": [_instance(adult)]})[0] == 200
     assert _events(tmp / "audit.jsonl") == ["start", "operator_disabled", "refused", "operator_enabled", "predict"]
-    disabled = json.loads((tmp / "audit.jsonl").read_text().splitlines()[1])
-    assert disabled["reason"] == "bias incident 17"
+    disabled = json.loads((tmp / "audit.jsonl").read_text().splitlines()[2])
+    assert disabled["reason"] == "bias incident 17" and disabled["seq"] == 1
 
 
-def test_a_corrupt_switch_file_fails_closed(server, adult):
+def test_operator_actions_are_recorded_without_waiting_for_a_request(server):
+    import time
+
+    _, tmp = server
+    state = str(tmp / "state")
+    assert main(["disable", "--state-dir", state, "--reason", "quiet switch-off"]) == 0
+    assert main(["enable", "--state-dir", state]) == 0
+    deadline = time.monotonic() + 10
+    while _events(tmp / "audit.jsonl")[-2:] != ["operator_disabled", "operator_enabled"]:
+        assert time.monotonic() < deadline, _events(tmp / "audit.jsonl")
+        time.sleep(0.1)
+
+
+def test_a_corrupt_switch_journal_fails_closed_until_an_operator_acts(server, adult):
     url, tmp = server
-    (tmp / "state" / "disabled.json").write_text("{broken")
+    with open(tmp / "state" / "operator.jsonl", "ab") as fh:
+        fh.write(b"{broken")
     status, body = _call(f"{url}/v1/predict", {"instances": [_instance(adult)]})
     assert status == 503 and "unreadable" in body["error"]
+    assert main(["enable", "--state-dir", str(tmp / "state")]) == 0
+    assert _call(f"{url}/v1/predict", {"instances": [_instance(adult)]})[0] == 200
+    assert "operator_journal_unreadable" in _events(tmp / "audit.jsonl")
 
 
 def _chain(tmp_path, n=6, every=3):
@@ -145,12 +170,13 @@ def test_the_trail_is_intact_and_every_tampering_is_detected(tmp_path):
     assert verify_audit_log(path, KEY).ok
     lines = path.read_text().splitlines()
     cases = {
-        "edited": [lines[0], lines[1].replace('"n":1', '"n":9'), *lines[2:]],
+        "edited": [*lines[:2], lines[2].replace('"n":1', '"n":9'), *lines[3:]],
         "removed in the middle": [lines[0], *lines[2:]],
         "reordered": [lines[1], lines[0], *lines[2:]],
         "cut at the end": lines[:4],
         "emptied": [],
     }
+    assert '"n":1' in lines[2]
     for name, tampered in cases.items():
         _tamper(path, tampered)
         check = verify_audit_log(path, KEY)
@@ -170,7 +196,7 @@ def test_a_chain_recomputed_without_the_key_is_detected(tmp_path):
         record = json.loads(line)
         record.pop("mac")
         record["prev"] = prev
-        if record["n"] == 2:
+        if record.get("n") == 2:
             record["n"] = 99
         canonical = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
         record["mac"] = prev = hashlib.sha256(canonical).hexdigest()  # the best a writer without the key can do
@@ -193,9 +219,37 @@ def test_one_writer_per_log_and_no_silent_new_log(tmp_path):
     shutil.move(tmp_path / "a.jsonl", tmp_path / "moved.jsonl")
     with pytest.raises(IntegrityError, match="no audit log at"):
         AuditLog(tmp_path / "a.jsonl", key=KEY)
-    assert "the log is missing; its checkpoints record 1 records" in verify_audit_log(tmp_path / "a.jsonl", KEY).message
-    with pytest.raises(IntegrityError, match="in use|nothing is overwritten"):
+    assert "no audit log at" in verify_audit_log(tmp_path / "a.jsonl", KEY).message
+    with pytest.raises(IntegrityError, match="nothing is overwritten"):
         AuditLog(tmp_path / "a.jsonl", key=KEY, create=True)  # the checkpoints of the moved log remain
+
+
+def test_checkpoints_are_found_from_the_log_and_never_missing_or_borrowed(tmp_path):
+    elsewhere = tmp_path / "vault" / "a.checkpoints"  # kept apart from the log, as advised
+    log = AuditLog(tmp_path / "a.jsonl", key=KEY, checkpoints=elsewhere, create=True, checkpoint_every=2)
+    for i in range(5):
+        log.append({"event": "predict", "n": i})
+    log.close()
+    path = tmp_path / "a.jsonl"
+    assert verify_audit_log(path, KEY).ok  # found from the log's first record, no flag needed
+    lines = path.read_text().splitlines()
+    # Cut the log and delete its checkpoints: the cut no longer passes for lack of them.
+    _tamper(path, lines[:3])
+    shutil.move(elsewhere, tmp_path / "hidden")
+    check = verify_audit_log(path, KEY)
+    assert not check.ok and "checkpoints" in check.message and "are missing" in check.message
+    with pytest.raises(IntegrityError, match="are missing"):
+        AuditLog(path, key=KEY)  # and a restart does not paper over it with a fresh checkpoint
+    # Another log's checkpoints prove nothing about this one.
+    other = AuditLog(tmp_path / "b.jsonl", key=KEY, checkpoints=elsewhere, create=True)
+    other.close()
+    check = verify_audit_log(path, KEY)
+    assert not check.ok and "another log" in check.message
+    shutil.move(tmp_path / "hidden", tmp_path / "found")
+    check = verify_audit_log(path, KEY, tmp_path / "found")
+    assert not check.ok and "cut to 3 records" in check.message
+    with pytest.raises(IntegrityError, match="keeps its checkpoints in"):
+        AuditLog(tmp_path / "b.jsonl", key=KEY, checkpoints=tmp_path / "elsewhere")
 
 
 def test_the_audit_commands(tmp_path, capsys, monkeypatch):
@@ -238,7 +292,8 @@ def test_serve_refuses_without_an_audit_key_and_says_so_in_development_mode(mode
         assert "WARNING: development mode: the audit log is keyed with a public key" in stderr
     log = tmp_path / "s" / "audit" / "audit.jsonl"
     records = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [r["event"] for r in records] == ["start", "stop", "start", "stop"]  # SIGTERM closes the trail
+    assert [r["event"] for r in records] == ["audit_log_created", "start", "stop", "start", "stop"]  # SIGTERM
+    assert not any("request_hmac" in r for r in records)  # a public key would make it brute-forceable
     assert all(r["development_audit_key"] for r in records if r["event"] == "start")
 
 
@@ -271,7 +326,7 @@ def test_state_directories_others_can_write_are_refused(tmp_path, capsys):
     with pytest.raises(InvalidParameterError, match="writable by others"):
         safe_state_dir(shared)
     assert main(["disable", "--state-dir", str(shared), "--reason", "x"]) == 2
-    assert not (shared / "disabled.json").exists()
+    assert not (shared / "operator.jsonl").exists()
     theirs = tmp_path / "theirs"
     theirs.mkdir(mode=0o700)
     os.chown(theirs, 65534, 65534)  # nobody

@@ -12,15 +12,14 @@ import skops.io as sio
 
 from kfp_rai.core.model_dir import (
     MODEL_FILE,
-    TRUSTED_LOADERS,
-    TRUSTED_TYPES,
+    TRUSTED_NODES,
     load_model,
     load_model_dir,
     model_types,
     read_model_metadata,
     save_model_dir,
 )
-from kfp_rai.core.signing import SIGNATURE_FILE, ensure_local_keys, sign_model_dir, verify_model_dir
+from kfp_rai.core.signing import SIGNATURE_FILE, ensure_local_keys, sign_model_dir, verify_model_dir, verify_pem
 from kfp_rai.errors import IntegrityError
 from kfp_rai.production import ModelRegistry
 from kfp_rai.training import train_model
@@ -90,6 +89,49 @@ def test_keys_are_private_and_a_readable_key_file_is_refused(tmp_path, monkeypat
         sign_model_dir(model_dir)
 
 
+@pytest.mark.parametrize(
+    ("env", "mode", "fragment"),
+    [
+        ("KFP_RAI_AUDIT_KEY_FILE", 0o640, "accessible to other users"),
+        ("KFP_RAI_AUDIT_KEY_FILE", 0o620, "writable by other users"),
+        ("KFP_RAI_HMAC_KEY_FILE", 0o666, "writable by other users"),
+        ("KFP_RAI_HMAC_KEY_FILE", 0o604, "accessible to other users"),
+        ("KFP_RAI_VERIFY_KEY_FILE", 0o646, "writable by other users"),
+    ],
+)
+def test_every_key_file_is_held_to_the_same_rule(tmp_path, monkeypatch, env, mode, fragment):
+    from kfp_rai.discovery import hmac_key_from_env
+    from kfp_rai.serving import audit_key_from_env
+
+    keys, _ = ensure_local_keys()
+    key = tmp_path / "key"
+    key.write_bytes((keys / "verify-key.pem").read_bytes() if "VERIFY" in env else b"k" * 32)
+    os.chmod(key, mode)
+    monkeypatch.setenv(env, str(key))
+    read = {
+        "KFP_RAI_AUDIT_KEY_FILE": audit_key_from_env,
+        "KFP_RAI_HMAC_KEY_FILE": hmac_key_from_env,
+        "KFP_RAI_VERIFY_KEY_FILE": verify_pem,
+    }[env]
+    with pytest.raises(IntegrityError, match=fragment):
+        read()
+    os.chmod(key, 0o644 if "VERIFY" in env else 0o600)  # a public key may be read by anyone
+    assert read() == key.read_bytes().strip() or read() == key.read_bytes()
+
+
+def test_a_lost_public_key_is_derived_again_and_a_lost_private_key_is_said(tmp_path, monkeypatch, model_dir):
+    monkeypatch.setenv("KFP_RAI_CONFIG_DIR", str(tmp_path / "cfg"))
+    keys, created = ensure_local_keys()
+    assert created
+    sign_model_dir(model_dir)
+    (keys / "verify-key.pem").unlink()
+    assert ensure_local_keys() == (keys, False)
+    verify_model_dir(model_dir)  # the same pair
+    (keys / "signing-key.pem").unlink()
+    with pytest.raises(IntegrityError, match="exists without its signing key"):
+        ensure_local_keys()
+
+
 def test_without_a_key_nothing_is_signed(tmp_path, monkeypatch, model_dir):
     monkeypatch.setenv("KFP_RAI_CONFIG_DIR", str(tmp_path / "empty"))
     with pytest.raises(IntegrityError, match="no signing key"):
@@ -97,9 +139,74 @@ def test_without_a_key_nothing_is_signed(tmp_path, monkeypatch, model_dir):
 
 
 def test_the_trust_list_is_exactly_what_training_writes(model_dir):
-    found = model_types(model_dir / MODEL_FILE)
-    assert {t for t, _ in found} == TRUSTED_TYPES
-    assert {loader for _, loader in found} == TRUSTED_LOADERS
+    assert model_types(model_dir / MODEL_FILE) == TRUSTED_NODES
+
+
+def test_other_shapes_of_data_need_nothing_beyond_the_trust_list():
+    import numpy as np
+    import pandas as pd
+
+    from kfp_rai.core.model_dir import model_bytes
+
+    rng = np.random.default_rng(0)
+    n = 400
+    data = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.integers(0, 5, n),
+            "flag": rng.random(n) > 0.5,
+            "cat": rng.choice(["x", "y", None], n),
+            "g": rng.choice(["m", "f"], n),
+            "y": rng.choice(["yes", "no"], n),
+        }
+    )
+    for columns in (["a", "b", "g", "y"], list(data.columns)):
+        model, _ = train_model(data[columns], target="y", positive_label="yes", sensitive_features=["g"])
+        assert model_types(model_bytes(model)) <= TRUSTED_NODES
+
+
+def test_the_bytes_verified_are_the_bytes_loaded(model_dir, tmp_path, monkeypatch):
+    """Whoever can write the directory swaps model.skops for a payload right after the checks read
+    it: nothing may reopen it by path, so the swap changes nothing and runs nothing."""
+    import kfp_rai.core.signing as signing
+
+    read_once = signing.read_flat_dir
+    shutil.copytree(model_dir, tmp_path / "pristine")
+    payload = _crafted(tmp_path / "payload.skops", tmp_path / "pwned")
+
+    def read_then_swap(path):
+        files = read_once(path)
+        shutil.copy(payload, model_dir / MODEL_FILE)
+        return files
+
+    monkeypatch.setattr(signing, "read_flat_dir", read_then_swap)
+    model, meta = load_model_dir(model_dir)
+    assert hasattr(model, "predict_proba") and meta["sha256"]
+    assert not (tmp_path / "pwned").exists()
+
+    def read_then_remove(path):
+        files = read_once(path)
+        shutil.rmtree(path)  # any later open by path fails
+        return files
+
+    shutil.rmtree(model_dir)
+    shutil.copytree(tmp_path / "pristine", model_dir)
+    monkeypatch.setattr(signing, "read_flat_dir", read_then_remove)
+    model, _ = load_model_dir(model_dir)
+    assert not model_dir.exists() and hasattr(model, "predict_proba")
+
+
+def test_links_and_subdirectories_are_refused_but_a_linked_directory_is_fine(model_dir, tmp_path):
+    linked = tmp_path / "linked"
+    linked.symlink_to(model_dir, target_is_directory=True)  # a mounted volume, a `current` link
+    load_model_dir(linked)
+    (model_dir / "sub").mkdir()
+    _refused(model_dir, "'sub'")
+    (model_dir / "sub").rmdir()
+    real = tmp_path / "meta-elsewhere.json"
+    shutil.move(model_dir / "metadata.json", real)
+    (model_dir / "metadata.json").symlink_to(real)
+    _refused(model_dir, "symbolic link")
 
 
 def _crafted(path, marker):
@@ -169,6 +276,7 @@ def test_a_crafted_model_file_runs_nothing(tmp_path):
         ("os", "system", "ConstructorFromReduceNode"),
         ("builtins", "eval", "FunctionNode"),
         ("sklearn.pipeline", "Pipeline", "MethodNode"),  # a trusted class through a node kind we never write
+        ("numpy.random._generator", "Generator", "TypeNode"),  # a trusted class and node kind, never paired
     ],
 )
 def test_names_outside_the_list_are_refused_before_loading(tmp_path, monkeypatch, module, name, loader):
@@ -204,7 +312,9 @@ def test_a_registry_version_is_complete_and_signed_or_absent(tmp_path, monkeypat
     }
     verify_model_dir(tmp_path / "reg" / "m" / "1")
     # A registration that dies before it is signed leaves no version and no numbered directory.
-    monkeypatch.setattr(registry_module, "sign_model_dir", lambda path: (_ for _ in ()).throw(KeyboardInterrupt()))
+    monkeypatch.setattr(
+        registry_module, "sign_files", lambda files, shown_as: (_ for _ in ()).throw(KeyboardInterrupt())
+    )
     with pytest.raises(KeyboardInterrupt):
         registry.register("m", model=b"two", model_card="# card", metadata={})
     monkeypatch.undo()

@@ -8,6 +8,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import subprocess  # nosec B404  # runs our own pipeline runner, nothing a user typed
 import sys
@@ -160,6 +161,32 @@ def _stop_group(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
+_SCRATCH_PREFIX, _OWNER_FILE = "kfp-rai-run-", "owner.pid"
+
+
+def _runner_death(code: int | None) -> str:
+    how = f"was killed by {signal.Signals(-code).name}" if code and code < 0 else f"exited with code {code}"
+    return f"the local pipeline runner {how} before the pipeline finished; its tasks were stopped with it"
+
+
+def _sweep_stale_scratch() -> None:
+    """Remove scratch directories of earlier runs that were killed (SIGKILL leaves no chance to
+    clean up): ours, marked with an owner pid that no longer runs. They hold data and models."""
+    for scratch in Path(tempfile.gettempdir()).glob(f"{_SCRATCH_PREFIX}*"):
+        try:
+            if scratch.stat().st_uid != os.getuid():
+                continue
+            pid = int((scratch / _OWNER_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(scratch, ignore_errors=True)
+        except PermissionError:
+            continue
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from kfp_rai.core.files import write_json
     from kfp_rai.pipelines.run_index import write_index
@@ -176,7 +203,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = utc_now()
     if not args.quiet:
         print(f"kfp-rai {__version__}: running the {args.pipeline} pipeline locally (kfp.local) into {run_dir}")
-    with tempfile.TemporaryDirectory(prefix="kfp-rai-") as scratch:
+    _sweep_stale_scratch()
+    with tempfile.TemporaryDirectory(prefix=_SCRATCH_PREFIX) as scratch:
+        Path(scratch, _OWNER_FILE).write_text(str(os.getpid()), encoding="utf-8")
         spec = {
             "name": args.pipeline,
             "arguments": arguments,
@@ -197,6 +226,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
             try:
                 followed = follow(process, log_path, quiet=args.quiet)
+                with contextlib.suppress(ProcessLookupError):  # the runner died (even by SIGKILL): its tasks too
+                    os.killpg(process.pid, signal.SIGKILL)
             except _Interrupted as signal_:
                 _stop_group(process)
                 print(
@@ -209,7 +240,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = (
             json.loads(result_path.read_text())
             if result_path.is_file()
-            else {"status": "failed", "error": "the local runner exited without a result", "pipeline_dir": None}
+            else {"status": "failed", "error": _runner_death(process.returncode), "pipeline_dir": None}
         )
         failed_task, message = error_from_log(followed.lines) if result["status"] != "succeeded" else (None, None)
         pipeline_dir = result.get("pipeline_dir")

@@ -23,9 +23,10 @@ _DEV_WARNING = (
 )
 
 
-def _audit_paths(args: argparse.Namespace) -> tuple[Path, Path]:
+def _audit_paths(args: argparse.Namespace) -> tuple[Path, Path | None]:
     """The log and its checkpoints; ``{start}`` in either path becomes this start's UTC time, so a
-    server that always asks for a new log (a pod restarting on the same volume) keeps the old ones."""
+    server that always asks for a new log (a pod restarting on the same volume) keeps the old ones.
+    An existing log keeps the checkpoints its first record names (None: use those)."""
     import datetime as dt
 
     from kfp_rai.serving import default_checkpoints, safe_state_dir
@@ -34,10 +35,10 @@ def _audit_paths(args: argparse.Namespace) -> tuple[Path, Path]:
     state = safe_state_dir(args.state_dir)
     log = Path(args.audit_log.replace("{start}", start)) if args.audit_log else state / "audit" / "audit.jsonl"
     if args.audit_checkpoints:
-        checkpoints = Path(args.audit_checkpoints.replace("{start}", start))
-    else:
-        checkpoints = state / "checkpoints" / default_checkpoints(log).name
-    return log, checkpoints
+        return log, Path(args.audit_checkpoints.replace("{start}", start))
+    if log.exists() and not args.new_audit_log:
+        return log, None
+    return log, state / "checkpoints" / default_checkpoints(log).name
 
 
 def _port(value: str) -> int:
@@ -76,8 +77,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             info = service.describe()
             print(
                 f"serving {info['name']} version {info['version']} (sha256 {info['sha256']}) on "
-                f"http://{args.host}:{server.server_address[1]}; audit log {log}, checkpoints {checkpoints} "
-                f"(verify: kfp-rai audit verify {log} --checkpoints {checkpoints})",
+                f"http://{args.host}:{server.server_address[1]}; audit log {audit.path}, checkpoints "
+                f"{audit.checkpoints} (verify: kfp-rai audit verify {audit.path})",
                 flush=True,
             )
             server.serve_forever()
@@ -123,19 +124,9 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         raise RAIError("verifying needs the audit key the log was written with: set KFP_RAI_AUDIT_KEY_FILE")
     if not Path(args.log).is_file():
         raise RAIError(f"no audit log at {args.log}: a missing log cannot be verified (was it moved or deleted?)")
-    check = verify_audit_log(args.log, key or DEVELOPMENT_KEY, args.checkpoints or _find_checkpoints(Path(args.log)))
+    check = verify_audit_log(args.log, key or DEVELOPMENT_KEY, args.checkpoints)
     print(f"{args.log}: {check.message}", file=sys.stdout if check.ok else sys.stderr)
     return EXIT_OK if check.ok else EXIT_FAILED
-
-
-def _find_checkpoints(log: Path) -> Path | None:
-    """Where `kfp-rai serve` keeps a log's checkpoints by default: beside it, or in the state dir."""
-    from kfp_rai.serving import default_checkpoints, default_state_dir
-
-    for candidate in (default_checkpoints(log), default_state_dir() / "checkpoints" / default_checkpoints(log).name):
-        if candidate.exists():
-            return candidate
-    return None
 
 
 def cmd_audit_new_key(args: argparse.Namespace) -> int:
@@ -185,7 +176,9 @@ def add_serving_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, parser_class=type(audit))
     verify = audit_sub.add_parser("verify", help="check a log's keyed chain and its latest checkpoint")
     verify.add_argument("log")
-    verify.add_argument("--checkpoints", metavar="FILE", help="the log's checkpoints (default: <log>.checkpoints)")
+    verify.add_argument(
+        "--checkpoints", metavar="FILE", help="the log's checkpoints (default: the file its first record names)"
+    )
     verify.add_argument("--insecure-dev-audit", action="store_true", help="verify a development-mode log")
     verify.set_defaults(func=cmd_audit_verify)
     new_key = audit_sub.add_parser("new-key", help="write a random audit key to a new file (mode 600)")

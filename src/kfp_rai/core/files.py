@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kfp_rai.errors import InvalidParameterError
+from kfp_rai.errors import IntegrityError, InvalidParameterError
 
 T = TypeVar("T")
 PathLike = str | os.PathLike[str]
@@ -121,6 +121,8 @@ def load_yaml(text: str, what: str) -> Any:
         return yaml.load(text, Loader=StrictLoader)  # nosec B506  # StrictLoader is a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise InvalidParameterError(f"the {what} is not valid YAML: {exc}") from exc
+    except ValueError as exc:  # an integer past Python's digit limit
+        raise InvalidParameterError(f"the {what} holds a value that cannot be read: {exc}") from exc
 
 
 def read_text_file(path: PathLike, label: str, parse: Callable[[str], T]) -> T:
@@ -140,3 +142,28 @@ def read_text_file(path: PathLike, label: str, parse: Callable[[str], T]) -> T:
         return parse(text)
     except InvalidParameterError as exc:
         raise InvalidParameterError(f"{path}: {exc}") from exc
+
+
+def read_key_file(path: PathLike, what: str, *, private: bool = True) -> bytes:
+    """Read a key file, refusing one that someone else could read (private keys) or replace.
+
+    The file (a symbolic link is followed: Kubernetes mounts Secrets through links) must belong to
+    this user or to root, and be writable by its owner only. A private key must not be readable by
+    other users; group read is accepted only on a root-owned file, the way Kubernetes presents a
+    Secret to a pod's ``fsGroup`` (mode 0440).
+    """
+    file = Path(path)
+    what = f"{what}{file}" if what.endswith("=") else f"{what}"
+    if not file.is_file():
+        raise IntegrityError(f"{what} does not exist")
+    info = file.stat()
+    mode = info.st_mode & 0o777
+    owner_ok = not hasattr(os, "getuid") or info.st_uid in (os.getuid(), 0)
+    if not owner_ok:
+        raise IntegrityError(f"{what} belongs to another user: use a key file you own")
+    if mode & 0o022:
+        raise IntegrityError(f"{what} is writable by other users (mode {mode:o}): chmod go-w it")
+    group_read_ok = info.st_uid == 0 and hasattr(os, "getuid") and os.getuid() != 0
+    if private and (mode & 0o007 or (mode & 0o070 and not group_read_ok)):
+        raise IntegrityError(f"{what} is accessible to other users (mode {mode:o}): chmod 600 it")
+    return file.read_bytes()

@@ -11,6 +11,7 @@ Layout (training output, registry version, serving input alike)::
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 from collections.abc import Iterator
@@ -18,54 +19,41 @@ from pathlib import Path
 from typing import Any
 
 from kfp_rai._version import __version__
-from kfp_rai.core.files import PathLike, atomic_write_bytes, sha256_bytes, sha256_file, write_json
-from kfp_rai.core.signing import sign_model_dir, verify_model_dir
+from kfp_rai.core.files import PathLike, atomic_write_bytes, sha256_bytes
+from kfp_rai.core.signing import SIGNATURE_FILE, sign_files, verify_model_dir
 from kfp_rai.errors import IntegrityError
 
 MODEL_FILE = "model.skops"
 META_FILE = "metadata.json"
 CARD_FILE = "model_card.md"
 
-# The exact classes a kfp-rai model file may name, and the skops node kinds that may build them:
-# what train_model writes (a test trains a model and compares). Anything else, a function or a
-# callable constructor above all, is refused before skops builds a single object.
-TRUSTED_TYPES = frozenset(
+# Exactly the (class, skops node kind) pairs a kfp-rai model file may name: what train_model writes
+# (a test trains models and compares). Anything else, a function, a callable constructor, or a
+# trusted class built by another node kind, is refused before skops builds a single object.
+TRUSTED_NODES = frozenset(
     {
-        "builtins.dict",
-        "builtins.list",
-        "builtins.slice",
-        "builtins.str",
-        "builtins.tuple",
-        "numpy.float64",
-        "numpy.ndarray",
-        "numpy.uint64",
-        "numpy.random._generator.Generator",
-        "sklearn._loss._loss.CyHalfBinomialLoss",
-        "sklearn._loss.link.Interval",
-        "sklearn._loss.link.LogitLink",
-        "sklearn._loss.loss.HalfBinomialLoss",
-        "sklearn.compose._column_transformer.ColumnTransformer",
-        "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
-        "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
-        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-        "sklearn.pipeline.Pipeline",
-        "sklearn.preprocessing._encoders.OneHotEncoder",
-        "sklearn.preprocessing._function_transformer.FunctionTransformer",
-        "sklearn.preprocessing._label.LabelEncoder",
-    }
-)
-TRUSTED_LOADERS = frozenset(
-    {
-        "DictNode",
-        "JsonNode",
-        "ListNode",
-        "LossNode",
-        "NdArrayNode",
-        "ObjectNode",
-        "RandomGeneratorNode",
-        "SliceNode",
-        "TupleNode",
-        "TypeNode",
+        ("builtins.dict", "DictNode"),
+        ("builtins.list", "ListNode"),
+        ("builtins.slice", "SliceNode"),
+        ("builtins.str", "JsonNode"),
+        ("builtins.str", "TypeNode"),
+        ("builtins.tuple", "TupleNode"),
+        ("numpy.float64", "TypeNode"),
+        ("numpy.ndarray", "NdArrayNode"),
+        ("numpy.random._generator.Generator", "RandomGeneratorNode"),
+        ("numpy.uint64", "NdArrayNode"),
+        ("sklearn._loss._loss.CyHalfBinomialLoss", "LossNode"),
+        ("sklearn._loss.link.Interval", "ObjectNode"),
+        ("sklearn._loss.link.LogitLink", "ObjectNode"),
+        ("sklearn._loss.loss.HalfBinomialLoss", "ObjectNode"),
+        ("sklearn.compose._column_transformer.ColumnTransformer", "ObjectNode"),
+        ("sklearn.ensemble._hist_gradient_boosting.binning._BinMapper", "ObjectNode"),
+        ("sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier", "ObjectNode"),
+        ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor", "ObjectNode"),
+        ("sklearn.pipeline.Pipeline", "ObjectNode"),
+        ("sklearn.preprocessing._encoders.OneHotEncoder", "ObjectNode"),
+        ("sklearn.preprocessing._function_transformer.FunctionTransformer", "ObjectNode"),
+        ("sklearn.preprocessing._label.LabelEncoder", "ObjectNode"),
     }
 )
 
@@ -97,43 +85,47 @@ def _nodes(tree: Any) -> Iterator[tuple[str, str]]:
             yield from _nodes(value)
 
 
-def model_types(path: PathLike) -> set[tuple[str, str]]:
-    """The (type, loader) pairs a skops file names, read from its schema without building anything."""
+def model_types(model: PathLike | bytes) -> set[tuple[str, str]]:
+    """The (type, loader) pairs a skops file (a path or its bytes) names, read from its schema
+    without building anything."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(io.BytesIO(model) if isinstance(model, bytes) else model) as archive:
             schema = json.loads(archive.read("schema.json"))
     except (zipfile.BadZipFile, KeyError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IntegrityError(f"model file {path} is not a skops file: {exc}") from exc
+        raise IntegrityError(f"the model file is not a skops file: {exc}") from exc
     return set(_nodes(schema))
 
 
-def load_model(path: PathLike, *, expected_sha256: str) -> Any:
-    """Load a skops model after checking its sha256 and that it names only :data:`TRUSTED_TYPES`.
+def load_model_bytes(data: bytes, *, expected_sha256: str, shown_as: PathLike = MODEL_FILE) -> Any:
+    """Build a model from skops bytes after checking their sha256 and that they name only
+    :data:`TRUSTED_NODES`; the bytes checked are the bytes loaded.
 
     Raises
     ------
     IntegrityError
-        The file's hash differs from ``expected_sha256`` (tampered or corrupted), or it names a type
-        or node kind kfp-rai does not write; nothing in it is built then.
+        The hash differs from ``expected_sha256`` (tampered or corrupted), or the file names a
+        (type, node kind) pair kfp-rai does not write; nothing in it is built then.
     """
     import skops.io as sio
 
-    path = Path(path)
-    _check_hash(path, expected_sha256)
-    found = model_types(path)
-    refused = sorted({t for t, _ in found} - TRUSTED_TYPES) + sorted({n for _, n in found} - TRUSTED_LOADERS)
+    _check_hash(sha256_bytes(data), expected_sha256, shown_as)
+    refused = sorted(f"{t} ({loader})" for t, loader in model_types(data) - TRUSTED_NODES)
     if refused:
-        raise IntegrityError(f"model file {path} names what kfp-rai never writes, {refused}: refusing to load it")
-    return sio.load(path, trusted=sio.get_untrusted_types(file=path))
+        raise IntegrityError(f"model file {shown_as} names what kfp-rai never writes, {refused}: refusing to load it")
+    return sio.loads(data, trusted=sio.get_untrusted_types(data=data))
 
 
-def _check_hash(path: Path, expected_sha256: str) -> None:
+def load_model(path: PathLike, *, expected_sha256: str) -> Any:
+    """:func:`load_model_bytes` on a file, read once."""
+    return load_model_bytes(Path(path).read_bytes(), expected_sha256=expected_sha256, shown_as=path)
+
+
+def _check_hash(actual: str, expected_sha256: str, shown_as: PathLike) -> None:
     if not expected_sha256:
-        raise IntegrityError(f"refusing to load {path}: no expected sha256 was given")
-    actual = sha256_file(path)
+        raise IntegrityError(f"refusing to load {shown_as}: no expected sha256 was given")
     if actual != expected_sha256:
         raise IntegrityError(
-            f"model file {path} has sha256 {actual[:12]}..., expected {expected_sha256[:12]}...: "
+            f"model file {shown_as} has sha256 {actual[:12]}..., expected {expected_sha256[:12]}...: "
             "the artifact was changed after it was written; retrain or restore it"
         )
 
@@ -141,12 +133,38 @@ def _check_hash(path: Path, expected_sha256: str) -> None:
 def save_model_dir(model: Any, path: PathLike, metadata: dict[str, Any]) -> dict[str, Any]:
     """Save ``model`` as ``<path>/model.skops`` with ``<path>/metadata.json`` and sign the
     directory; return the metadata."""
-    Path(path).mkdir(parents=True, exist_ok=True)
-    sha = save_model(model, Path(path) / MODEL_FILE)
-    meta = {**metadata, "sha256": sha, "kfp_rai_version": __version__, "format": "skops"}
-    write_json(Path(path) / META_FILE, meta)
-    sign_model_dir(path)
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    data = model_bytes(model)
+    meta = {**metadata, "sha256": sha256_bytes(data), "kfp_rai_version": __version__, "format": "skops"}
+    files = {MODEL_FILE: data, META_FILE: metadata_bytes(meta)}
+    signature = sign_files(files, directory)  # what is signed is what is written, not a re-read
+    for name, content in files.items():
+        atomic_write_bytes(directory / name, content)
+    atomic_write_bytes(directory / SIGNATURE_FILE, signature)
     return meta
+
+
+def metadata_bytes(meta: dict[str, Any]) -> bytes:
+    """``metadata.json`` as written: indented, keys sorted."""
+    return (json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8")
+
+
+def _verified(path: PathLike, expected_sha256: str | None) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """The directory's files, read once and verified, and its metadata, checked against the model."""
+    files = verify_model_dir(path)
+    if META_FILE not in files or MODEL_FILE not in files:
+        raise IntegrityError(f"{path} is not a kfp-rai model directory: it lacks {MODEL_FILE} or {META_FILE}")
+    try:
+        meta = json.loads(files[META_FILE].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IntegrityError(f"{Path(path) / META_FILE} is not valid JSON: {exc}") from exc
+    if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str):
+        raise IntegrityError(f"{Path(path) / META_FILE} is not a model's metadata (a mapping with its sha256)")
+    if expected_sha256 and expected_sha256 != meta["sha256"]:
+        raise IntegrityError(f"{path}: the artifact's recorded sha256 differs from {META_FILE}: refusing it")
+    _check_hash(sha256_bytes(files[MODEL_FILE]), meta["sha256"], Path(path) / MODEL_FILE)
+    return files, dict(meta)
 
 
 def read_model_metadata(path: PathLike, expected_sha256: str | None = None) -> dict[str, Any]:
@@ -156,26 +174,21 @@ def read_model_metadata(path: PathLike, expected_sha256: str | None = None) -> d
     Nothing is deserialized: use this wherever only the metadata is needed (cards, registration).
     ``expected_sha256`` (from the artifact's own metadata) must agree with the directory's record.
     """
-    verify_model_dir(path)
-    meta_path = Path(path) / META_FILE
-    if not meta_path.is_file():
-        raise IntegrityError(f"{path} is not a kfp-rai model directory: {META_FILE} is missing")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IntegrityError(f"{meta_path} is not valid JSON: {exc}") from exc
-    if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str):
-        raise IntegrityError(f"{meta_path} is not a model's metadata (a mapping with its sha256)")
-    if expected_sha256 and expected_sha256 != meta.get("sha256"):
-        raise IntegrityError(f"{path}: the artifact's recorded sha256 differs from {META_FILE}: refusing it")
-    _check_hash(Path(path) / MODEL_FILE, expected_sha256 or meta.get("sha256", ""))
-    return dict(meta)
+    return _verified(path, expected_sha256)[1]
+
+
+def read_model_files(path: PathLike, expected_sha256: str | None = None) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """The verified files of a model directory (the signature left out) and its metadata: what
+    registration and deployment copy, the very bytes that were verified."""
+    return _verified(path, expected_sha256)
 
 
 def load_model_dir(path: PathLike, expected_sha256: str | None = None) -> tuple[Any, dict[str, Any]]:
-    """Load a model directory written by :func:`save_model_dir`, verifying its hash first."""
-    meta = read_model_metadata(path, expected_sha256)
-    return load_model(Path(path) / MODEL_FILE, expected_sha256=meta["sha256"]), meta
+    """Load a model directory written by :func:`save_model_dir`: its files are read once, then
+    verified, hashed, checked against the trust list and deserialized from those same bytes."""
+    files, meta = _verified(path, expected_sha256)
+    model = load_model_bytes(files[MODEL_FILE], expected_sha256=meta["sha256"], shown_as=Path(path) / MODEL_FILE)
+    return model, meta
 
 
 def fetch_version(uri: str, into: PathLike) -> Path:

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from kfp_rai.core.files import PathLike
+from kfp_rai.core.files import PathLike, atomic_write_bytes, read_key_file
 from kfp_rai.errors import IntegrityError
 
 SIGNATURE_FILE = "model.sig"
@@ -59,15 +59,7 @@ def _keys_dir() -> Path:
 
 
 def _private_file(path: Path, what: str) -> bytes:
-    """Read a private file, refusing one that others could read or replace."""
-    if not path.is_file():
-        raise IntegrityError(f"{what} {path} does not exist")
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise IntegrityError(f"{what} {path} is accessible to other users (mode {mode & 0o777:o}): chmod 600 it")
-    if hasattr(os, "getuid") and path.stat().st_uid != os.getuid():
-        raise IntegrityError(f"{what} {path} belongs to another user: use a key file you own")
-    return path.read_bytes()
+    return read_key_file(path, what, private=True)
 
 
 def ensure_local_keys() -> tuple[Path, bool]:
@@ -80,9 +72,21 @@ def ensure_local_keys() -> tuple[Path, bool]:
 
     keys = _keys_dir()
     private, public = keys / _PRIVATE, keys / _PUBLIC
-    if private.exists() and public.exists():
-        _private_file(private, "the signing key")
+    if private.exists():
+        pem = _private_file(private, "the signing key")
+        if not public.exists():  # the public half can always be derived again
+            key = serialization.load_pem_private_key(pem, password=None)
+            public.write_bytes(
+                key.public_key().public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
+            )
         return keys, False
+    if public.exists():
+        raise IntegrityError(
+            f"{public} exists without its signing key {private}: restore the signing key (models it signed "
+            f"verify only with this pair), or move {keys} aside to start a new pair"
+        )
     keys.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(keys, 0o700)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -110,9 +114,7 @@ def verify_pem() -> bytes:
     if text := os.environ.get(VERIFY_KEY_ENV):
         return text.encode("utf-8")
     if path := os.environ.get(VERIFY_KEY_FILE_ENV):
-        if not Path(path).is_file():
-            raise IntegrityError(f"{VERIFY_KEY_FILE_ENV}={path} does not exist: mount the verification key")
-        return Path(path).read_bytes()
+        return read_key_file(path, f"{VERIFY_KEY_FILE_ENV}=", private=False)
     if private := _signing_pem():
         from cryptography.hazmat.primitives import serialization
 
@@ -122,7 +124,7 @@ def verify_pem() -> bytes:
         )
     default = _keys_dir() / _PUBLIC
     if default.is_file():
-        return default.read_bytes()
+        return read_key_file(default, "the verification key", private=False)
     raise IntegrityError(
         f"no verification key: set {VERIFY_KEY_ENV} (PEM text) or {VERIFY_KEY_FILE_ENV}; locally the key pair "
         f"is in {_keys_dir()}"
@@ -152,24 +154,82 @@ def _hashing() -> Any:
     )
 
 
-def sign_model_dir(path: PathLike) -> Path:
-    """Sign every file of the directory ``path`` as a whole; return the signature's path."""
+MAX_DIR_BYTES = 2 << 30  # a model directory larger than this is refused rather than read into memory
+
+
+def read_flat_dir(path: PathLike) -> dict[str, bytes]:
+    """Every file of a flat directory, each read exactly once (then checked, hashed and loaded from
+    these bytes, never reopened: whoever can write the directory cannot swap a file between the
+    checks and the load).
+
+    The directory path may be a symbolic link (a mounted volume); entries may not: a link, a
+    subdirectory, a FIFO or a device is refused, as is a directory over 2 GiB.
+    """
+    directory = Path(path)
+    if not directory.is_dir():
+        raise IntegrityError(f"{directory} is not a model directory")
+    files: dict[str, bytes] = {}
+    total = 0
+    for name in sorted(os.listdir(directory)):
+        entry = directory / name
+        try:
+            fd = os.open(entry, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        except OSError as exc:  # ELOOP: a symbolic link; EISDIR, EACCES, ...
+            kind = "a symbolic link" if entry.is_symlink() else "unreadable"
+            raise IntegrityError(f"{directory} holds {name!r}, which is {kind} ({exc.strerror}): refusing it") from exc
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise IntegrityError(f"{directory} holds {name!r}, which is not a regular file: refusing it")
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read(MAX_DIR_BYTES - total + 1)
+        total += len(data)
+        if total > MAX_DIR_BYTES:
+            raise IntegrityError(f"{directory} holds over {MAX_DIR_BYTES >> 30} GiB: not a kfp-rai model directory")
+        files[name] = data
+    return files
+
+
+@contextlib.contextmanager
+def _private_copy(files: dict[str, bytes]) -> Iterator[Path]:
+    """model-signing works on directories: the exact bytes given, in a private one (mode 0700)."""
+    scratch = Path(tempfile.mkdtemp(prefix="kfp-rai-signed-"))
+    try:
+        for name, data in files.items():
+            (scratch / name).write_bytes(data)
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def sign_files(files: dict[str, bytes], shown_as: PathLike) -> bytes:
+    """The signature (``model.sig``'s content) over exactly these files, by the signing key."""
     from model_signing import signing
 
-    directory = Path(path)
     pem = _signing_pem()
     if pem is None:
         raise IntegrityError(_MSG_NO_KEY.format(env=SIGNING_KEY_ENV, env_file=SIGNING_KEY_FILE_ENV, dir=_keys_dir()))
-    with _key_file(pem) as key, tempfile.TemporaryDirectory(prefix="kfp-rai-sig-") as scratch:
-        unsigned = Path(scratch) / SIGNATURE_FILE
+    unsigned = {name: data for name, data in files.items() if name != SIGNATURE_FILE}
+    with _key_file(pem) as key, _private_copy(unsigned) as copy, tempfile.TemporaryDirectory() as out:
         try:
             config = signing.Config()  # type: ignore[no-untyped-call]
-            config.use_elliptic_key_signer(private_key=key).set_hashing_config(_hashing()).sign(directory, unsigned)
+            config.use_elliptic_key_signer(private_key=key).set_hashing_config(_hashing()).sign(
+                copy, Path(out) / SIGNATURE_FILE
+            )
         except ValueError as exc:  # not an EC key, a curve model-signing does not support, ...
-            raise IntegrityError(f"cannot sign {directory} with the configured key: {exc}") from exc
-        target = directory / SIGNATURE_FILE
-        shutil.copyfile(unsigned, target.with_suffix(".sig.tmp"))
-        os.replace(target.with_suffix(".sig.tmp"), target)
+            raise IntegrityError(f"cannot sign {shown_as} with the configured key: {exc}") from exc
+        return (Path(out) / SIGNATURE_FILE).read_bytes()
+
+
+def sign_model_dir(path: PathLike) -> Path:
+    """Sign every file of the directory ``path`` as a whole; return the signature's path.
+
+    The files are read once and those bytes are signed, so a file changed while signing fails
+    verification rather than being signed.
+    """
+    directory = Path(path)
+    signature = sign_files(read_flat_dir(directory), directory)
+    target = directory / SIGNATURE_FILE
+    atomic_write_bytes(target, signature)
     return target
 
 
@@ -191,8 +251,9 @@ def _explain(message: str) -> str:
     return "; ".join(parts) or " ".join(message.split())[:300]
 
 
-def verify_model_dir(path: PathLike) -> None:
-    """Verify the directory's signature with the public key.
+def verify_files(files: dict[str, bytes], shown_as: PathLike) -> dict[str, bytes]:
+    """Verify a directory's files, read once (:func:`read_flat_dir`), against their signature with
+    the public key; return the signed files (the signature left out).
 
     Raises
     ------
@@ -201,15 +262,19 @@ def verify_model_dir(path: PathLike) -> None:
     """
     from model_signing import verifying
 
-    directory = Path(path)
-    signature = directory / SIGNATURE_FILE
-    if not directory.is_dir():
-        raise IntegrityError(f"{directory} is not a model directory")
-    if not signature.is_file():
-        raise IntegrityError(f"{directory} is not signed ({SIGNATURE_FILE} is missing): refusing to load it")
-    with _key_file(verify_pem()) as key:
+    if SIGNATURE_FILE not in files:
+        raise IntegrityError(f"{shown_as} is not signed ({SIGNATURE_FILE} is missing): refusing to load it")
+    with _key_file(verify_pem()) as key, _private_copy(files) as copy:
         try:
             config = verifying.Config()  # type: ignore[no-untyped-call]
-            config.use_elliptic_key_verifier(public_key=key).set_hashing_config(_hashing()).verify(directory, signature)
+            config.use_elliptic_key_verifier(public_key=key).set_hashing_config(_hashing()).verify(
+                copy, copy / SIGNATURE_FILE
+            )
         except Exception as exc:  # noqa: BLE001 - whatever model-signing refuses, we refuse in one line
-            raise IntegrityError(f"{directory} fails its signature check ({_explain(str(exc))}): refusing it") from exc
+            raise IntegrityError(f"{shown_as} fails its signature check ({_explain(str(exc))}): refusing it") from exc
+    return {name: data for name, data in files.items() if name != SIGNATURE_FILE}
+
+
+def verify_model_dir(path: PathLike) -> dict[str, bytes]:
+    """Read the directory once and verify it (:func:`verify_files`); return its signed files."""
+    return verify_files(read_flat_dir(path), Path(path))

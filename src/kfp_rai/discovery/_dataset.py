@@ -11,7 +11,7 @@ import pandas as pd
 from kfp_rai.errors import DataValidationError, InvalidParameterError
 
 _MSG_MISSING_COL = "column {col!r} ({role}) is not in the data; its columns are: {cols}"
-_MSG_ONE_CLASS = "target {target!r} has a single value ({value!r}): a classifier needs two classes"
+_MSG_ONE_CLASS = "target {target!r} has a single value ({value}): a classifier needs two classes"
 _MSG_LABEL = (
     "positive label {label!r} does not occur in target {target!r}; its values are: {values}. "
     "Pass --positive-label with one of them"
@@ -33,6 +33,19 @@ class DatasetSummary:
     positive_rate: float
     sensitive_features: tuple[str, ...]
     missing_share: dict[str, float]
+
+
+_COMMON = 5  # a label value is quoted in a message only if this many rows carry it
+
+
+def _labels(counts: pd.Series, limit: int = 20) -> str:
+    """Label values for a message: only those many rows share (a value on one or two rows may be
+    someone's data typed into the wrong column), the rest counted, never quoted."""
+    common = [str(v) for v, n in counts.items() if n >= _COMMON]
+    rare = len(counts) - len(common)
+    shown = _short(sorted(common), limit) if common else ""
+    withheld = f"{rare} value{'s' if rare != 1 else ''} on fewer than {_COMMON} rows, not shown" if rare else ""
+    return "; ".join(part for part in (shown, withheld) if part)
 
 
 def _short(values: Sequence[object], limit: int = 20) -> str:
@@ -73,15 +86,16 @@ def validate_dataset(
             raise DataValidationError(_MSG_MISSING_COL.format(col=col, role=role, cols=_short(cols)))
     if target in sensitive_features:
         raise InvalidParameterError(f"the target {target!r} cannot also be a sensitive feature")
-    values = [str(v) for v in df[target].dropna().unique()]
+    counts = df[target].dropna().astype(str).value_counts()
+    values = list(counts.index)
     if len(values) == 1:
-        raise DataValidationError(_MSG_ONE_CLASS.format(target=target, value=values[0]))
+        raise DataValidationError(_MSG_ONE_CLASS.format(target=target, value=_labels(counts)))
     if len(values) == 0:
         raise DataValidationError(f"target {target!r} holds only missing values")
     if str(positive_label) not in values:
-        raise DataValidationError(_MSG_LABEL.format(label=positive_label, target=target, values=_short(sorted(values))))
+        raise DataValidationError(_MSG_LABEL.format(label=positive_label, target=target, values=_labels(counts)))
     if len(values) > 2:
-        raise DataValidationError(_MSG_CLASSES.format(target=target, n=len(values), values=_short(sorted(values))))
+        raise DataValidationError(_MSG_CLASSES.format(target=target, n=len(values), values=_labels(counts)))
     if df[target].isna().any():
         raise DataValidationError(
             f"target {target!r} has {int(df[target].isna().sum())} missing values: drop or label them"

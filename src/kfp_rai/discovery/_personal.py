@@ -5,9 +5,10 @@ decision written into the policy (``privacy.columns``): ``pseudonymize`` (HMAC, 
 or ``keep`` (a reviewer's statement that the column is not personal data after all). Personal data
 nobody decided about is refused: nothing is trained on it, written with it or logged.
 
-Value patterns (on text values; national ids and cards also on whole numbers):
+Value patterns (on text values; national ids, cards and phones also on whole numbers, integral
+floats included):
 
-- ``email``: local@domain.tld
+- ``email``: local@domain.tld, alone or anywhere inside free text
 - ``phone``: international or national numbers with separators (+44 20 7946 0958, (555) 123-4567);
   a column counts only when most of its values look like one (digits alone are too common)
 - ``national_id``: US social security numbers (123-45-6789, not 000/666/9xx areas), UK National
@@ -15,7 +16,20 @@ Value patterns (on text values; national ids and cards also on whole numbers):
 - ``payment_card``: 13 to 19 digits passing the Luhn check
 - ``ip_address``: IPv4 and IPv6 addresses
 - ``iban``: country code, check digits and account, passing the ISO 13616 mod-97 check
-- ``date_of_birth``: dates, in a column whose name says birth or dob
+- ``date_of_birth``: dates, in a column whose name says birth, born or dob
+- ``identifier_or_free_text``: a text column whose values are mostly distinct (at least half of
+  them, and 50 or more): names, customer numbers, comments; a model would learn each value as a
+  category and carry it in its encoder
+- ``long_number``: a whole-number column of mostly distinct values of 7 or more digits (account,
+  customer, phone or card numbers): its minimum and maximum would reach the reports
+
+Column names are matched by word (``home_addr``, ``dateOfBirth``) and, for unambiguous words, inside
+the name (``EMAILADDRESS``, ``Telefono``, ``SocialSecurityNumber``). A column *named* like an e-mail
+address, card number or other value pattern is refused outright: column names reach every report.
+
+The target and the sensitive features stay readable in every report, so personal-data *values* in
+them cannot be decided away: the data must be corrected (a name alone, e.g. ``birth_country``, can
+be declared ``keep``).
 """
 
 from __future__ import annotations
@@ -32,19 +46,35 @@ from kfp_rai.errors import DataValidationError, InvalidParameterError
 SAMPLE = 5_000  # values checked per column (a seeded sample beyond that)
 _MOSTLY = 0.5  # share of values a weak pattern (phone) must match to flag a column
 
+# Whole words of a column name (short or ambiguous hints match only as a word)...
 _NAME_HINTS = {
     "email": {"email", "mail", "e-mail"},
-    "phone": {"phone", "mobile", "telephone", "tel", "fax"},
+    "phone": {"phone", "mobile", "telephone", "tel", "fax", "cell"},
     "national_id": {"ssn", "nino", "passport", "national", "taxid", "tin", "sin"},
     "payment_card": {"card", "creditcard", "pan", "ccnumber"},
     "ip_address": {"ip", "ipaddress", "ipv4", "ipv6"},
     "iban": {"iban", "bic", "swift"},
-    "date_of_birth": {"dob", "birth", "birthday", "birthdate"},
-    "name": {"name", "firstname", "lastname", "surname", "fullname", "forename"},
-    "address": {"address", "street", "postcode", "zipcode", "zip"},
+    "date_of_birth": {"dob", "birth", "birthday", "birthdate", "born"},
+    "name": {"name", "firstname", "lastname", "surname", "fullname", "forename", "nombre", "nom"},
+    "address": {"address", "addr", "street", "postcode", "zipcode", "zip"},
     "identifier": {"customerid", "userid", "patientid", "clientid", "accountid", "employeeid", "memberid"},
 }
+# ...and unambiguous ones anywhere inside it, whatever the case or separators (EMAILADDRESS).
+_NAME_PARTS = {
+    "email": ("email", "emailaddress"),
+    "phone": ("phone", "telefon", "telephone", "mobilenumber", "cellnumber"),
+    "national_id": ("socialsecurity", "nationalinsurance", "passport", "taxpayer"),
+    "payment_card": ("creditcard", "cardnumber", "debitcard"),
+    "iban": ("iban",),
+    "date_of_birth": ("birth", "geburt"),
+    "name": ("firstname", "lastname", "surname", "fullname", "forename", "givenname", "familyname"),
+    "address": ("address", "street", "postcode", "zipcode", "postalcode"),
+    "identifier": ("customernumber", "customerid", "accountnumber", "membernumber", "patientid", "employeeid"),
+}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+_EMAIL_INSIDE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+_DISTINCT_SHARE, _DISTINCT_MIN = 0.5, 50  # a text column this distinct is identifiers or free text
+_LONG_DIGITS = 7
 _PHONE = re.compile(r"^\+?\(?\d{1,4}\)?(?:[\s.\-]?\(?\d{2,5}\)?){2,4}$")
 _SSN = re.compile(r"^(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}$")
 _NINO = re.compile(r"^(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]\d{6}[A-D]$")
@@ -94,7 +124,7 @@ def _phone(value: str) -> bool:
 
 
 _PATTERNS: dict[str, Callable[[str], bool]] = {
-    "email": lambda v: bool(_EMAIL.match(v)),
+    "email": lambda v: bool(_EMAIL_INSIDE.search(v)) if "@" in v else False,
     "national_id": lambda v: bool(_SSN.match(v) or _NINO.match(v.replace(" ", "").upper())),
     "payment_card": _card,
     "ip_address": _ip,
@@ -110,6 +140,29 @@ def _tokens(column: str) -> set[str]:
     return {*parts, "".join(parts)}
 
 
+def _name_kinds(column: str) -> list[str]:
+    tokens = _tokens(column)
+    joined = re.sub(r"[^a-z0-9]", "", column.lower())
+    return sorted(
+        kind
+        for kind in _NAME_HINTS.keys() | _NAME_PARTS.keys()
+        if tokens & _NAME_HINTS.get(kind, set()) or any(part in joined for part in _NAME_PARTS.get(kind, ()))
+    )
+
+
+def _whole_numbers(values: pd.Series) -> pd.Series | None:
+    """Integer values as digit strings (integral floats too: one missing value makes a column of
+    card numbers float); None for a column that holds anything else."""
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        return None
+    if pd.api.types.is_integer_dtype(values):
+        return values.astype(str)
+    floats = values.astype(float)
+    if len(floats) == 0 or not ((floats == floats.round()) & (floats.abs() < 2**63)).all():
+        return None
+    return floats.astype("int64").astype(str)
+
+
 @dataclass(frozen=True)
 class PersonalColumn:
     """A column that looks like personal data: by its name, by its values, or both."""
@@ -117,25 +170,42 @@ class PersonalColumn:
     column: str
     kinds: tuple[str, ...]
     by_name: bool
-    matches: int  # values matching a pattern
+    by_value: tuple[str, ...]  # the kinds its values showed (not its name)
+    matches: int  # values matching a pattern (distinct values, for identifiers and free text)
     checked: int  # non-missing values looked at
 
     def describe(self) -> str:
-        seen = f"{self.matches} of {self.checked} values" if self.matches else "its name"
+        if not self.by_value:
+            seen = "its name"
+        elif self.by_value == ("identifier_or_free_text",):
+            seen = f"{self.matches} distinct of {self.checked} values"
+        else:
+            seen = f"{self.matches} of {self.checked} values"
         return f"{self.column} ({', '.join(self.kinds)}: {seen})"
+
+
+def personal_column_names(columns: Sequence[object]) -> list[int]:
+    """Positions (1-based) of column names that themselves look like personal data (an e-mail
+    address, a card number, ...): such a name would reach every report."""
+    return [
+        i
+        for i, column in enumerate(columns, start=1)
+        if any(match(str(column).strip()) for kind, match in _PATTERNS.items() if kind not in _WEAK)
+    ]
 
 
 def detect_personal_data(df: pd.DataFrame, *, seed: int = 0) -> tuple[PersonalColumn, ...]:
     """Columns of ``df`` that look like personal data, with counts; no value leaves this function."""
     found = []
     for column in df.columns:
-        tokens = _tokens(str(column))
-        named = sorted(kind for kind, hints in _NAME_HINTS.items() if tokens & hints)
+        named = _name_kinds(str(column))
         values = df[column].dropna()
         if len(values) > SAMPLE:
             values = values.sample(SAMPLE, random_state=seed)
-        numeric = pd.api.types.is_integer_dtype(values)
-        texts = values.astype(str).str.strip() if numeric or not pd.api.types.is_numeric_dtype(values) else None
+        digits = _whole_numbers(values)
+        numeric = digits is not None
+        is_text = not pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        texts = digits if numeric else values.astype(str).str.strip() if is_text else None
         counts: dict[str, int] = {}
         if texts is not None and len(texts):
             for kind, matches in _PATTERNS.items():
@@ -147,6 +217,13 @@ def detect_personal_data(df: pd.DataFrame, *, seed: int = 0) -> tuple[PersonalCo
                     counts[kind] = n
             if "date_of_birth" in named:
                 counts["date_of_birth"] = int(texts.map(lambda v: bool(_DATE.match(v))).sum())
+            distinct = int(texts.nunique())
+            if not counts and distinct >= _DISTINCT_MIN and distinct >= _DISTINCT_SHARE * len(texts):
+                long = int(texts.str.lstrip("-").str.len().ge(_LONG_DIGITS).sum()) if numeric else 0
+                if not numeric:
+                    counts["identifier_or_free_text"] = distinct
+                elif long >= _DISTINCT_SHARE * len(texts):
+                    counts["long_number"] = long
         kinds = tuple(sorted(set(named) | {k for k, n in counts.items() if n}))
         if kinds:
             found.append(
@@ -154,6 +231,7 @@ def detect_personal_data(df: pd.DataFrame, *, seed: int = 0) -> tuple[PersonalCo
                     column=str(column),
                     kinds=kinds,
                     by_name=bool(named),
+                    by_value=tuple(sorted(k for k, n in counts.items() if n)),
                     matches=max(counts.values(), default=0),
                     checked=int(len(values)),
                 )
@@ -191,6 +269,7 @@ class PrivacyPlan:
                 "column": c.column,
                 "kinds": list(c.kinds),
                 "by_name": c.by_name,
+                "by_value": list(c.by_value),
                 "matches": c.matches,
                 "checked": c.checked,
                 "decision": self.decisions.get(c.column, "undecided"),
@@ -226,12 +305,25 @@ def plan_privacy(
     bad = {c: d for c, d in decisions.items() if d not in DECISIONS}
     if bad:
         raise InvalidParameterError(f"privacy decisions must be one of {DECISIONS}, got {bad}")
+    named = personal_column_names(list(df.columns))
+    if named:
+        raise DataValidationError(
+            f"the names of columns {named} (1 = the first) look like personal data themselves (an e-mail address, "
+            "a card or id number): rename them; column names appear in every report"
+        )
     clash = sorted(c for c, d in decisions.items() if c in protected and d != "keep")
     if clash:
         raise InvalidParameterError(
             f"{clash} cannot be pseudonymized or dropped: the target and the sensitive features must stay readable"
         )
     found = detect_personal_data(df)
+    in_protected = [c for c in found if c.column in protected and c.by_value]
+    if in_protected:
+        raise DataValidationError(
+            f"the target or sensitive features {', '.join(c.describe() for c in in_protected)} hold values that "
+            "look like personal data; their values appear in every report, so no decision can keep them: "
+            "correct those rows, or choose other columns"
+        )
     undecided = [c for c in found if c.column not in decisions]
     if undecided:
         raise DataValidationError(

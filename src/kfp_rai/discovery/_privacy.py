@@ -12,10 +12,10 @@ import hashlib
 import hmac
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import pandas as pd
 
+from kfp_rai.core.files import read_key_file
 from kfp_rai.discovery._dataset import DatasetSummary, validate_dataset
 from kfp_rai.discovery._personal import PrivacyPlan, plan_privacy
 from kfp_rai.errors import DataValidationError, InvalidParameterError
@@ -34,11 +34,7 @@ def hmac_key_from_env() -> bytes | None:
     if value := os.environ.get("KFP_RAI_HMAC_KEY"):
         return value.strip().encode("utf-8")
     if path := os.environ.get("KFP_RAI_HMAC_KEY_FILE"):
-        if not Path(path).is_file():
-            raise InvalidParameterError(
-                f"KFP_RAI_HMAC_KEY_FILE={path} does not exist: mount the pseudonymization Secret or unset it"
-            )
-        return Path(path).read_bytes().strip()
+        return read_key_file(path, "KFP_RAI_HMAC_KEY_FILE=").strip()
     return None
 
 
@@ -107,8 +103,8 @@ def prepare_dataset(
     """Check a loaded data set and apply the policy's decisions about personal data, before
     anything is written.
 
-    Validates the data (:func:`validate_dataset`), detects personal data and refuses any column
-    no decision covers, drops the columns decided ``drop`` and pseudonymizes those decided
+    Detects personal data and refuses any column no decision covers, validates the data
+    (:func:`validate_dataset`), drops the columns decided ``drop`` and pseudonymizes those decided
     ``pseudonymize`` (which needs ``key``).
 
     Returns
@@ -116,9 +112,10 @@ def prepare_dataset(
     (DataFrame, DatasetSummary, PrivacyPlan)
         The data as it may be written, its summary, and the plan (evidence: names and counts).
     """
-    summary = validate_dataset(df, target=target, positive_label=positive_label, sensitive_features=sensitive_features)
     protected = [target, *sensitive_features]
+    # Personal data first: no later message (about labels, groups) may quote a value of it.
     plan = plan_privacy(df, decisions, protected=protected)
+    summary = validate_dataset(df, target=target, positive_label=positive_label, sensitive_features=sensitive_features)
     out = df.drop(columns=list(plan.drop))
     out = pseudonymize_columns(out, plan.pseudonymize, key=key, protected=protected)
     return out, summary, plan

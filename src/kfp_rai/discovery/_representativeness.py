@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +10,7 @@ import pandas as pd
 
 from kfp_rai.core.files import load_yaml, read_text_file
 from kfp_rai.core.groups import group_labels
+from kfp_rai.core.numbers import is_finite_number
 from kfp_rai.core.report import Report, Section, Table, findings_section
 from kfp_rai.core.verdict import Finding, GateStatus, Verdict
 from kfp_rai.errors import DataValidationError, InvalidParameterError
@@ -24,7 +24,7 @@ _RULE_REFERENCE = "representativeness.reference"
 
 
 def _share(attr: str, cat: Any, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    if not is_finite_number(value) or value < 0:
         raise InvalidParameterError(f"share of {attr}={cat!r} must be a finite number >= 0, got {value!r}")
     return float(value)
 

@@ -18,8 +18,8 @@ from typing import Any
 import pyarrow.fs as pafs
 
 from kfp_rai.core.files import sha256_bytes
-from kfp_rai.core.model_dir import CARD_FILE, META_FILE, MODEL_FILE, fetch_version, read_model_metadata
-from kfp_rai.core.signing import SIGNATURE_FILE, sign_model_dir
+from kfp_rai.core.model_dir import CARD_FILE, META_FILE, MODEL_FILE, fetch_version, metadata_bytes, read_model_metadata
+from kfp_rai.core.signing import SIGNATURE_FILE, sign_files
 from kfp_rai.core.verdict import Finding, GateStatus, Verdict
 from kfp_rai.errors import GateFailedError, IntegrityError, InvalidParameterError
 
@@ -154,31 +154,36 @@ class ModelRegistry:
             files = {
                 MODEL_FILE: model,
                 CARD_FILE: card,
-                META_FILE: (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8"),
+                META_FILE: metadata_bytes(meta),
             }
             if self._publish(name, version, files):
                 return RegisteredModel(name, version, self._uri(name, version), sha, meta)
         raise InvalidParameterError(f"could not register a new version of {name!r}: too many concurrent registrations")
 
     def _publish(self, name: str, version: str, files: dict[str, bytes]) -> bool:
-        """Write, sign and publish one version; False when another registration took the number."""
-        parent = Path(self._path(name)) if self._local else Path(tempfile.gettempdir())
+        """Sign and publish one version; False when another registration took the number.
+
+        The signature covers the bytes in memory, the very bytes written. Locally the version is
+        staged in a hidden directory and renamed into place (atomic); on an object store the
+        signature is written last, marking the version complete.
+        """
+        signed = {**files, SIGNATURE_FILE: sign_files(files, f"{name} version {version}")}
+        if not self._local:
+            self._fs.create_dir(self._path(name, version), recursive=True)
+            for filename, data in signed.items():  # dicts keep order: the signature comes last
+                with self._fs.open_output_stream(self._path(name, version, filename)) as out:
+                    out.write(data)
+            return True
+        parent = Path(self._path(name))
         parent.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=parent))
         try:
-            for filename, data in files.items():
+            for filename, data in signed.items():
                 (stage / filename).write_bytes(data)
-            sign_model_dir(stage)
-            if self._local:
-                try:
-                    os.rename(stage, self._path(name, version))  # atomic; fails if the number is taken
-                except OSError:
-                    return False
-                return True
-            self._fs.create_dir(self._path(name, version), recursive=True)
-            for filename in [*files, SIGNATURE_FILE]:  # the signature last: it marks the version complete
-                with self._fs.open_output_stream(self._path(name, version, filename)) as out:
-                    out.write((stage / filename).read_bytes())
+            try:
+                os.rename(stage, self._path(name, version))  # atomic; fails if the number is taken
+            except OSError:
+                return False
             return True
         finally:
             shutil.rmtree(stage, ignore_errors=True)

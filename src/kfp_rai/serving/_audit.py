@@ -7,7 +7,9 @@ recomputing the chain needs the key. Removing records from the *end*, or emptyin
 a valid chain: that is what checkpoints catch. A checkpoint (record count and the MAC of the last
 record, itself MAC'd and chained) is written to a separate file at intervals and at shutdown;
 keep that file where the log's writers cannot write (another volume, another user, shipped off
-the host). The verifier checks the chain and the latest checkpoint.
+the host). A log's first record names the log (a random id) and where its checkpoints are; every
+checkpoint carries that id. The verifier checks the chain and the latest checkpoint, and fails when
+the checkpoints cannot be found or belong to another log: a cut log never passes for lack of them.
 
 One writer per log: the writer holds an exclusive lock on ``<log>.lock`` for its whole life, and a
 second server on the same log is refused. A log that is missing at start-up while its checkpoints
@@ -22,12 +24,13 @@ import hmac
 import json
 import os
 import threading
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from kfp_rai.core.clock import utc_now
-from kfp_rai.core.files import PathLike
+from kfp_rai.core.files import PathLike, read_key_file
 from kfp_rai.errors import IntegrityError, InvalidParameterError
 
 GENESIS = "0" * 64
@@ -46,14 +49,7 @@ def audit_key_from_env() -> bytes | None:
     if value := os.environ.get(AUDIT_KEY_ENV):
         key = value.strip().encode("utf-8")
     elif path := os.environ.get(AUDIT_KEY_FILE_ENV):
-        file = Path(path)
-        if not file.is_file():
-            raise InvalidParameterError(f"{AUDIT_KEY_FILE_ENV}={path} does not exist: mount the audit key")
-        if file.stat().st_mode & 0o027:
-            raise InvalidParameterError(
-                f"{AUDIT_KEY_FILE_ENV}={path} is readable by others or group-writable: chmod 600 it"
-            )
-        key = file.read_bytes().strip()
+        key = read_key_file(path, f"{AUDIT_KEY_FILE_ENV}=").strip()
     else:
         return None
     if len(key) < MIN_KEY_BYTES:
@@ -70,6 +66,10 @@ def _keys(key: bytes) -> tuple[bytes, bytes]:
         hmac.new(key, b"kfp-rai audit records", hashlib.sha256).digest(),
         hmac.new(key, b"kfp-rai audit checkpoints", hashlib.sha256).digest(),
     )
+
+
+def _fingerprint_key(key: bytes) -> bytes:
+    return hmac.new(key, b"kfp-rai audit request fingerprints", hashlib.sha256).digest()
 
 
 def _mac(key: bytes, body: dict[str, Any]) -> str:
@@ -110,50 +110,61 @@ def _read_chain(path: Path, key: bytes, what: str) -> tuple[list[dict[str, Any]]
     return records, None
 
 
+def _head(log: Path) -> dict[str, Any] | None:
+    """The log's first record, if it is a creation record (read without trusting it yet)."""
+    try:
+        with open(log, "rb") as fh:
+            first = json.loads(fh.readline() or b"null")
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return first if isinstance(first, dict) and first.get("event") == "audit_log_created" else None
+
+
 def verify_audit_log(path: PathLike, key: bytes, checkpoints: PathLike | None = None) -> AuditCheck:
-    """Check a log's MAC chain and, where there is one, its latest checkpoint.
+    """Check a log's MAC chain and its latest checkpoint.
 
     Detects an edited, inserted, removed or reordered record, a chain recomputed without the key,
-    and (with checkpoints) records removed from the end or a log emptied or replaced.
+    and records removed from the end or a log emptied or replaced. ``checkpoints`` defaults to the
+    file the log's creation record names; missing checkpoints, or another log's, fail the check.
     """
     log = Path(path)
     record_key, checkpoint_key = _keys(key)
-    cp_path = Path(checkpoints) if checkpoints else default_checkpoints(log)
-    checkpoint: dict[str, Any] | None = None
-    if cp_path.exists():
-        marks, problem = _read_chain(cp_path, checkpoint_key, "checkpoint")
-        if problem:
-            return AuditCheck(False, 0, None, problem)
-        checkpoint = marks[-1] if marks else None
     if not log.exists():
-        if checkpoint and checkpoint["count"] > 0:
-            return AuditCheck(
-                False,
-                0,
-                checkpoint["count"],
-                f"the log is missing; its checkpoints record {checkpoint['count']} records",
-            )
         return AuditCheck(False, 0, None, f"no audit log at {log}")
     records, problem = _read_chain(log, record_key, "log")
     if problem:
-        return AuditCheck(False, len(records), checkpoint["count"] if checkpoint else None, problem)
+        return AuditCheck(False, len(records), None, problem)
+    if not records:
+        return AuditCheck(False, 0, None, "the log was emptied (a log starts with its creation record)")
+    head = records[0]
+    if head.get("event") != "audit_log_created" or head.get("seq") != 1:
+        return AuditCheck(False, len(records), None, "log line 1 is not the log's creation record")
     for number, record in enumerate(records, start=1):
         if record.get("seq") != number:
             return AuditCheck(False, len(records), None, f"log line {number} carries sequence {record.get('seq')}")
-    if checkpoint is None:
+    cp_path = Path(checkpoints) if checkpoints else Path(str(head.get("checkpoints", "")))
+    if not cp_path.is_file():
         return AuditCheck(
-            True,
+            False,
             len(records),
             None,
-            f"{len(records)} records, chain intact; no checkpoint, so records removed from the end would go unnoticed",
+            f"{len(records)} records, chain intact, but the log's checkpoints ({cp_path}) are missing, so records "
+            "removed from the end cannot be ruled out: pass --checkpoints FILE where they are kept",
         )
-    count = int(checkpoint["count"])
+    marks, problem = _read_chain(cp_path, checkpoint_key, "checkpoint")
+    if problem:
+        return AuditCheck(False, len(records), None, problem)
+    if not marks or any(m.get("log_id") != head.get("log_id") for m in marks):
+        return AuditCheck(False, len(records), None, f"{cp_path} holds no checkpoint of this log (another log's?)")
+    count = int(marks[-1]["count"])
     if len(records) < count:
-        cut = "emptied" if not records else f"cut to {len(records)} records"
         return AuditCheck(
-            False, len(records), count, f"the log was {cut}: its checkpoint of {checkpoint['time']} records {count}"
+            False,
+            len(records),
+            count,
+            f"the log was cut to {len(records)} records: its checkpoint of {marks[-1]['time']} records {count}",
         )
-    if count and not hmac.compare_digest(records[count - 1]["mac"], str(checkpoint["head"])):
+    if not hmac.compare_digest(records[count - 1]["mac"], str(marks[-1]["head"])):
         return AuditCheck(
             False, len(records), count, f"the log's first {count} records are not those its checkpoint recorded"
         )
@@ -198,10 +209,12 @@ class AuditLog:
     key : bytes
         The audit key (``KFP_RAI_AUDIT_KEY``); :data:`DEVELOPMENT_KEY` only for development.
     checkpoints : path, optional
-        Where checkpoints go; keep it apart from the log (default ``<log>.checkpoints``).
+        Where checkpoints go; keep it apart from the log. A new log records it in its first record
+        (default ``<log>.checkpoints``); an existing log keeps the one it recorded, and naming
+        another is refused.
     create : bool
         Start a new log. Refused if the log or its checkpoints already exist (nothing is
-        overwritten); without it, a missing log is refused.
+        overwritten); without it, a missing log is refused, as is one whose checkpoints are missing.
     checkpoint_every : int
         Write a checkpoint after this many records (and always at :meth:`close`).
     """
@@ -215,8 +228,17 @@ class AuditLog:
         create: bool = False,
         checkpoint_every: int = 100,
     ) -> None:
-        self.path = Path(path)
-        self.checkpoints = Path(checkpoints) if checkpoints else default_checkpoints(self.path)
+        self.path = Path(path).absolute()
+        head = None if create else _head(self.path)
+        recorded = Path(str(head["checkpoints"])) if head and head.get("checkpoints") else None
+        if recorded and checkpoints and Path(checkpoints).absolute() != recorded:
+            raise IntegrityError(
+                f"audit log {self.path} keeps its checkpoints in {recorded}: name that file, or start a new log"
+            )
+        self.checkpoints = (Path(checkpoints) if checkpoints else recorded or default_checkpoints(self.path)).absolute()
+        self._log_id = str(head["log_id"]) if head else uuid.uuid4().hex
+        self._development = key == DEVELOPMENT_KEY
+        self._fingerprint_key = _fingerprint_key(key)
         self._key = key
         self._record_key, self._checkpoint_key = _keys(key)
         self._every = checkpoint_every
@@ -243,6 +265,7 @@ class AuditLog:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             os.close(fd)
             self._seq, self._last, self._checkpoint_prev = 0, GENESIS, GENESIS
+            self.append({"event": "audit_log_created", "log_id": self._log_id, "checkpoints": str(self.checkpoints)})
             self._write_checkpoint()
             return
         if not self.path.exists():
@@ -256,11 +279,7 @@ class AuditLog:
                 f"audit log {self.path} fails verification ({check.message}): keep it as evidence, start a new one"
             )
         records, _ = _read_chain(self.path, self._record_key, "log")
-        marks, _ = (
-            _read_chain(self.checkpoints, self._checkpoint_key, "checkpoint")
-            if self.checkpoints.exists()
-            else ([], None)
-        )
+        marks, _ = _read_chain(self.checkpoints, self._checkpoint_key, "checkpoint")
         self._seq = len(records)
         self._last = str(records[-1]["mac"]) if records else GENESIS
         self._checkpoint_prev = str(marks[-1]["mac"]) if marks else GENESIS
@@ -280,8 +299,25 @@ class AuditLog:
                 self._write_checkpoint()
             return self._last
 
+    @property
+    def closed(self) -> bool:
+        return self._lock_file.closed
+
+    def fingerprint(self, data: bytes) -> str | None:
+        """A keyed fingerprint of a request's bytes (proves which request a record is about to
+        whoever holds both); None with the public development key, where it could be brute-forced."""
+        if self._development:
+            return None
+        return hmac.new(self._fingerprint_key, data, hashlib.sha256).hexdigest()
+
     def _write_checkpoint(self) -> None:
-        mark = {"count": self._seq, "head": self._last, "time": utc_now("milliseconds"), "prev": self._checkpoint_prev}
+        mark = {
+            "log_id": self._log_id,
+            "count": self._seq,
+            "head": self._last,
+            "time": utc_now("milliseconds"),
+            "prev": self._checkpoint_prev,
+        }
         mark["mac"] = _mac(self._checkpoint_key, mark)
         with open(self.checkpoints, "ab") as fh:
             fh.write(canonical_json(mark) + b"\n")

@@ -61,7 +61,7 @@ def make_handler(service: ModelService) -> type[BaseHTTPRequestHandler]:
                 return
             try:
                 payload = json.loads(self.rfile.read(int(raw)) or b"null")
-            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            except (ValueError, RecursionError):  # not JSON, not UTF-8, a number past the digit limit
                 self._send(*service.malformed("the body is not JSON"))
                 return
             status, body = service.predict(payload)

@@ -7,7 +7,6 @@ written to the audit trail.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import logging
 import math
 import os
@@ -19,12 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kfp_rai.core.clock import utc_now
 from kfp_rai.core.model_dir import fetch_version, load_model_dir
+from kfp_rai.core.numbers import is_finite_number
 from kfp_rai.discovery import pseudonym
 from kfp_rai.errors import DataValidationError
 from kfp_rai.serving._audit import AuditLog, canonical_json
-from kfp_rai.serving._killswitch import SERVER_LOCK, safe_state_dir, switch_state
+from kfp_rai.serving._killswitch import SERVER_LOCK, journal_size, read_journal, safe_state_dir
 
 logger = logging.getLogger(__name__)
 
@@ -67,17 +66,29 @@ class ModelService:
         self._server_lock = open(self.state_dir / SERVER_LOCK, "a+b")  # noqa: SIM115 - held while serving
         fcntl.flock(self._server_lock.fileno(), fcntl.LOCK_SH)
         self._hmac_key = hmac_key
-        self._switch = switch_state(self.state_dir)
         self._switch_lock = threading.Lock()
+        entries = read_journal(self.state_dir)
+        self._journal_seen, self._journal_size = len(entries), journal_size(self.state_dir)
+        last = entries[-1] if entries else None
+        self._disabled = last if last is not None and last.action != "enable" else None
         self.audit.append(
             {
                 "event": "start",
                 **self._model_fields(),
-                "disabled": self._switch is not None,
+                # the switch as found: actions taken while no server ran are in the operator journal
+                "switch": {"disabled": self._disabled is not None, **(last.to_dict() if last else {})},
                 "development_audit_key": development,
                 "ids": "pseudonymized" if hmac_key else "withheld (no pseudonymization key)",
             }
         )
+        self._stop = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="kfp-rai-switch-watch", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        """Record operator actions as they happen, not only when the next request comes."""
+        while not self._stop.wait(0.5):
+            self.observe_switch()
 
     def _model_fields(self) -> dict[str, Any]:
         return {
@@ -91,20 +102,29 @@ class ModelService:
         return {**{k: self.meta.get(k) for k in keys}, "features": self.features, "threshold": self.threshold}
 
     def observe_switch(self) -> str | None:
-        """The kill switch's reason (None: on); an operator's change is recorded the first time the
-        server sees it (the switch itself is a file any operator tool writes)."""
-        state = switch_state(self.state_dir)
+        """The kill switch's reason (None: on). Each new operator journal entry is recorded in the
+        audit trail, in order, the first time the server sees it (a stat per call otherwise)."""
+        size = journal_size(self.state_dir)
         with self._switch_lock:
-            if state != self._switch:
-                event = "operator_disabled" if state is not None else "operator_enabled"
-                detail = state if state is not None else {"time": utc_now()}
-                self.audit.append({"event": event, **detail, **self._model_fields()})
-                self._switch = state
-        return None if state is None else state["reason"] or "disabled"
+            if size != self._journal_size and not self.audit.closed:
+                for entry in read_journal(self.state_dir, after=self._journal_seen):
+                    event = {"disable": "operator_disabled", "enable": "operator_enabled"}.get(
+                        entry.action, "operator_journal_unreadable"
+                    )
+                    self.audit.append({"event": event, **entry.to_dict(), **self._model_fields()})
+                    self._disabled = None if entry.action == "enable" else entry
+                    self._journal_seen = entry.seq
+                self._journal_size = size
+            disabled = self._disabled
+        return None if disabled is None else disabled.reason or "disabled"
 
     def close(self) -> None:
         """Record the stop, write the final checkpoint, release the log and the state directory."""
+        self._stop.set()
+        if self._watcher.is_alive() and self._watcher is not threading.current_thread():
+            self._watcher.join(timeout=2)
         if not self._server_lock.closed:
+            self.observe_switch()  # an action taken just before the stop is still recorded
             self.audit.append({"event": "stop", **self._model_fields()})
             self.audit.close()
             self._server_lock.close()
@@ -138,8 +158,8 @@ class ModelService:
                 # The problem is named by type only: a rejected value may be personal data.
                 if kind == "numeric" and (isinstance(value, bool) or not isinstance(value, (int, float))):
                     raise DataValidationError(f"instance {i}: feature {f!r} must be a number, got {_kind(value)}")
-                if kind == "numeric" and not math.isfinite(value):
-                    raise DataValidationError(f"instance {i}: feature {f!r} must be a finite number")
+                if kind == "numeric" and not is_finite_number(value):
+                    raise DataValidationError(f"instance {i}: feature {f!r} must be a finite number within float range")
                 if kind == "categorical" and not isinstance(value, str):
                     raise DataValidationError(f"instance {i}: feature {f!r} must be a string, got {_kind(value)}")
         frame = pd.DataFrame([{f: row[f] for f in self.features} for row in rows], columns=self.features)
@@ -166,8 +186,8 @@ class ModelService:
 
     def predict(self, payload: Any) -> tuple[int, dict[str, Any]]:
         """(HTTP status, body). Refusals are audited too: the log shows what was asked and denied."""
-        request_hash = hashlib.sha256(canonical_json(payload)).hexdigest()
-        base = {**self._model_fields(), "request_sha256": request_hash}
+        fingerprint = self.audit.fingerprint(canonical_json(payload))
+        base = {**self._model_fields(), **({"request_hmac": fingerprint} if fingerprint else {})}
         reason = self.observe_switch()
         if reason is not None:
             self.audit.append({"event": "refused", "why": f"disabled: {reason}", **base})
@@ -188,13 +208,6 @@ class ModelService:
             }
             for p, a in zip(scores, alerts, strict=True)
         ]
-        if any(alerts):
-            logger.warning(
-                "unusual input in %d of %d instances (request %s)",
-                sum(map(bool, alerts)),
-                len(alerts),
-                request_hash[:12],
-            )
         audit_hash = self.audit.append(
             {
                 "event": "predict",
@@ -204,4 +217,11 @@ class ModelService:
                 "alerts": [a for a in alerts],
             }
         )
+        if any(alerts):
+            logger.warning(
+                "unusual input in %d of %d instances (audit record %s)",
+                sum(map(bool, alerts)),
+                len(alerts),
+                audit_hash[:12],
+            )
         return HTTPStatus.OK, {"predictions": predictions, "model_version": base["model_version"], "audit": audit_hash}
