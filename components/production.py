@@ -107,14 +107,16 @@ def register_model(
     files, meta = read_model_files(model.path, model.metadata.get("sha256"))  # read once, verified
     check_registrable(dict(model_card.metadata), meta["sha256"])
     registry = ModelRegistry(registry_uri or registered.path)
+    card_verdict = Verdict.from_dict(model_card.metadata["verdict"])
     entry = registry.register(
         meta["name"],
         model=files[MODEL_FILE],
         model_card=Path(model_card.path).read_text(encoding="utf-8"),
         metadata=meta,
+        verdict=card_verdict,  # signed into the version: serving refuses one whose gates did not pass
     )
     Path(registered.path).mkdir(parents=True, exist_ok=True)
-    verdict = registration_verdict(Verdict.from_dict(model_card.metadata["verdict"]), entry)
+    verdict = registration_verdict(card_verdict, entry)
     registered.metadata.update(
         {**entry.metadata, "registry_uri": registry.uri, "uri": entry.uri, "verdict": verdict.to_dict()}
     )
@@ -130,38 +132,41 @@ def deploy_model(
     report: Output[Artifact],
     manifest: Output[Artifact],
 ) -> NamedTuple("DeployOutputs", status=str, deployed=bool, reason=str):
-    """Serve a registered model: server-side apply of its ConfigMap and of the serving
-    Deployment's model fields (replicas, image, models volume, version annotations).
+    """Serve a registered model as a KServe InferenceService: server-side apply (create or
+    patch) of a custom predictor running this image's `kfp-rai serve`, storageUri = the registry
+    version, keys and tokens from Secrets, probes, resources and a locked-down security context.
 
-    Inside a cluster (run the pipeline with the kfp-rai-deployer service account) the serving
-    Deployment installed from manifests/ rolls out the new version; it must exist, else the task
-    fails with the command to install it. Elsewhere nothing is applied and deployed is false, with
-    the reason. The image is this task's own (KFP_RAI_IMAGE).
+    Inside a cluster (run the pipeline with the kfp-rai-deployer service account; KServe installed)
+    the InferenceService is applied in the serving namespace. Elsewhere nothing is applied and
+    deployed is false, with the reason. The image is this task's own (KFP_RAI_IMAGE).
 
     Args:
         model: The trained model (from train_model).
         registered: The registered version (from register_model).
-        namespace: Namespace of the serving app (manifests/ installs it in kfp-rai).
+        namespace: Namespace of the InferenceService (manifests/ prepares kfp-rai).
 
     Returns:
         status: passed when deployed, not_judged when skipped outside a cluster.
-        deployed: True when the objects were applied.
+        deployed: True when the InferenceService was applied.
         reason: One line: what was applied where, or why nothing was.
         report: The deployment report as JSON.
-        manifest: The applied objects and the resulting Deployment, as YAML (evidence either way).
+        manifest: The InferenceService, as YAML (evidence either way; apply it again to roll back).
     """
     from collections import namedtuple
+    from pathlib import Path
 
     from kfp_rai._image import IMAGE as SERVING_IMAGE
     from kfp_rai.core.evidence import model_subject, write_report
     from kfp_rai.core.files import atomic_write_text
     from kfp_rai.production import deploy_model as deploy
-    from kfp_rai.production import manifest_yaml
+    from kfp_rai.production import manifest_yaml, storage_uri
 
     result, objects = deploy(
         model.path,
         model_name=registered.metadata["name"],
         version=str(registered.metadata["version"]),
+        # the version as KServe's storage initializer fetches it (KFP's artifact store speaks S3)
+        storage_uri=storage_uri(registered.metadata["uri"], str(Path(registered.path).resolve()), registered.uri),
         image=SERVING_IMAGE,
         namespace=namespace,
     )
@@ -169,7 +174,7 @@ def deploy_model(
         registered.metadata, registered.metadata.get("policy_sha256", ""), str(registered.metadata["version"])
     )
     write_report(result, subject, report.path)
-    atomic_write_text(manifest.path, manifest_yaml(objects))
+    atomic_write_text(manifest.path, manifest_yaml(objects[0]))
     return namedtuple("DeployOutputs", ["status", "deployed", "reason"])(
         result.status.value, result.deployed, result.reason
     )

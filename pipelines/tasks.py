@@ -51,7 +51,7 @@ TASKS = {
     ),
     "register-model": TaskKind("production", "register model", {"registered": "registered.json"}),
     "deploy-model": TaskKind(
-        "production", "deploy model", {"report": "deployment.json", "manifest": "serving-manifest.yaml"}
+        "production", "deploy model", {"report": "deployment.json", "manifest": "inference-service.yaml"}
     ),
     "detect-drift": TaskKind(
         "refresh", "drift check", {"report": "drift.json", "report_html": "drift.html", "metrics": "drift_metrics.json"}

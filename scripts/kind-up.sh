@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Create the local kind cluster from kind-config.yaml, install Kubeflow Pipelines from its official
-# manifests at a pinned version, build and load the kfp-rai image, apply manifests/overlays/kind.
+# manifests and KServe (Standard mode: raw Deployments, no Knative; with cert-manager, its one
+# dependency) at pinned versions, build and load the kfp-rai image, apply manifests/overlays/kind.
 # Needs: docker (with a running engine), kind v0.27.0, kubectl >= 1.27.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CLUSTER=kfp-rai
 KFP_VERSION=${KFP_VERSION:-2.17.0}  # the backend must be at least as new as the SDK in constraints.txt
+# KServe's controller at the version whose InferenceService CRD manifests/kserve/ holds (make verify
+# checks the deploy step's object against it); the model server in the image is kserve 0.21 from
+# PyPI, which the controller only runs as a container.
+KSERVE_VERSION=${KSERVE_VERSION:-v0.20.0}
+CERT_MANAGER_VERSION=${CERT_MANAGER_VERSION:-v1.17.2}
 VERSION=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' src/kfp_rai/_version.py)
 # The name the committed compiled YAML and manifests/ use; kind loads it, nothing is pushed.
 IMAGE=ghcr.io/kfp-rai/kfp-rai:$VERSION
@@ -27,6 +33,16 @@ echo "kind-up: installing Kubeflow Pipelines $KFP_VERSION"
 kubectl apply -k "github.com/kubeflow/pipelines/manifests/kustomize/cluster-scoped-resources?ref=$KFP_VERSION"
 kubectl wait --for condition=established --timeout=120s crd/applications.app.k8s.io
 kubectl apply -k "github.com/kubeflow/pipelines/manifests/kustomize/env/platform-agnostic?ref=$KFP_VERSION"
+
+echo "kind-up: installing cert-manager $CERT_MANAGER_VERSION and KServe $KSERVE_VERSION (Standard mode)"
+kubectl apply -f "https://github.com/cert-manager/cert-manager/releases/download/$CERT_MANAGER_VERSION/cert-manager.yaml"
+kubectl -n cert-manager wait --for=condition=Available --timeout=600s deployment --all
+kubectl apply --server-side -f "https://github.com/kserve/kserve/releases/download/$KSERVE_VERSION/kserve.yaml"
+kubectl -n kserve wait --for=condition=Available --timeout=600s deployment/kserve-controller-manager
+kubectl apply --server-side -f "https://github.com/kserve/kserve/releases/download/$KSERVE_VERSION/kserve-cluster-resources.yaml"
+# Standard (raw Deployment) by default: without Knative, Serverless InferenceServices never start.
+kubectl -n kserve patch configmap/inferenceservice-config --type=strategic \
+  -p '{"data": {"deploy": "{\"defaultDeploymentMode\": \"Standard\"}"}}'
 
 echo "kind-up: building and loading $IMAGE"
 docker build --build-arg "VERSION=$VERSION" -t "$IMAGE" .
@@ -62,6 +78,23 @@ if ! kubectl -n kfp-rai get secret kfp-rai-audit >/dev/null 2>&1; then
   python3 -c 'import secrets; print(secrets.token_hex(32), end="")' |
     kubectl -n kfp-rai create secret generic kfp-rai-audit --from-file=audit-key=/dev/stdin >/dev/null
 fi
+
+# The bearer token callers of the served model present; kept if it exists, never printed.
+if ! kubectl -n kfp-rai get secret kfp-rai-serving-token >/dev/null 2>&1; then
+  python3 -c 'import secrets; print(secrets.token_urlsafe(32), end="")' |
+    kubectl -n kfp-rai create secret generic kfp-rai-serving-token --from-file=token=/dev/stdin >/dev/null
+fi
+# KServe's storage initializer fetches the model version from KFP's artifact store (MinIO, S3 API)
+# with the credentials of a Secret the serving account lists, annotated with the endpoint.
+minio_key=$(kubectl -n kubeflow get secret mlpipeline-minio-artifact -o jsonpath='{.data.accesskey}' | base64 -d)
+minio_secret=$(kubectl -n kubeflow get secret mlpipeline-minio-artifact -o jsonpath='{.data.secretkey}' | base64 -d)
+kubectl -n kfp-rai create secret generic kfp-rai-s3 --dry-run=client -o yaml \
+  --from-file=AWS_ACCESS_KEY_ID=<(printf '%s' "$minio_key") \
+  --from-file=AWS_SECRET_ACCESS_KEY=<(printf '%s' "$minio_secret") |
+  kubectl annotate -f - --local -o yaml serving.kserve.io/s3-endpoint=minio-service.kubeflow:9000 \
+    serving.kserve.io/s3-usehttps=0 serving.kserve.io/s3-region=us-east-1 | kubectl apply -f - >/dev/null
+unset minio_key minio_secret
+kubectl -n kfp-rai patch serviceaccount kfp-rai-serving -p '{"secrets": [{"name": "kfp-rai-s3"}]}'
 
 echo "kind-up: waiting for Kubeflow Pipelines (first start pulls images: allow 10-15 minutes)"
 kubectl -n kubeflow wait --for=condition=Available --timeout=1200s deployment --all

@@ -100,30 +100,35 @@ def test_approved_model_is_deployed_and_serves(client):
     )
     result = client.wait_for_run_completion(run.run_id, timeout=RUN_TIMEOUT_S)
     assert result.state == "SUCCEEDED", result
+    # The deploy step created the InferenceService; kind's NodePort (manifests/overlays/kind) exposes
+    # its predictor pods on localhost:8081. The token is the Secret kind-up created.
     serving = os.environ.get("KFP_RAI_SERVING_URL", "http://localhost:8081")
+    token = os.environ["KFP_RAI_SERVING_TOKEN"]  # scripts/e2e.sh reads it from the Secret
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     deadline = time.time() + 600
     while True:
         try:
-            with urllib.request.urlopen(f"{serving}/readyz", timeout=5) as response:
+            with urllib.request.urlopen(f"{serving}/v2/health/ready", timeout=5) as response:
                 if response.status == 200:
                     break
         except OSError:
             pass
-        assert time.time() < deadline, f"serving app at {serving} never became ready"
+        assert time.time() < deadline, f"the InferenceService at {serving} never became ready"
         time.sleep(5)
-    with urllib.request.urlopen(f"{serving}/v1/model", timeout=5) as response:
-        served = json.loads(response.read())
-    features = served["features"]
+    with urllib.request.urlopen(urllib.request.Request(f"{serving}/v2/models/adult-income", headers=auth)) as response:
+        metadata = json.loads(response.read())
+    features = [i["name"] for i in metadata["inputs"]] if metadata.get("inputs") else None
     tasks = {t.display_name for t in (result.run_details.task_details or [])}
-    assert {"register-model", "deploy-model"} <= tasks and len(served["sha256"]) == 64
+    assert {"register-model", "deploy-model"} <= tasks
     from kfp_rai.core.tables import read_table
 
     row = read_table("bundled:adult-test").iloc[0]
-    instance = {f: (row[f].item() if hasattr(row[f], "item") else row[f]) for f in features}
+    columns = features or [c for c in row.index if c not in ("income", "sex", "race")]
+    instance = {f: (row[f].item() if hasattr(row[f], "item") else row[f]) for f in columns}
     request = urllib.request.Request(
-        f"{serving}/v1/predict",
+        f"{serving}/v1/models/adult-income:predict",
         data=json.dumps({"instances": [instance]}).encode(),
-        headers={"Content-Type": "application/json"},
+        headers=auth,
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         body = json.loads(response.read())

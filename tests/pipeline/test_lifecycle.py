@@ -88,10 +88,10 @@ def test_registers_then_retrains_on_drift(drift_run):
     # Deployment was asked for, but there is no cluster here: skipped, with the reason and the manifest.
     assert stages["production"]["deployed"] is False
     assert stages["production"]["deployment"].startswith("skipped: not running in a Kubernetes cluster")
-    manifest = list(yaml.safe_load_all((out / "production" / "serving-manifest.yaml").read_text()))
-    # What would be applied (the model ConfigMap, the Deployment's model fields), then the result.
-    assert [m["kind"] for m in manifest] == ["ConfigMap", "Deployment", "Deployment"]
-    assert manifest[2]["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    (isvc,) = list(yaml.safe_load_all((out / "production" / "inference-service.yaml").read_text()))
+    # What would be applied: the KServe InferenceService of the registered version.
+    assert isvc["kind"] == "InferenceService" and isvc["spec"]["predictor"]["securityContext"]["runAsNonRoot"]
+    assert isvc["metadata"]["annotations"]["kfp-rai/model-version"] == stages["production"]["version"]
     refresh = stages["refresh"]
     assert refresh["drift_detected"] is True and refresh["drifted_columns"] == ["age"]
     retrained = refresh["retrain"]["stages"]["production"]

@@ -104,7 +104,7 @@ def test_undeclared_personal_data_is_refused_before_anything_runs(tmp_path, monk
 
 
 def test_no_raw_value_and_no_key_reaches_any_output(pii_run, lifecycle, monkeypatch):
-    from kfp_rai.serving import AuditLog, ModelService, load_served_model
+    from kfp_rai.serving import AuditLog, ModelService, RequestRejected, load_served_model
 
     base, train, current = pii_run
     run = lifecycle(
@@ -138,7 +138,8 @@ def test_no_raw_value_and_no_key_reaches_any_output(pii_run, lifecycle, monkeypa
     row = current.drop(columns=["income", *DECISIONS]).iloc[0].to_dict()
     row = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
     service.predict({"instances": [{**row, "id": current["customer_id"].iloc[0]}]})
-    service.predict({"instances": [{**row, "age": current["email"].iloc[1], "id": current["customer_id"].iloc[1]}]})
+    with pytest.raises(RequestRejected):
+        service.predict({"instances": [{**row, "age": current["email"].iloc[1], "id": current["customer_id"].iloc[1]}]})
     service.close()
 
     raw = pd.concat([train.sample(300, random_state=0), current.sample(300, random_state=0)])

@@ -102,6 +102,7 @@ def _corrupt_log(path: Path) -> None:
 
 
 AUDIT = {"KFP_RAI_AUDIT_KEY": "audit-key-for-tests-0123456789abcdef"}
+SERVE = {**AUDIT, "KFP_RAI_SERVING_TOKEN": "serving-token-for-tests-0123"}
 
 CASES = [
     # data files
@@ -500,12 +501,37 @@ CASES = [
         command=("serve",),
     ),
     Case(
+        "serve-no-token",
+        "serving without a bearer token for callers",
+        "predictions need a bearer token",
+        cli=("--model-uri", "{dir}"),
+        env=AUDIT,
+        command=("serve",),
+    ),
+    Case(
+        "serve-short-token",
+        "a serving token too short to be random",
+        "fewer than 16",
+        cli=("--model-uri", "{dir}"),
+        env={**AUDIT, "KFP_RAI_SERVING_TOKEN": "letmein"},
+        command=("serve",),
+    ),
+    Case(
+        "serve-unregistered",
+        "serving a model that was never registered through the gates",
+        "it is not a registry version",
+        {"m": _trained},
+        ("--model-uri", "{m}"),
+        env=SERVE,
+        command=("serve",),
+    ),
+    Case(
         "serve-unsigned",
         "a model directory nobody signed",
         "is not signed",
         {"m": _model_dir({"sha256": "0" * 64}, sign=False)},
         ("--model-uri", "{m}"),
-        env=AUDIT,
+        env=SERVE,
         command=("serve",),
     ),
     Case(
@@ -514,7 +540,7 @@ CASES = [
         "is not a model's metadata",
         {"m": _model_dir([1, 2], sign=True)},
         ("--model-uri", "{m}"),
-        env=AUDIT,
+        env=SERVE,
         command=("serve",),
     ),
     Case(
@@ -523,7 +549,7 @@ CASES = [
         "is not valid JSON",
         {"m": _model_dir("{", sign=True)},
         ("--model-uri", "{m}"),
-        env=AUDIT,
+        env=SERVE,
         command=("serve",),
     ),
     Case(
@@ -531,9 +557,17 @@ CASES = [
         "an audit log with a line that is not a record",
         "log line 1 is not a record",
         {"s": _state, "s/audit/audit.jsonl": _corrupt_log, "m": _trained},
-        ("--model-uri", "{m}", "--state-dir", "{s}"),
-        env=AUDIT,
+        ("--model-uri", "{m}", "--state-dir", "{s}", "--allow-unregistered"),
+        env=SERVE,
         command=("serve",),
+    ),
+    Case(
+        "deploy-manifest-local",
+        "an InferenceService for a registry version no cluster can fetch",
+        "a local path a cluster cannot fetch",
+        {"m": _trained},
+        ("--model-uri", "{m}"),
+        command=("deploy-manifest",),
     ),
     Case(
         "audit-verify-missing",

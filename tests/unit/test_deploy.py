@@ -1,24 +1,28 @@
-"""Deployment objects for a registered model, rendered and checked offline; nothing applied here."""
+"""The InferenceService for a registered model: rendered with the kserve SDK's typed objects,
+checked against KServe's CRD schema, applied with server-side apply (to a stand-in API server: no
+cluster runs here), and run exactly as KServe would start its container."""
 
-import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
 from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 import yaml
 
-from kfp_rai.core.model_dir import save_model_dir
-from kfp_rai.errors import IntegrityError, InvalidParameterError
-from kfp_rai.production import deploy_model, manifest_yaml
-from kfp_rai.production._serving_manifest import (
-    MAX_CONFIGMAP_BYTES,
-    _merge,
-    render_serving,
-    serving_after_deploy,
-)
+from kfp_rai.core.model_dir import model_bytes
+from kfp_rai.core.verdict import GateStatus, Verdict
+from kfp_rai.errors import DeploymentError, IntegrityError, InvalidParameterError
+from kfp_rai.production import ModelRegistry, deploy_model, manifest_yaml, storage_uri
+from kfp_rai.production._inference_service import SECRETS, isvc_name
 from kfp_rai.training import train_model
 
 REPO = Path(__file__).resolve().parents[2]
+CRD = REPO / "manifests" / "kserve" / "serving.kserve.io_inferenceservices.yaml.gz"
 
 
 @pytest.fixture(scope="module")
@@ -26,91 +30,227 @@ def model_dir(tmp_path_factory, adult):
     model, summary = train_model(
         adult.sample(2000, random_state=0), target="income", positive_label=">50K", sensitive_features=["sex", "race"]
     )
-    path = tmp_path_factory.mktemp("m") / "model"
-    save_model_dir(model, path, asdict(summary))
-    return path
+    registry = ModelRegistry(str(tmp_path_factory.mktemp("registry")))
+    entry = registry.register(
+        "adult-income",
+        model=model_bytes(model),
+        model_card="# card",
+        metadata={**asdict(summary), "decision_threshold": 0.5},
+        verdict=Verdict(GateStatus.PASSED, "all gates passed"),
+    )
+    return Path(entry.uri)
 
 
-def test_packaged_template_is_the_base_manifest():
-    packaged = REPO / "src" / "kfp_rai" / "data" / "k8s" / "serving.yaml"
-    assert packaged.read_text() == (REPO / "manifests" / "base" / "serving.yaml").read_text()
-
-
-def test_local_deploy_renders_and_skips_with_the_reason(model_dir, monkeypatch):
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    report, objects = deploy_model(model_dir, model_name="adult-income", version="3", image="reg/kfp-rai:1")
-    assert not report.deployed and report.reason.startswith("skipped: not running in a Kubernetes cluster")
-    assert [o["kind"] for o in objects] == ["ConfigMap", "Deployment"]  # never the Service
-    configmap, patch = objects
-    cm_name = f"kfp-rai-model-adult-income-3-{report.model_sha256[:12]}"
-    assert configmap["metadata"]["name"] == cm_name and configmap["immutable"] is True
-    assert base64.b64decode(configmap["binaryData"]["model.skops"]) == (model_dir / "model.skops").read_bytes()
-    # The patch holds only the fields the deploy step owns; security settings stay the operator's.
-    assert patch["spec"]["replicas"] == 1 and set(patch["spec"]) == {"replicas", "template"}
-    assert patch["spec"]["template"]["spec"]["containers"] == [{"name": "serving", "image": "reg/kfp-rai:1"}]
-    assert patch["spec"]["template"]["spec"]["volumes"] == [{"name": "models", "configMap": {"name": cm_name}}]
-
-    after = serving_after_deploy(objects)
-    base = next(yaml.safe_load_all((REPO / "manifests/base/serving.yaml").read_text()))
-    pod = after["spec"]["template"]
-    assert pod["metadata"]["annotations"]["kfp-rai/model-version"] == "3"
-    assert pod["metadata"]["annotations"]["kfp-rai/model-sha256"] == report.model_sha256
-    assert pod["spec"]["securityContext"] == base["spec"]["template"]["spec"]["securityContext"]
-    container = pod["spec"]["containers"][0]
-    assert container["image"] == "reg/kfp-rai:1" and container["livenessProbe"]
-    assert container["args"] == base["spec"]["template"]["spec"]["containers"][0]["args"]  # the operator's
-    # The one models volume now mounts the ConfigMap: no second volume source is left behind.
-    models = [v for v in pod["spec"]["volumes"] if v["name"] == "models"]
-    assert models == [{"name": "models", "configMap": {"name": cm_name, "optional": True}}]
-    assert {"name": "MODEL_URI", "value": "/models"} in container["env"] and "--host" in container["args"]
-    assert "DEPLOYED" in report.to_markdown() and "rollout undo" in report.to_markdown()
-    evidence = manifest_yaml(objects)
-    assert "base64 characters>" in evidence and "readOnlyRootFilesystem: true" in evidence
-
-
-def test_a_new_model_gets_a_new_configmap_even_under_the_same_version():
-    kwargs = {"model_name": "m", "version": "1", "model_files": {"model.skops": b"x"}, "image": "i"}
-    first = render_serving(model_sha256="a" * 64, **kwargs)[0]["metadata"]["name"]
-    second = render_serving(model_sha256="b" * 64, **kwargs)[0]["metadata"]["name"]
-    assert first != second  # immutable ConfigMaps are never asked to change
-
-
-def test_merge_follows_server_side_apply_for_named_lists():
-    base = {"a": 1, "items": [{"name": "x", "v": 1, "keep": True}, {"name": "y", "v": 2}], "m": {"k": 1}}
-    patch = {"items": [{"name": "x", "v": 9}, {"name": "z", "v": 3}], "m": {"j": 2}}
-    assert _merge(base, patch) == {
-        "a": 1,
-        "items": [{"name": "x", "v": 9, "keep": True}, {"name": "y", "v": 2}, {"name": "z", "v": 3}],
-        "m": {"k": 1, "j": 2},
+def _render(model_dir, **kwargs):
+    args = {
+        "model_name": "adult-income",
+        "version": "3",
+        "storage_uri": "s3://models/adult-income/3",
+        "image": "reg/kfp-rai:1",
     }
+    return deploy_model(model_dir, **{**args, **kwargs})
 
 
-def test_tampered_model_is_never_shipped(model_dir, tmp_path):
-    import shutil
+def test_local_deploy_renders_an_inference_service_and_skips_with_the_reason(model_dir, monkeypatch):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    report, objects = _render(model_dir)
+    assert not report.deployed and report.reason.startswith("skipped: not running in a Kubernetes cluster")
+    (isvc,) = objects
+    assert isvc["apiVersion"] == "serving.kserve.io/v1beta1" and isvc["kind"] == "InferenceService"
+    assert isvc["metadata"]["name"] == "adult-income" and isvc["metadata"]["namespace"] == "kfp-rai"
+    annotations = isvc["metadata"]["annotations"]
+    assert annotations["serving.kserve.io/deploymentMode"] == "Standard"  # raw Deployment, no Knative
+    assert annotations["kfp-rai/model-version"] == "3" and annotations["kfp-rai/model-sha256"] == report.model_sha256
+    predictor = isvc["spec"]["predictor"]
+    assert predictor["minReplicas"] == predictor["maxReplicas"] == 1
+    assert predictor["serviceAccountName"] == "kfp-rai-serving" and predictor["automountServiceAccountToken"] is False
+    assert predictor["securityContext"]["runAsNonRoot"] and predictor["securityContext"]["seccompProfile"]
+    (container,) = predictor["containers"]
+    assert container["name"] == "kserve-container" and container["image"] == "reg/kfp-rai:1"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["STORAGE_URI"] == "s3://models/adult-income/3"  # KServe's initializer -> /mnt/models
+    assert not any("valueFrom" in e for e in container["env"])  # keys and tokens are mounted files
+    assert {env[var] for _, _, var, _ in SECRETS.values()} == {f"{p}/{f}" for _, p, _, f in SECRETS.values()}
+    secrets = {v["secret"]["secretName"]: v["secret"]["defaultMode"] for v in predictor["volumes"] if "secret" in v}
+    assert secrets == {
+        "kfp-rai-verify-key": 0o444,
+        "kfp-rai-audit": 0o400,
+        "kfp-rai-pseudonymization": 0o400,
+        "kfp-rai-serving-token": 0o400,
+    }
+    assert "kfp-rai-signing" not in json.dumps(isvc)  # serving verifies, it never holds the signing key
+    sc = container["securityContext"]
+    assert (
+        sc["readOnlyRootFilesystem"]
+        and sc["allowPrivilegeEscalation"] is False
+        and sc["capabilities"]["drop"] == ["ALL"]
+    )
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+    assert {"requests", "limits"} <= set(container["resources"])
+    assert container["args"][:2] == ["--model-uri", "/mnt/models"] and "--insecure-no-auth" not in container["args"]
+    markdown = report.to_markdown()
+    assert "NOT DEPLOYED" in markdown and "serving.kserve.io/stop=true" in markdown
+    evidence = manifest_yaml(isvc)
+    assert yaml.safe_load(evidence) == isvc and "kubectl apply --server-side" in evidence
 
+
+def test_the_rendered_object_fits_the_kserve_sdk_types(model_dir, monkeypatch):
+    from kfp_rai.production._inference_service import check_against_sdk_types
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    _, (isvc,) = _render(model_dir)
+    assert check_against_sdk_types(isvc) == []
+    broken = json.loads(json.dumps(isvc))
+    broken["spec"]["predictor"]["containers"][0]["readinessProbe"]["httpGet"]["pathh"] = "/"
+    broken["spec"]["predictor"]["minReplica"] = 1
+    assert check_against_sdk_types(broken) == [
+        "spec.predictor.containers[0].readinessProbe.httpGet.pathh: not a field of V1HTTPGetAction",
+        "spec.predictor.minReplica: not a field of V1beta1PredictorSpec",
+    ]
+
+
+def test_the_rendered_object_is_valid_against_the_kserve_crd_schema(model_dir, monkeypatch):
+    from kfp_rai.production._inference_service import validate_against_crd
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    _, (isvc,) = _render(model_dir)
+    assert validate_against_crd(isvc, CRD) == []
+    broken = json.loads(json.dumps(isvc))
+    broken["spec"]["predictor"]["minReplicas"] = "one"
+    broken["spec"]["predictor"]["containers"][0]["ports"][0]["containerPort"] = "http"
+    problems = validate_against_crd(broken, CRD)
+    assert any("minReplicas" in p for p in problems) and any("containerPort" in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("version_uri", "path", "artifact", "expected"),
+    [
+        ("s3://bucket/reg/m/1", None, None, "s3://bucket/reg/m/1"),
+        ("pvc://models/reg/m/1", None, None, "pvc://models/reg/m/1"),
+        # the default in Kubeflow: the registry inside the task's output artifact, on KFP's MinIO
+        (
+            "/minio/mlpipeline/v2/a/registered/m/1",
+            "/minio/mlpipeline/v2/a/registered",
+            "minio://mlpipeline/v2/a/registered",
+            "s3://mlpipeline/v2/a/registered/m/1",
+        ),
+        ("/home/me/registry/m/1", "/tmp/out/registered", "minio://mlpipeline/x", None),  # a local registry elsewhere
+        ("/home/me/registry/m/1", None, None, None),
+    ],
+)
+def test_the_storage_uri_is_one_kserve_can_fetch_or_none(version_uri, path, artifact, expected):
+    assert storage_uri(version_uri, path, artifact) == expected
+
+
+def test_a_registry_no_cluster_can_reach_is_refused_in_a_cluster(model_dir, monkeypatch):
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    with pytest.raises(DeploymentError, match="local path no KServe storage initializer can fetch"):
+        _render(model_dir, storage_uri=None)
+
+
+@pytest.mark.parametrize("name", ["Adult_Income", "9lives", "x" * 46, "a.b"])
+def test_model_names_become_valid_inference_service_names_or_are_refused(name):
+    if name in ("Adult_Income", "a.b"):
+        assert isvc_name(name) in ("adult-income", "a-b")
+    else:
+        with pytest.raises(InvalidParameterError, match="makes no InferenceService name"):
+            isvc_name(name)
+
+
+def test_tampered_model_is_never_shipped(model_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     copy = tmp_path / "model"
     shutil.copytree(model_dir, copy)
     (copy / "model.skops").write_bytes(b"not the model")
     with pytest.raises(IntegrityError):
-        deploy_model(copy, model_name="m", version="1", image="i")
+        _render(copy)
 
 
-def test_models_too_large_for_a_configmap_are_refused_with_advice():
-    with pytest.raises(InvalidParameterError, match="object store"):
-        render_serving(
-            model_name="m",
-            version="1",
-            model_sha256="0" * 64,
-            model_files={"model.skops": b"x" * (MAX_CONFIGMAP_BYTES + 1)},
-            image="i",
+def test_the_container_serves_the_version_as_kserve_starts_it(model_dir, tmp_path, monkeypatch):
+    """What KServe does, done here: the storage initializer copies storageUri's files to
+    /mnt/models, Secrets become files, the container's command runs with its env; then a
+    prediction with the serving token, as a caller inside the cluster would send it."""
+    from kfp_rai.core.signing import ensure_local_keys
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    _, (isvc,) = _render(model_dir)
+    container = isvc["spec"]["predictor"]["containers"][0]
+    root = tmp_path / "pod"
+    mounts = {"/mnt/models": root / "mnt-models", "/var/lib/kfp-rai": root / "state"}
+    shutil.copytree(model_dir, mounts["/mnt/models"])  # the storage initializer's copy
+    token = "token-from-the-secret-0123456789"
+    ensure_local_keys()
+    contents = {
+        "kfp-rai-verify-key": Path(os.environ["KFP_RAI_CONFIG_DIR"], "keys", "verify-key.pem").read_bytes(),
+        "kfp-rai-audit": b"a" * 64,
+        "kfp-rai-pseudonymization": b"b" * 64,
+        "kfp-rai-serving-token": token.encode(),
+    }
+    for volume, (secret, path, _, file) in SECRETS.items():
+        mounts[path] = root / volume
+        mounts[path].mkdir(parents=True)
+        (mounts[path] / file).write_bytes(contents[secret])
+        os.chmod(mounts[path] / file, 0o400)
+
+    def local(value):
+        for inside, outside in sorted(mounts.items(), key=lambda m: -len(m[0])):
+            value = value.replace(inside, str(outside))
+        return value
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KFP_RAI_")}
+    env.update({e["name"]: local(e["value"]) for e in container["env"]})
+    args = [local(a) for a in container["args"]]
+    port = args[args.index("--port") + 1]
+    args[args.index("--port") + 1] = "0"
+    args[args.index("--host") + 1] = "127.0.0.1"  # loopback only, here
+    kfp_rai = str(Path(sys.executable).with_name(container["command"][0]))
+    proc = subprocess.Popen(
+        [kfp_rai, *container["command"][1:], *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("serving adult-income version 1 (sha256 "), line or proc.stderr.read()
+        assert port == "8080"
+        url = line.split(" on ", 1)[1].split(" ", 1)[0]
+        row = {
+            "age": 40,
+            "workclass": "Private",
+            "fnlwgt": 100000,
+            "education": "Bachelors",
+            "education-num": 13,
+            "marital-status": "Never-married",
+            "occupation": "Sales",
+            "relationship": "Not-in-family",
+            "capital-gain": 0,
+            "capital-loss": 0,
+            "hours-per-week": 40,
+            "native-country": "United-States",
+        }
+        request = urllib.request.Request(
+            f"{url}/v1/models/adult-income:predict",
+            data=json.dumps({"instances": [row]}).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200 and len(json.loads(response.read())["predictions"]) == 1
+        for probe in ("readinessProbe", "livenessProbe"):
+            with urllib.request.urlopen(url + container[probe]["httpGet"]["path"], timeout=10) as response:
+                assert response.status == 200
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    logs = list((mounts["/var/lib/kfp-rai"] / "audit").glob("audit-*.jsonl"))
+    assert len(logs) == 1
+    events = [json.loads(line)["event"] for line in logs[0].read_text().splitlines()]
+    assert events == ["audit_log_created", "start", "predict", "stop"]
 
 
 class _FakeApiServer:
     """A stand-in for the Kubernetes API server that records requests (no cluster runs here):
     it checks what the deploy step sends, not what a real server would do with it."""
 
-    def __init__(self, deployment_exists: bool, patch_status: int = 200):
+    def __init__(self, patch_status: int = 200):
         import json
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -131,20 +271,12 @@ class _FakeApiServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self):  # noqa: N802 - http.server's naming
-                outer.requests.append(("GET", self.path, "", {}))
-                outer.tokens.append(self.headers.get("Authorization"))
-                if deployment_exists:
-                    self._reply(200, {"kind": "Deployment", "metadata": {"name": "kfp-rai-serving"}})
-                else:
-                    self._reply(404, {"kind": "Status", "reason": "NotFound", "code": 404})
-
-            def do_PATCH(self):  # noqa: N802
+            def do_PATCH(self):  # noqa: N802 - http.server's naming
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append(("PATCH", self.path, self.headers["Content-Type"], body))
                 outer.tokens.append(self.headers.get("Authorization"))
                 if patch_status != 200:
-                    message = 'Deployment.apps "kfp-rai-serving" is invalid:\nspec.template: bad'
+                    message = 'InferenceService.serving.kserve.io "adult-income" is invalid:\nspec.predictor: bad'
                     self._reply(patch_status, {"kind": "Status", "code": patch_status, "message": message})
                 else:
                     self._reply(200, body)
@@ -161,35 +293,27 @@ class _FakeApiServer:
         return client.ApiClient(configuration)
 
 
-@pytest.mark.parametrize("exists", [True, False])
-def test_apply_sends_server_side_apply_patches_only_to_an_installed_serving_app(model_dir, exists, monkeypatch):
-    from kfp_rai.errors import DeploymentError
+def test_apply_creates_or_patches_the_inference_service_with_server_side_apply(model_dir, monkeypatch):
     from kfp_rai.production._kube import apply_objects
 
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)  # render only; the fake gets the apply
-    _, objects = deploy_model(model_dir, model_name="adult-income", version="1", image="reg/kfp-rai:1")
-    fake = _FakeApiServer(deployment_exists=exists)
+    _, objects = _render(model_dir)
+    fake = _FakeApiServer()
     api = fake.client()
     try:
-        if not exists:
-            with pytest.raises(DeploymentError, match="does not exist: install the serving app first"):
-                apply_objects(objects, api=api)
-            assert [r[0] for r in fake.requests] == ["GET"]  # nothing applied
-            return
         apply_objects(objects, api=api)
     finally:
         api.close()
         fake.server.shutdown()
         fake.server.server_close()
-    get, cm, deployment = fake.requests
-    assert get[:2] == ("GET", "/apis/apps/v1/namespaces/kfp-rai/deployments/kfp-rai-serving")
-    name = objects[0]["metadata"]["name"]
-    query = "?fieldManager=kfp-rai&force=true"
-    assert cm[1] == f"/api/v1/namespaces/kfp-rai/configmaps/{name}{query}"
-    assert deployment[1] == f"/apis/apps/v1/namespaces/kfp-rai/deployments/kfp-rai-serving{query}"
-    assert cm[2] == deployment[2] == "application/apply-patch+yaml"
-    assert cm[3] == objects[0] and deployment[3] == objects[1]
-    assert fake.tokens == ["Bearer sa-token"] * 3  # every request carries the service account's token
+    ((method, path, content_type, body),) = fake.requests  # one request: no read, no delete
+    assert method == "PATCH" and content_type == "application/apply-patch+yaml" and body == objects[0]
+    assert (
+        path
+        == "/apis/serving.kserve.io/v1beta1/namespaces/kfp-rai/inferenceservices/adult-income"
+        + "?fieldManager=kfp-rai&force=true"
+    )
+    assert fake.tokens == ["Bearer sa-token"]  # the service account's token
 
 
 def test_a_refused_apply_is_one_line_with_the_api_servers_reason(model_dir, monkeypatch):
@@ -197,9 +321,13 @@ def test_a_refused_apply_is_one_line_with_the_api_servers_reason(model_dir, monk
     from kfp_rai.production._kube import apply_objects
 
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    _, objects = deploy_model(model_dir, model_name="adult-income", version="1", image="reg/kfp-rai:1")
-    for status, hint in ((422, "is invalid: spec.template: bad"), (403, "service account kfp-rai-deployer")):
-        fake = _FakeApiServer(deployment_exists=True, patch_status=status)
+    _, objects = _render(model_dir)
+    for status, hint in (
+        (422, "is invalid: spec.predictor: bad"),
+        (403, "service account kfp-rai-deployer"),
+        (404, "is KServe installed"),
+    ):
+        fake = _FakeApiServer(patch_status=status)
         api = fake.client()
         try:
             with pytest.raises(DeploymentError) as info:
@@ -210,4 +338,24 @@ def test_a_refused_apply_is_one_line_with_the_api_servers_reason(model_dir, monk
             fake.server.server_close()
         message = str(info.value)
         assert "\n" not in message and f"HTTP {status}" in message and hint in message
-        assert message.startswith("server-side apply of ConfigMap/kfp-rai-model-adult-income-1-")
+        assert message.startswith("server-side apply of InferenceService/adult-income failed: ")
+
+
+def test_deploy_manifest_prints_the_inference_service_of_any_version_to_roll_back_to(model_dir, tmp_path, capsys):
+    from kfp_rai.cli import main
+
+    args = ["deploy-manifest", "--model-uri", str(model_dir)]
+    assert main(args) == 2
+    assert "a local path a cluster cannot fetch: give the version's URI" in capsys.readouterr().err
+    assert main([*args, "--storage-uri", "s3://models/adult-income/1", "--namespace", "ml"]) == 0
+    isvc = yaml.safe_load(capsys.readouterr().out)
+    assert isvc["metadata"]["namespace"] == "ml" and isvc["metadata"]["annotations"]["kfp-rai/model-version"] == "1"
+    assert {"name": "STORAGE_URI", "value": "s3://models/adult-income/1"} in isvc["spec"]["predictor"]["containers"][0][
+        "env"
+    ]
+    copy = tmp_path / "v"
+    shutil.copytree(model_dir, copy)
+    (copy / "metadata.json").write_text("{}")
+    assert main(["deploy-manifest", "--model-uri", str(copy), "--storage-uri", "s3://m/1"]) == 2
+    err = capsys.readouterr().err
+    assert "signature" in err and len(err.strip().splitlines()) == 1

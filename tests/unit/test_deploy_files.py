@@ -31,12 +31,14 @@ def test_kind_node_is_pinned_and_ports_match_the_overlay():
     node = kind["nodes"][0]
     assert re.fullmatch(r"kindest/node:v1\.\d+\.\d+@sha256:[0-9a-f]{64}", node["image"])
     mapped = {m["containerPort"] for m in node["extraPortMappings"]}
-    overlay = (REPO / "manifests/overlays/kind/kustomization.yaml").read_text()
-    ui = _docs(REPO / "manifests/overlays/kind/kfp-ui-nodeport.yaml")[0]
-    node_ports = {int(p) for p in re.findall(r"nodePort\s+value: (\d+)", overlay)} | {
-        p["nodePort"] for p in ui["spec"]["ports"]
-    }
+    overlay = REPO / "manifests/overlays/kind"
+    services = [d for f in ("kfp-ui-nodeport.yaml", "serving-nodeport.yaml") for d in _docs(overlay / f)]
+    node_ports = {p["nodePort"] for s in services for p in s["spec"]["ports"]}
     assert node_ports == mapped == {30080, 30880}
+    # the serving NodePort reaches the predictor pods the deploy step labels
+    from kfp_rai.production._inference_service import SERVING_ACCOUNT
+
+    assert services[1]["spec"]["selector"] == {"app.kubernetes.io/name": SERVING_ACCOUNT}
 
 
 def test_kind_installs_a_kfp_backend_as_new_as_the_sdk():
@@ -51,29 +53,32 @@ def test_kind_installs_a_kfp_backend_as_new_as_the_sdk():
     assert f"Kubeflow Pipelines {'.'.join(backend)} from" in (REPO / "README.md").read_text()
 
 
-def test_namespace_is_restricted_and_serving_pod_is_locked_down():
+def test_namespace_is_restricted_and_nothing_but_the_serving_port_is_open():
     namespace = _docs(REPO / "manifests/base/namespace.yaml")[0]
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    deployment = next(d for d in _docs(REPO / "manifests/base/serving.yaml") if d["kind"] == "Deployment")
-    pod = deployment["spec"]["template"]["spec"]
-    container = pod["containers"][0]
-    sc = container["securityContext"]
-    assert pod["securityContext"]["runAsNonRoot"] and pod["automountServiceAccountToken"] is False
-    assert sc["readOnlyRootFilesystem"] and sc["allowPrivilegeEscalation"] is False
-    assert sc["capabilities"]["drop"] == ["ALL"]
-    assert {"requests", "limits"} <= set(container["resources"])
-    assert container["livenessProbe"] and container["readinessProbe"]
-    assert not any("secretKeyRef" in str(e) for e in container["env"])  # the key is a mounted file
+    policies = {d["metadata"]["name"]: d for d in _docs(REPO / "manifests/base/networkpolicy.yaml")}
+    assert policies["default-deny-ingress"]["spec"]["podSelector"] == {}
+    allow = policies["allow-serving-http"]["spec"]
+    assert allow["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "kfp-rai-serving"}
+    assert allow["ingress"] == [{"ports": [{"port": 8080, "protocol": "TCP"}]}]
 
 
-def test_deployer_role_is_least_privilege():
+def test_deployer_role_is_least_privilege_on_inference_services():
     role = next(d for d in _docs(REPO / "manifests/base/rbac.yaml") if d["kind"] == "Role")
-    for rule in role["rules"]:
-        assert set(rule["verbs"]) <= {"get", "create", "patch"}
-        assert set(rule["resources"]) <= {"deployments", "configmaps"}
-        if "deployments" in rule["resources"]:  # the one serving Deployment, never a new one
-            assert rule["resourceNames"] == ["kfp-rai-serving"] and "create" not in rule["verbs"]
-        assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
+    assert role["rules"] == [
+        {"apiGroups": ["serving.kserve.io"], "resources": ["inferenceservices"], "verbs": ["get", "create", "patch"]}
+    ]  # no delete, list, watch, status, Secrets, Pods or Deployments
+    serving = next(d for d in _docs(REPO / "manifests/base/rbac.yaml") if d["metadata"]["name"] == "kfp-rai-serving")
+    assert serving["kind"] == "ServiceAccount" and serving["automountServiceAccountToken"] is False
+
+
+def test_kind_installs_kserve_in_standard_mode_pinned_to_the_crd_it_is_checked_against():
+    script = (REPO / "scripts/kind-up.sh").read_text()
+    version = re.search(r"KSERVE_VERSION=\$\{KSERVE_VERSION:-(v\d+\.\d+\.\d+)\}", script).group(1)
+    assert "releases/download/$KSERVE_VERSION/kserve.yaml" in script and "defaultDeploymentMode" in script
+    assert re.search(r"CERT_MANAGER_VERSION:-v\d+\.\d+\.\d+", script)
+    source = (REPO / "manifests/kserve/SOURCE.md").read_text()
+    assert f"tag {version}" in source
 
 
 def test_compile_with_a_private_image(tmp_path, capsys):

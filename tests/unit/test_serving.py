@@ -1,9 +1,12 @@
-"""The serving app on loopback: validation, alerts, the keyed audit trail, kill switch, safe state."""
+"""The KServe model server on loopback: access, bounds, validation, alerts, reason codes, the
+keyed audit trail, the kill switch, safe state. Every hostile request of the serving issue has a
+test here, sent over a real socket to the real server."""
 
 import json
 import os
 import shutil
-import threading
+import socket
+import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict
@@ -11,49 +14,124 @@ from dataclasses import asdict
 import pytest
 
 from kfp_rai.cli import main
-from kfp_rai.core.model_dir import save_model_dir
+from kfp_rai.core.model_dir import model_bytes
+from kfp_rai.core.verdict import GateStatus, Verdict
 from kfp_rai.discovery import pseudonym
 from kfp_rai.errors import IntegrityError, InvalidParameterError
-from kfp_rai.serving import AuditLog, ModelService, load_served_model, safe_state_dir, serve, verify_audit_log
+from kfp_rai.production import ModelRegistry
+from kfp_rai.serving import AuditLog, ModelService, load_served_model, safe_state_dir, verify_audit_log
+from kfp_rai.serving._kserve import Limits, Server, Tokens, start_in_thread
 from kfp_rai.training import train_model
 
 SENSITIVE = ["sex", "race"]
 KEY = b"audit-key-for-tests-0123456789abcdef"
+TOKEN, ADMIN = "predict-token-0123456789", "admin-token-0123456789ab"
+NAME = "adult-income"
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, adult):
-    model, summary = train_model(
+def trained(adult):
+    return train_model(
         adult.sample(3000, random_state=0), target="income", positive_label=">50K", sensitive_features=SENSITIVE
     )
-    path = tmp_path_factory.mktemp("registry") / "adult-income" / "1"
-    save_model_dir(model, path, {**asdict(summary), "name": "adult-income", "version": "1"})
-    return path
+
+
+def _register(root, trained, verdict):
+    model, summary = trained
+    registry = ModelRegistry(str(root))
+    meta = {**asdict(summary), "decision_threshold": 0.5}
+    return registry.register(NAME, model=model_bytes(model), model_card="# card", metadata=meta, verdict=verdict)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, trained):
+    """A registry version whose gates passed: servable."""
+    entry = _register(tmp_path_factory.mktemp("registry"), trained, Verdict(GateStatus.PASSED, "all gates passed"))
+    return entry.uri
+
+
+@pytest.fixture(scope="module")
+def blocked_dir(tmp_path_factory, trained):
+    """A registry version the production gate blocked."""
+    verdict = Verdict(GateStatus.FAILED, "fairness: demographic parity difference 0.19 > 0.10")
+    return _register(tmp_path_factory.mktemp("registry"), trained, verdict).uri
+
+
+class Running:
+    def __init__(self, port, tmp, service, server):
+        self.url, self.tmp, self.service, self.server = f"http://127.0.0.1:{port}", tmp, service, server
+        self.port = port
+
+    @property
+    def log(self):
+        return self.tmp / "audit.jsonl"
+
+    def events(self):
+        """The events after the log's creation record and the server's start."""
+        events = [json.loads(line)["event"] for line in self.log.read_text().splitlines()]
+        assert events[:2] == ["audit_log_created", "start"]
+        return events[2:]
+
+    def records(self):
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+
+BOTH_TOKENS = Tokens(TOKEN, ADMIN)
+
+
+def _start(model_dir, tmp, limits=None, tokens=BOTH_TOKENS):
+    audit = AuditLog(tmp / "audit.jsonl", key=KEY, create=True)
+    service = ModelService(
+        load_served_model(str(model_dir)), audit=audit, state_dir=tmp / "state", hmac_key=b"test-key-0123456789"
+    )
+    server = Server(service, host="127.0.0.1", port=0, tokens=tokens, limits=limits)
+    thread = start_in_thread(server)
+    port = server._server.servers[0].sockets[0].getsockname()[1]
+    return Running(port, tmp, service, server), thread
 
 
 @pytest.fixture
 def server(model_dir, tmp_path):
-    audit = AuditLog(tmp_path / "audit.jsonl", key=KEY, create=True)
-    service = ModelService(
-        load_served_model(str(model_dir)), audit=audit, state_dir=tmp_path / "state", hmac_key=b"test-key-0123456789"
-    )
-    httpd = serve(service, "127.0.0.1", 0)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", tmp_path
-    httpd.shutdown()
-    httpd.server_close()
-    service.close()
+    running, thread = _start(model_dir, tmp_path, limits=Limits(body_seconds=1.0))
+    yield running
+    running.server.stop()
+    thread.join(15)
+    running.service.close()
 
 
-def _call(url, body=None, raw=None, headers=None):
+def _call(url, body=None, raw=None, token=TOKEN, method=None):
     data = raw if raw is not None else None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def _raw(port, head, body=b"", *, wait=10.0):
+    """Send bytes as they are (no client library would send these) and return the status code
+    (None when the server closed the connection without an answer)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
+        sock.sendall(head + body)
+        data = b""
+        try:
+            while b"\r\n" not in data:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+    return int(data.split(b" ")[1]) if data.startswith(b"HTTP/1.1 ") else None
+
+
+def _head(port, length, path=f"/v1/models/{NAME}:predict", token=TOKEN):
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
 
 
 def _instance(adult, **changes):
@@ -62,38 +140,100 @@ def _instance(adult, **changes):
     return {**row, **changes}
 
 
-def _events(path):
-    """The events after the log's creation record."""
-    events = [json.loads(line)["event"] for line in path.read_text().splitlines()]
-    assert events[0] == "audit_log_created"
-    return events[1:]
+def _v2(instances):
+    names = list(instances[0])
+    return {
+        "inputs": [
+            {
+                "name": f,
+                "shape": [len(instances)],
+                "datatype": "BYTES" if isinstance(instances[0][f], str) else "FP64",
+                "data": [i[f] for i in instances],
+            }
+            for f in names
+        ]
+    }
 
 
-def test_predicts_with_alerts_and_audits_without_raw_values(server, adult):
-    url, tmp = server
-    assert _call(f"{url}/healthz") == (200, {"status": "ok"})
-    assert _call(f"{url}/readyz")[0] == 200
-    assert _call(f"{url}/v1/model")[1]["version"] == "1"
+def _wait_for(running, expected_tail, seconds=10):
+    deadline = time.monotonic() + seconds
+    while running.events()[-len(expected_tail) :] != expected_tail:
+        assert time.monotonic() < deadline, running.events()
+        time.sleep(0.05)
+
+
+def test_v1_predicts_with_alerts_and_audits_without_raw_values(server, adult):
+    predict = f"{server.url}/v1/models/{NAME}:predict"
+    assert _call(f"{server.url}/v2/health/live", token=None)[0] == 200
+    assert _call(f"{server.url}/v2/health/ready", token=None) == (200, {"ready": True})
     status, body = _call(
-        f"{url}/v1/predict",
-        {"instances": [_instance(adult, id="customer-42"), _instance(adult, age=140, workclass="Astronaut")]},
+        predict, {"instances": [_instance(adult, id="customer-42"), _instance(adult, age=140, workclass="Astronaut")]}
     )
-    assert status == 200
+    assert status == 200 and body["model_version"] == "1"
     first, second = body["predictions"]
     assert 0 <= first["probability"] <= 1 and first["label"] in {">50K", "not >50K"} and first["alerts"] == []
     assert second["alerts"] == ["age outside training range [17, 90]", "workclass: category not seen in training"]
-    log = (tmp / "audit.jsonl").read_text()
+    assert "reason_codes" not in first
+    log = server.log.read_text()
     assert "customer-42" not in log and "Astronaut" not in log
     # The audit log carries the pipeline's pseudonym for the id, so the two can be joined.
     assert "hmac:" + pseudonym("customer-42", b"test-key-0123456789") in log
-    record = json.loads(log.splitlines()[-1])
-    assert record["mac"] == body["audit"]
+    record = server.records()[-1]
+    assert record["event"] == "predict" and record["mac"] == body["audit"] and record["protocol"] == "v1"
     # The request is fingerprinted with the audit key: an unkeyed hash of it could be brute-forced.
     assert len(record["request_hmac"]) == 64 and "request_sha256" not in record
+    assert record["model_sha256"] == server.service.meta["sha256"] and record["model_version"] == "1"
 
 
-def test_every_request_is_recorded_and_no_rejected_value_is_echoed(server, adult):
-    url, tmp = server
+def test_v2_open_inference_protocol_and_reason_codes(server, adult):
+    rows = [_instance(adult), _instance(adult, age=60, **{"capital-gain": 15000})]
+    status, body = _call(f"{server.url}/v2/models/{NAME}/infer", {**_v2(rows), "id": "r1"})
+    assert status == 200 and body["model_name"] == NAME and body["id"] == "r1"
+    outputs = {o["name"]: o for o in body["outputs"]}
+    assert set(outputs) == {"probability", "label", "alerts"}
+    assert outputs["probability"]["datatype"] == "FP64" and outputs["probability"]["shape"] == [2]
+    v1 = _call(f"{server.url}/v1/models/{NAME}:predict", {"instances": rows})[1]["predictions"]
+    assert outputs["probability"]["data"] == [p["probability"] for p in v1]  # one model behind both protocols
+    status, body = _call(
+        f"{server.url}/v1/models/{NAME}:predict", {"instances": rows, "parameters": {"reason_codes": True}}
+    )
+    codes = body["predictions"][1]["reason_codes"]
+    assert len(codes) == 3 and {c["direction"] for c in codes} <= {"raises", "lowers"}
+    assert all(c["feature"] in server.service.features for c in codes)
+    assert abs(codes[0]["contribution"]) >= abs(codes[-1]["contribution"])  # the strongest first
+    v2 = _call(f"{server.url}/v2/models/{NAME}/infer", {**_v2(rows), "parameters": {"reason_codes": True}})[1]
+    assert json.loads(next(o for o in v2["outputs"] if o["name"] == "reason_codes")["data"][1]) == codes
+    # V2 shape problems are named, recorded and never echo a value.
+    bad = _v2(rows)
+    bad["inputs"] = [i for i in bad["inputs"] if i["name"] != "age"]
+    status, body = _call(f"{server.url}/v2/models/{NAME}/infer", bad)
+    assert status == 400 and "lacks inputs ['age']" in body["error"]
+    assert server.events() == ["predict", "predict", "predict", "predict", "rejected"]
+    assert [r["protocol"] for r in server.records()[2:]] == ["v2", "v1", "v1", "v2", "v2"]
+
+
+def test_concurrent_requests_are_batched_yet_judged_answered_and_audited_one_by_one(server, adult):
+    from concurrent.futures import ThreadPoolExecutor
+
+    predict = f"{server.url}/v1/models/{NAME}:predict"
+    good = [{"instances": [_instance(adult, age=20 + i)]} for i in range(30)]
+    bad = [{"instances": [_instance(adult, age="old")]} for _ in range(3)]
+    alone = {body["instances"][0]["age"]: _call(predict, body)[1]["predictions"] for body in good[:3]}
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(lambda body: _call(predict, body), good + bad))
+    assert [a[0] for a in answers] == [200] * 30 + [400] * 3  # a bad request fails alone
+    for body, (_, answer) in zip(good[:3], answers[:3], strict=True):
+        assert answer["predictions"] == alone[body["instances"][0]["age"]]  # batched == scored alone
+    records = server.records()
+    predicts = [r for r in records if r["event"] == "predict"]
+    assert len(predicts) == 33 and len({r["mac"] for r in predicts}) == 33
+    assert sorted(a[1]["audit"] for a in answers[:30]) == sorted(r["mac"] for r in predicts[3:])
+    assert [r["event"] for r in records].count("rejected") == 3
+    assert verify_audit_log(server.log, KEY).ok
+
+
+def test_every_rejection_is_recorded_and_no_value_is_echoed(server, adult):
+    predict = f"{server.url}/v1/models/{NAME}:predict"
     missing = _instance(adult)
     del missing["age"]
     email = "jane.doe@example.com"
@@ -102,55 +242,176 @@ def test_every_request_is_recorded_and_no_rejected_value_is_echoed(server, adult
         ({"instances": [missing]}, "lacks features ['age']"),
         ({"instances": [_instance(adult, age=email)]}, "'age' must be a number, got text"),
         ({"instances": []}, "between 1 and"),
-        ({"instances": [_instance(adult, age=10**400)]}, "'age' must be a finite number within float range"),
     ]:
-        status, body = _call(f"{url}/v1/predict", payload)
+        status, body = _call(predict, payload)
         assert status == 400 and fragment in body["error"] and email not in body["error"]
-    assert _call(f"{url}/v1/predict", raw=b"{not json")[0] == 400
-    assert _call(f"{url}/v1/predict", raw=b"[" * 100_000)[0] == 400  # nested past the parser's depth
-    assert _call(f"{url}/v1/predict", raw=b'{"instances": [{"age": ' + b"9" * 5000 + b"}]}")[0] == 400
-    log = (tmp / "audit.jsonl").read_text()
-    assert _events(tmp / "audit.jsonl") == ["start"] + ["rejected"] * 5 + ["malformed"] * 3
-    assert email not in log
+    assert _call(predict, raw=b"{not json")[0] == 400
+    assert _call(predict, {"instances": [_instance(adult, age=10**400)]})[0] == 400  # past the JSON parser's range
+    assert _call(predict, raw=b"[" * 100_000)[0] == 400  # nested past the parser's depth
+    assert _call(predict, raw=b'{"instances": [{"age": ' + b"9" * 5000 + b"}]}")[0] == 400  # 5000-digit int
+    assert _call(f"{server.url}/v2/models/{NAME}/infer", {"inputs": "x"})[0] == 422
+    assert _call(f"{server.url}/v2/models/{NAME}/infer", {"inputs": [{"name": email}]})[1]["error"].count(email) == 0
+    assert _call(f"{server.url}/v1/models/nosuchmodel:predict", {"instances": []})[0] == 404
+    assert server.events() == ["rejected"] * 4 + ["malformed"] * 7, str(
+        [(r.get("why"), r.get("status")) for r in server.records()[6:]]
+    )
+    assert email not in server.log.read_text()
+
+
+def test_only_token_holders_predict_and_only_the_admin_token_switches(server, adult):
+    predict = f"{server.url}/v1/models/{NAME}:predict"
+    body = {"instances": [_instance(adult)]}
+    assert _call(predict, body, token=None)[0] == 401
+    assert _call(predict, body, token="wrong-token-0123456789")[0] == 401
+    assert _call(predict, body, token=ADMIN)[0] == 401  # the admin token is not a serving token
+    assert _call(f"{server.url}/kfp-rai/v1/disable", {"reason": "x"}, token=TOKEN)[0] == 403
+    assert _call(f"{server.url}/kfp-rai/v1/model", token=None)[0] == 403
+    assert _call(f"{server.url}/v1/models/{NAME}", token=None)[0] == 401  # model metadata too
+    assert urllib.request.urlopen(f"{server.url}/metrics", timeout=10).status == 200  # Prometheus needs no token
+    assert server.events() == ["unauthorized"] * 6
+    assert TOKEN not in server.log.read_text() and "wrong-token" not in server.log.read_text()
+
+
+def test_bodies_are_bounded_in_size_and_time_by_the_server(server):
+    port = server.port
+    assert _raw(port, _head(port, -1), b"{}") == 400  # a negative length: refused by the HTTP parser
+    assert _raw(port, _head(port, "abc"), b"{}") == 400
+    assert _raw(port, _head(port, 3 << 20), b"{" * 4096) == 413  # announced over the cap: not read
+    chunked = (
+        f"POST /v1/models/{NAME}:predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    piece = b"x" * (1 << 20)
+    assert _raw(port, chunked, b"%x\r\n" % len(piece) + piece + b"\r\n" + b"%x\r\n" % 9 + b"x" * 9 + b"\r\n") == 413
+    started = time.monotonic()
+    assert _raw(port, _head(port, 100), b'{"instances"') == 408  # sends less than it announced
+    assert time.monotonic() - started < 5
+    _wait_for(server, ["malformed", "malformed", "malformed", "malformed", "malformed"])
+    whys = [r.get("why") for r in server.records()[2:]]
+    assert whys.count("invalid HTTP (request line or headers)") == 2 and "the body is too large" in whys
+    assert whys[-1] == "the body did not arrive in time"
+    assert _call(f"{server.url}/v2/health/ready", token=None)[0] == 200  # and the server is still up
 
 
 def test_kill_switch_takes_effect_at_once_and_operator_actions_are_recorded(server, adult, capsys):
-    url, tmp = server
-    state = str(tmp / "state")
+    predict = f"{server.url}/v1/models/{NAME}:predict"
+    state = str(server.tmp / "state")
     assert main(["disable", "--state-dir", state, "--reason", "bias incident 17"]) == 0
     assert "a running server uses" in capsys.readouterr().out
-    status, body = _call(f"{url}/v1/predict", {"instances": [_instance(adult)]})
+    status, body = _call(predict, {"instances": [_instance(adult)]})
     assert status == 503 and "bias incident 17" in body["error"]
-    assert _call(f"{url}/readyz")[0] == 503
+    assert _call(f"{server.url}/v2/models/{NAME}/infer", _v2([_instance(adult)]))[0] == 503
     assert main(["enable", "--state-dir", state]) == 0
-    assert _call(f"{url}/v1/predict", {"instances": [_instance(adult)]})[0] == 200
-    assert _events(tmp / "audit.jsonl") == ["start", "operator_disabled", "refused", "operator_enabled", "predict"]
-    disabled = json.loads((tmp / "audit.jsonl").read_text().splitlines()[2])
+    assert _call(predict, {"instances": [_instance(adult)]})[0] == 200
+    assert server.events() == ["operator_disabled", "refused", "refused", "operator_enabled", "predict"]
+    disabled = server.records()[2]
     assert disabled["reason"] == "bias incident 17" and disabled["seq"] == 1
+    # The same switch over HTTP, with the admin token; a reason is required.
+    assert _call(f"{server.url}/kfp-rai/v1/disable", {}, token=ADMIN)[0] == 400
+    assert _call(f"{server.url}/kfp-rai/v1/disable", {"reason": "rollback drill"}, token=ADMIN) == (
+        200,
+        {"enabled": False},
+    )
+    assert _call(predict, {"instances": [_instance(adult)]})[1]["error"] == "model disabled: rollback drill"
+    status, body = _call(f"{server.url}/kfp-rai/v1/status", token=ADMIN)
+    assert status == 200 and body["enabled"] is False and body["reason"] == "rollback drill"
+    assert _call(f"{server.url}/kfp-rai/v1/enable", {}, token=ADMIN) == (200, {"enabled": True})
+    assert server.events()[-3:] == ["operator_disabled", "refused", "operator_enabled"]
+    actions = [r for r in server.records() if r["event"].startswith("operator_")]
+    assert actions[-2]["reason"] == "rollback drill" and actions[-2]["by"] == "admin token (HTTP)"
 
 
 def test_operator_actions_are_recorded_without_waiting_for_a_request(server):
-    import time
-
-    _, tmp = server
-    state = str(tmp / "state")
+    state = str(server.tmp / "state")
     assert main(["disable", "--state-dir", state, "--reason", "quiet switch-off"]) == 0
     assert main(["enable", "--state-dir", state]) == 0
-    deadline = time.monotonic() + 10
-    while _events(tmp / "audit.jsonl")[-2:] != ["operator_disabled", "operator_enabled"]:
-        assert time.monotonic() < deadline, _events(tmp / "audit.jsonl")
-        time.sleep(0.1)
+    _wait_for(server, ["operator_disabled", "operator_enabled"])
 
 
 def test_a_corrupt_switch_journal_fails_closed_until_an_operator_acts(server, adult):
-    url, tmp = server
-    with open(tmp / "state" / "operator.jsonl", "ab") as fh:
+    predict = f"{server.url}/v1/models/{NAME}:predict"
+    with open(server.tmp / "state" / "operator.jsonl", "ab") as fh:
         fh.write(b"{broken")
-    status, body = _call(f"{url}/v1/predict", {"instances": [_instance(adult)]})
-    assert status == 503 and "unreadable" in body["error"]
-    assert main(["enable", "--state-dir", str(tmp / "state")]) == 0
-    assert _call(f"{url}/v1/predict", {"instances": [_instance(adult)]})[0] == 200
-    assert "operator_journal_unreadable" in _events(tmp / "audit.jsonl")
+    status, body = _call(predict, {"instances": [_instance(adult)]})
+    assert status == 503 and "unreadable" in body["error"]  # an answer, never a dropped connection
+    assert main(["enable", "--state-dir", str(server.tmp / "state")]) == 0
+    assert _call(predict, {"instances": [_instance(adult)]})[0] == 200
+    assert "operator_journal_unreadable" in server.events()
+
+
+def test_unusual_prediction_rates_raise_an_alert(server, adult):
+    service = server.service
+    service.rates.expected = 0.9  # the model was registered predicting 90% positive; it now says ~0%
+    rows = [_instance(adult)] * 100
+    for _ in range(2):
+        assert _call(f"{server.url}/v1/models/{NAME}:predict", {"instances": rows})[0] == 200
+    alert = next(r for r in server.records() if r["event"] == "rate_alert")
+    assert alert["expected"] == 0.9 and alert["positive_rate"] < 0.1 and alert["window"] >= 100
+    assert "rate_alert" in server.events() and server.events().count("rate_alert") == 1  # once, not per request
+
+
+def test_metrics_count_predictions_rejections_and_alerts_by_model_version(server, adult):
+    predict = f"{server.url}/v1/models/{NAME}:predict"
+    _call(predict, {"instances": [_instance(adult), _instance(adult, workclass="Astronaut")]})
+    _call(predict, {"instances": []})
+    _call(predict, {"instances": [_instance(adult)]}, token=None)
+    text = urllib.request.urlopen(f"{server.url}/metrics", timeout=10).read().decode()
+
+    def value(metric, **labels):
+        want = {"model": NAME, "version": "1", **labels}
+        for line in text.splitlines():
+            if line.startswith(metric + "{") and all(f'{k}="{v}"' in line for k, v in want.items()):
+                return float(line.rsplit(" ", 1)[1])
+        raise AssertionError(f"{metric} {want} not in /metrics")
+
+    assert value("kfp_rai_predictions_total") >= 2
+    assert value("kfp_rai_rejections_total", reason="schema") >= 1
+    assert value("kfp_rai_rejections_total", reason="unauthorized") >= 1
+    assert value("kfp_rai_input_alerts_total", kind="unseen_category") >= 1
+    assert "request_predict_seconds" in text  # KServe's own latency histograms are there too
+
+
+def test_a_blocked_or_unregistered_model_is_refused(blocked_dir, model_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("KFP_RAI_AUDIT_KEY", KEY.decode())
+    monkeypatch.setenv("KFP_RAI_SERVING_TOKEN", TOKEN)
+    args = ["serve", "--state-dir", str(tmp_path / "s"), "--new-audit-log", "--port", "0"]
+    assert main([*args, "--model-uri", str(blocked_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "its gates did not let it through (failed: fairness: demographic parity difference" in err
+    assert "--allow-unregistered" in err and len(err.strip().splitlines()) == 1
+    loose = tmp_path / "loose"
+    shutil.copytree(model_dir, loose)
+    (loose / "model_card.md").write_text("# a different card")
+    assert main([*args, "--model-uri", str(loose)]) == 2
+    assert "fails its signature check" in capsys.readouterr().err  # the card is signed with the rest
+    assert not (tmp_path / "s" / "audit").exists()  # nothing was started, nothing written
+
+
+def test_serve_needs_a_token_unless_opened_for_development(model_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("KFP_RAI_AUDIT_KEY", KEY.decode())
+    monkeypatch.delenv("KFP_RAI_SERVING_TOKEN", raising=False)
+    monkeypatch.delenv("KFP_RAI_SERVING_TOKEN_FILE", raising=False)
+    args = ["serve", "--model-uri", str(model_dir), "--state-dir", str(tmp_path / "s"), "--port", "0"]
+    assert main(args) == 2
+    assert "predictions need a bearer token" in capsys.readouterr().err
+    monkeypatch.setenv("KFP_RAI_SERVING_TOKEN", "short")
+    assert main(args) == 2
+    assert "fewer than 16" in capsys.readouterr().err
+    monkeypatch.setenv("KFP_RAI_SERVING_TOKEN", TOKEN)
+    monkeypatch.setenv("KFP_RAI_ADMIN_TOKEN", TOKEN)
+    assert main(args) == 2
+    assert "the admin token must differ" in capsys.readouterr().err
+
+
+def test_the_server_works_without_any_admin_token_and_the_switch_stays_on_disk(model_dir, tmp_path, adult):
+    running, thread = _start(model_dir, tmp_path, tokens=Tokens(None, None))
+    try:
+        assert _call(f"{running.url}/v1/models/{NAME}:predict", {"instances": [_instance(adult)]}, token=None)[0] == 200
+        assert _call(f"{running.url}/kfp-rai/v1/disable", {"reason": "x"}, token=None)[0] == 403
+    finally:
+        running.server.stop()
+        thread.join(15)
+        running.service.close()
 
 
 def _chain(tmp_path, n=6, every=3):
@@ -275,6 +536,7 @@ def test_serve_refuses_without_an_audit_key_and_says_so_in_development_mode(mode
 
     monkeypatch.delenv("KFP_RAI_AUDIT_KEY", raising=False)
     monkeypatch.delenv("KFP_RAI_AUDIT_KEY_FILE", raising=False)
+    monkeypatch.setenv("KFP_RAI_SERVING_TOKEN", TOKEN)
     args = ["serve", "--model-uri", str(model_dir), "--state-dir", str(tmp_path / "s"), "--port", "0"]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
@@ -308,6 +570,7 @@ def test_a_bad_port_is_one_line(port, capsys):
 
 def test_a_tampered_model_is_not_served(model_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("KFP_RAI_AUDIT_KEY", KEY.decode())
+    monkeypatch.setenv("KFP_RAI_SERVING_TOKEN", TOKEN)
     copy = tmp_path / "model"
     shutil.copytree(model_dir, copy)
     data = bytearray((copy / "model.skops").read_bytes())

@@ -13,7 +13,7 @@ import sys
 from typing import NoReturn
 
 from kfp_rai._version import __version__
-from kfp_rai.cli._cluster import add_remote_options, cmd_compile, cmd_schedule, cmd_submit
+from kfp_rai.cli._cluster import add_remote_options, cmd_compile, cmd_deploy_manifest, cmd_schedule, cmd_submit
 from kfp_rai.cli._run import cmd_run
 from kfp_rai.cli._serving import add_serving_commands
 from kfp_rai.errors import RAIError
@@ -97,6 +97,20 @@ def build_parser() -> argparse.ArgumentParser:
     sched.add_argument("--cron", required=True, help="e.g. '0 0 3 * * *' = every day at 03:00")
     sched.add_argument("--name", help="recurring run name")
     sched.set_defaults(func=cmd_schedule)
+
+    manifest = sub.add_parser(
+        "deploy-manifest",
+        help="print the KServe InferenceService of a registry version (kubectl apply it to deploy or roll back)",
+    )
+    manifest.add_argument(
+        "--model-uri", required=True, help="the registry version: a directory or s3://.../NAME/VERSION"
+    )
+    manifest.add_argument(
+        "--storage-uri", metavar="URI", help="the version as the cluster fetches it (default: --model-uri)"
+    )
+    manifest.add_argument("--namespace", default="kfp-rai", help="namespace of the InferenceService (default: kfp-rai)")
+    manifest.add_argument("--image", metavar="REF", help="serving image (default: $KFP_RAI_IMAGE or the release image)")
+    manifest.set_defaults(func=cmd_deploy_manifest)
 
     add_serving_commands(sub)
     return parser

@@ -1,4 +1,5 @@
-"""`kfp-rai compile`, `submit` and `schedule`: the pipeline as Kubeflow runs it."""
+"""`kfp-rai compile`, `submit`, `schedule` and `deploy-manifest`: the pipeline and the served
+model as Kubeflow runs them."""
 
 from __future__ import annotations
 
@@ -18,6 +19,43 @@ def cmd_compile(args: argparse.Namespace) -> int:
         raise RAIError(f"--image {args.image!r} is not an image reference like registry/name:tag")
     for name in [args.pipeline] if args.pipeline else ["lifecycle"]:
         print(compile_pipeline(name, args.output, image=args.image))
+    return EXIT_OK
+
+
+def cmd_deploy_manifest(args: argparse.Namespace) -> int:
+    """Print the InferenceService of a registry version (verified first): apply it to deploy that
+    version, or to roll back to it."""
+    import tempfile
+
+    from kfp_rai._image import IMAGE
+    from kfp_rai.core.model_dir import fetch_version, read_model_metadata
+    from kfp_rai.production import manifest_yaml, storage_uri
+    from kfp_rai.production._deploy import deploy_model
+
+    if args.image is not None and not re.fullmatch(r"[\w.\-/:@]+", args.image):
+        raise RAIError(f"--image {args.image!r} is not an image reference like registry/name:tag")
+    target = args.storage_uri or storage_uri(args.model_uri)
+    if target is None:
+        raise RAIError(
+            f"{args.model_uri} is a local path a cluster cannot fetch: give the version's URI as the cluster "
+            "sees it with --storage-uri (s3://..., pvc://...)"
+        )
+    with tempfile.TemporaryDirectory(prefix="kfp-rai-version-") as tmp:
+        local = fetch_version(args.model_uri, tmp)
+        meta = read_model_metadata(local)  # verified: a tampered version is never rendered
+        if not meta.get("name") or not meta.get("version"):
+            raise RAIError(f"{args.model_uri} is not a registry version (its metadata names no model and version)")
+        # never applied from here: the operator applies the printed object with their own credentials
+        _, (isvc,) = deploy_model(
+            local,
+            model_name=str(meta["name"]),
+            version=str(meta["version"]),
+            storage_uri=target,
+            image=args.image or IMAGE,
+            namespace=args.namespace,
+            apply=False,
+        )
+    print(manifest_yaml(isvc), end="")
     return EXIT_OK
 
 

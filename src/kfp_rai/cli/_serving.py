@@ -8,6 +8,7 @@ import os
 import secrets
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from kfp_rai.errors import RAIError
@@ -17,6 +18,11 @@ _NO_AUDIT_KEY = (
     "serving needs an audit key to chain its records: set KFP_RAI_AUDIT_KEY_FILE to a key file (create one with "
     "`kfp-rai audit new-key FILE`) or KFP_RAI_AUDIT_KEY; for development only, --insecure-dev-audit"
 )
+_NO_TOKEN = (
+    "predictions need a bearer token: set KFP_RAI_SERVING_TOKEN_FILE to a file holding a random token (or "
+    "KFP_RAI_SERVING_TOKEN); for local development only, --insecure-no-auth"
+)
+_OPEN_WARNING = "kfp-rai: WARNING: --insecure-no-auth: anyone who can reach the port can use the model"
 _DEV_WARNING = (
     "kfp-rai: WARNING: development mode: the audit log is keyed with a public key, so anyone can rewrite it "
     "undetected; never serve real requests like this"
@@ -41,6 +47,12 @@ def _audit_paths(args: argparse.Namespace) -> tuple[Path, Path | None]:
     return log, state / "checkpoints" / default_checkpoints(log).name
 
 
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    return int(value)
+
+
 def _port(value: str) -> int:
     if not value.isdigit() or not 0 <= int(value) <= 65535:
         raise argparse.ArgumentTypeError(f"{value!r} is not a port number (0-65535)")
@@ -49,7 +61,8 @@ def _port(value: str) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from kfp_rai.discovery import check_key, hmac_key_from_env
-    from kfp_rai.serving import DEVELOPMENT_KEY, AuditLog, ModelService, audit_key_from_env, load_served_model, serve
+    from kfp_rai.serving import DEVELOPMENT_KEY, AuditLog, ModelService, audit_key_from_env, load_served_model
+    from kfp_rai.serving._kserve import Limits, Server, Tokens
 
     key = hmac_key_from_env()
     if key is not None:
@@ -57,31 +70,59 @@ def cmd_serve(args: argparse.Namespace) -> int:
     audit_key = audit_key_from_env()
     if audit_key is None and not args.insecure_dev_audit:
         raise RAIError(_NO_AUDIT_KEY)
-    if audit_key is None:
-        print(_DEV_WARNING, file=sys.stderr, flush=True)
-    model = load_served_model(args.model_uri)  # verified before the audit log is touched
+    tokens = Tokens.from_env()
+    if tokens.predict is None and not args.insecure_no_auth:
+        raise RAIError(_NO_TOKEN)
+    served = load_served_model(args.model_uri)  # verified before the audit log is touched
+    problem = served.unservable()
+    if problem and not args.allow_unregistered:
+        raise RAIError(f"refusing to serve {args.model_uri}: {problem} (for development only: --allow-unregistered)")
     log, checkpoints = _audit_paths(args)
     # A container is stopped with SIGTERM: from the moment the log is opened, SIGTERM closes the
-    # trail (a stop record, a final checkpoint) exactly as Ctrl-C does.
+    # trail (a stop record, a final checkpoint) exactly as Ctrl-C does. While the server runs,
+    # uvicorn takes both signals, shuts down gracefully and raises them again afterwards.
     signal.signal(signal.SIGTERM, _interrupt)
     with contextlib.ExitStack() as cleanup:
         try:
             audit = AuditLog(log, key=audit_key or DEVELOPMENT_KEY, checkpoints=checkpoints, create=args.new_audit_log)
             cleanup.callback(audit.close)
+            for flag, warning in (  # once nothing else can stop the start: an error stays one line
+                (audit_key is None, _DEV_WARNING),
+                (tokens.predict is None, _OPEN_WARNING),
+                (bool(problem), f"kfp-rai: WARNING: serving a model the gates did not let through: {problem}"),
+            ):
+                if flag:
+                    print(warning, file=sys.stderr, flush=True)
             service = ModelService(
-                model, audit=audit, state_dir=args.state_dir, hmac_key=key, development=audit_key is None
+                served,
+                audit=audit,
+                state_dir=args.state_dir,
+                hmac_key=key,
+                development=audit_key is None,
+                unregistered=bool(problem),
             )
             cleanup.callback(service.close)
-            server = serve(service, args.host, args.port)
-            cleanup.callback(server.server_close)
             info = service.describe()
-            print(
-                f"serving {info['name']} version {info['version']} (sha256 {info['sha256']}) on "
-                f"http://{args.host}:{server.server_address[1]}; audit log {audit.path}, checkpoints "
-                f"{audit.checkpoints} (verify: kfp-rai audit verify {audit.path})",
-                flush=True,
+
+            def ready(port: int) -> None:
+                base = f"http://{args.host}:{port}"
+                print(
+                    f"serving {info['name']} version {info['version']} (sha256 {info['sha256']}) on {base} "
+                    f"(KServe V1 {base}/v1/models/{info['name']}:predict, V2 {base}/v2/models/{info['name']}/infer); "
+                    f"audit log {audit.path} (verify: kfp-rai audit verify {audit.path})",
+                    flush=True,
+                )
+
+            server = Server(
+                service,
+                host=args.host,
+                port=args.port,
+                tokens=tokens,
+                limits=Limits(max_body_bytes=args.max_body_kb * 1024),
+                on_ready=ready,
             )
-            server.serve_forever()
+            threading.Thread(target=service.warm_up, name="kfp-rai-warm-up", daemon=True).start()
+            server.run()
         except KeyboardInterrupt:
             pass
     return EXIT_OK
@@ -145,7 +186,9 @@ def add_serving_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
     state.add_argument(
         "--state-dir", help="kill-switch state, mode 0700 (default: $KFP_RAI_STATE_DIR or ~/.local/state/kfp-rai)"
     )
-    srv = sub.add_parser("serve", parents=[state], help="serve a registered model over HTTP, with an audit trail")
+    srv = sub.add_parser(
+        "serve", parents=[state], help="serve a registered model with KServe's model server, with an audit trail"
+    )
     srv.add_argument(
         "--model-uri", required=True, help="registry version directory or URI, e.g. registry/adult-income/1"
     )
@@ -164,6 +207,17 @@ def add_serving_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
     srv.add_argument("--new-audit-log", action="store_true", help="start a new audit log (refused if one exists)")
     srv.add_argument(
         "--insecure-dev-audit", action="store_true", help="development only: key the audit log with a public key"
+    )
+    srv.add_argument(
+        "--insecure-no-auth", action="store_true", help="development only: predictions without a bearer token"
+    )
+    srv.add_argument(
+        "--allow-unregistered",
+        action="store_true",
+        help="development only: serve a model that is not a registry version whose gates passed",
+    )
+    srv.add_argument(
+        "--max-body-kb", type=_positive, default=1024, help="largest request body accepted, in KiB (default 1024)"
     )
     srv.set_defaults(func=cmd_serve)
     dis = sub.add_parser("disable", parents=[state], help="kill switch: refuse every prediction until enabled")

@@ -125,7 +125,7 @@ def validate_dataset(
         positive_label=str(positive_label),
         positive_rate=float(y.mean()),
         sensitive_features=tuple(sensitive_features),
-        missing_share={c: float(v) for c, v in df.isna().mean().items() if v > 0},
+        missing_share={str(c): float(v) for c, v in df.isna().mean().items() if v > 0},
     )
 
 

@@ -108,16 +108,48 @@ def _original_feature(name: str, features: Sequence[str]) -> str:
     return max(candidates, key=len)
 
 
-def _tree_attributions(model: Any, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+def tree_explainer(model: Any) -> Any:
+    """A SHAP TreeExplainer for the last step of a preprocessing + tree ensemble pipeline."""
     import shap
 
+    return shap.TreeExplainer(model[-1])
+
+
+def _tree_attributions(model: Any, X: pd.DataFrame, explainer: Any = None) -> tuple[np.ndarray, list[str]]:
     transformed = model[:-1].transform(X)
     columns = list(model[:-1].get_feature_names_out())
-    explainer = shap.TreeExplainer(model[-1])
-    values = np.asarray(explainer.shap_values(transformed))
+    values = np.asarray((explainer or tree_explainer(model)).shap_values(transformed))
     if values.ndim == 3:  # (rows, columns, classes) for some model types: keep the positive class
         values = values[..., -1]
     return values, columns
+
+
+def top_contributions(
+    explainer: Any, model: Any, X: pd.DataFrame, features: Sequence[str], *, top: int = 3
+) -> list[list[dict[str, Any]]]:
+    """Reason codes: per row, the ``top`` input features with the largest SHAP values (log-odds,
+    one-hot columns summed back to their feature), largest first, each with its direction."""
+    values, columns = _tree_attributions(model, X, explainer)
+    per_feature = (
+        pd.DataFrame(values, columns=columns)
+        .T.groupby([_original_feature(c, features) for c in columns], sort=False)
+        .sum()
+        .T
+    )
+    codes = []
+    for _, row in per_feature.iterrows():
+        strongest = row.abs().sort_values(ascending=False).index[:top]
+        codes.append(
+            [
+                {
+                    "feature": str(f),
+                    "contribution": round(float(row[f]), 4),
+                    "direction": "raises" if row[f] > 0 else "lowers",
+                }
+                for f in strongest
+            ]
+        )
+    return codes
 
 
 def _permutation_attributions(model: Any, X: pd.DataFrame, seed: int) -> tuple[np.ndarray, list[str]]:

@@ -5,6 +5,7 @@ The production stage's verdict is the card's (blocked: failed) or, once register
 """
 
 from kfp_rai.production._deploy import DeploymentReport, deploy_model
+from kfp_rai.production._inference_service import manifest_yaml, render_inference_service, storage_uri
 from kfp_rai.production._model_card import ModelCard, build_model_card, production_gate
 from kfp_rai.production._registry import (
     ModelRegistry,
@@ -13,7 +14,6 @@ from kfp_rai.production._registry import (
     registration_verdict,
     validate_model_name,
 )
-from kfp_rai.production._serving_manifest import manifest_yaml
 
 __all__ = [
     "DeploymentReport",
@@ -26,5 +26,7 @@ __all__ = [
     "manifest_yaml",
     "production_gate",
     "registration_verdict",
+    "render_inference_service",
+    "storage_uri",
     "validate_model_name",
 ]

@@ -1,22 +1,22 @@
-"""The deploy step: serve a registered model by applying its serving objects when in a cluster.
+"""The deploy step: serve a registered model version as a KServe InferenceService.
 
-Outside a cluster nothing is applied; the report says so and the rendered objects stay as
-evidence (see :mod:`kfp_rai.production._serving_manifest`).
+In a cluster the InferenceService is created or patched (server-side apply); elsewhere nothing is
+applied, the report says so and the rendered object stays as evidence (see
+:mod:`kfp_rai.production._inference_service`).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from kfp_rai.core.model_dir import META_FILE, MODEL_FILE, read_model_metadata
+from kfp_rai.core.model_dir import read_model_metadata
 from kfp_rai.core.report import Report, Section, Table
-from kfp_rai.core.signing import SIGNATURE_FILE
 from kfp_rai.core.verdict import GateStatus, Verdict
+from kfp_rai.errors import DeploymentError
+from kfp_rai.production._inference_service import STOP_ANNOTATION, render_inference_service
 from kfp_rai.production._kube import apply_objects, in_cluster
-from kfp_rai.production._serving_manifest import render_serving
 
 
 @dataclass(frozen=True)
@@ -34,25 +34,31 @@ class DeploymentReport(Report):
     model_sha256: str
     image: str
     objects: tuple[str, ...]
+    storage_uri: str = ""
 
     def verdict_label(self) -> str:
         return "DEPLOYED" if self.deployed else "NOT DEPLOYED"
 
     def sections(self) -> list[Section]:
+        isvc = next((o.split("/", 1)[1] for o in self.objects if o.startswith("InferenceService/")), "NAME")
+        where = f"-n {self.namespace} inferenceservice/{isvc}"
         rows = (
             ("model", f"{self.model_name} version {self.model_version}"),
             ("sha256", self.model_sha256),
+            ("storageUri", self.storage_uri or "(none: the registry is not reachable from a cluster)"),
             ("image", self.image),
             ("namespace", self.namespace),
             ("objects", ", ".join(self.objects)),
         )
         return [
             Section(
-                "Serving",
+                "Serving (KServe)",
                 (
                     Table(("field", "value"), rows),
-                    "Roll back: `kubectl -n kfp-rai rollout undo deployment/kfp-rai-serving`. "
-                    "Switch off: `kubectl -n kfp-rai scale deployment/kfp-rai-serving --replicas=0`.",
+                    f"Stop: `kubectl annotate {where} {STOP_ANNOTATION}=true --overwrite` (KServe removes the "
+                    f"predictor; remove the annotation to resume). Roll back: apply the InferenceService of the "
+                    "version to return to (this step's manifest output of that run, or `kfp-rai deploy-manifest "
+                    "--model-uri URI_OF_THAT_VERSION`).",
                 ),
             )
         ]
@@ -63,29 +69,42 @@ def deploy_model(
     *,
     model_name: str,
     version: str,
+    storage_uri: str | None,
     image: str,
     namespace: str = "kfp-rai",
+    apply: bool = True,
 ) -> tuple[DeploymentReport, list[dict[str, Any]]]:
-    """Render the serving objects for a registered model and apply them when in a cluster."""
-    meta = read_model_metadata(model_dir)  # verifies the hash before anything ships
-    files = {name: (Path(model_dir) / name).read_bytes() for name in (MODEL_FILE, META_FILE, SIGNATURE_FILE)}
-    objects = render_serving(
+    """Render the InferenceService for a registered version and apply it when in a cluster
+    (``apply=False``: render only, e.g. for an operator to apply with their own credentials).
+
+    ``storage_uri`` is the version as KServe fetches it (:func:`storage_uri`); None means the
+    registry is not reachable from a cluster: rendered as evidence outside one, refused inside.
+    """
+    meta = read_model_metadata(model_dir)  # verifies the signature before anything ships
+    isvc = render_inference_service(
         model_name=model_name,
         version=version,
         model_sha256=meta["sha256"],
-        model_files=files,
+        storage=storage_uri or "UNREACHABLE",
         image=image,
         namespace=namespace,
     )
-    names = tuple(f"{o['kind']}/{o['metadata']['name']}" for o in objects)
-    if in_cluster():
-        apply_objects(objects)
-        deployed, reason = True, f"applied {', '.join(names)} in namespace {namespace} (server-side apply)"
+    names = (f"InferenceService/{isvc['metadata']['name']}",)
+    if apply and in_cluster():
+        if storage_uri is None:
+            raise DeploymentError(
+                "the registry version is a local path no KServe storage initializer can fetch: run with "
+                "registry_uri=s3://... (or pvc://...), or leave it empty to use the pipeline's artifact store"
+            )
+        apply_objects([isvc])
+        deployed, reason = True, f"applied {names[0]} in namespace {namespace} (server-side apply)"
     else:
         deployed = False
         reason = (
             "skipped: not running in a Kubernetes cluster (KUBERNETES_SERVICE_HOST is unset); "
-            "the objects that would be applied are in the manifest output"
+            "the InferenceService that would be applied is in the manifest output"
+            if apply
+            else "rendered only (apply=False)"
         )
     # Not a gate: a deployment that happened is passed; one skipped outside a cluster decided nothing.
     report = DeploymentReport(
@@ -97,5 +116,6 @@ def deploy_model(
         model_sha256=meta["sha256"],
         image=image,
         objects=names,
+        storage_uri=storage_uri or "",
     )
-    return report, objects
+    return report, [isvc]

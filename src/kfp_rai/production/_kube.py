@@ -1,4 +1,5 @@
-"""Server-side apply against the Kubernetes API (kubernetes client), with one-line errors."""
+"""Server-side apply of InferenceServices against the Kubernetes API (kubernetes client), with
+one-line errors."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import os
 from typing import Any
 
 from kfp_rai.errors import DeploymentError
-from kfp_rai.production._serving_manifest import SERVING_NAME
 
 FIELD_MANAGER = "kfp-rai"
+_HINT_403 = "launch the run with the service account kfp-rai-deployer (manifests/base/rbac.yaml)"
 
 
 def in_cluster() -> bool:
@@ -17,10 +18,10 @@ def in_cluster() -> bool:
 
 
 def _api_path(obj: dict[str, Any]) -> str:
-    kind, name, namespace = obj["kind"], obj["metadata"]["name"], obj["metadata"]["namespace"]
-    plural = {"ConfigMap": "configmaps", "Deployment": "deployments"}[kind]
-    prefix = "/apis/apps/v1" if kind == "Deployment" else "/api/v1"
-    return f"{prefix}/namespaces/{namespace}/{plural}/{name}"
+    group_version, name, namespace = obj["apiVersion"], obj["metadata"]["name"], obj["metadata"]["namespace"]
+    if obj["kind"] != "InferenceService":
+        raise DeploymentError(f"the deploy step applies InferenceServices only, not {obj['kind']}")
+    return f"/apis/{group_version}/namespaces/{namespace}/inferenceservices/{name}"
 
 
 def _api_message(exc: Any) -> str:
@@ -35,11 +36,10 @@ def _api_message(exc: Any) -> str:
 
 
 def apply_objects(objects: list[dict[str, Any]], api: Any = None) -> None:
-    """Server-side apply each object, by default with the in-cluster service account's credentials
-    (``api``: a ``kubernetes.client.ApiClient`` for another cluster).
+    """Server-side apply each InferenceService (created if missing, else patched: the fields
+    kfp-rai owns change, KServe's and other managers' stay), by default with the in-cluster
+    service account's credentials (``api``: a ``kubernetes.client.ApiClient`` for another cluster).
 
-    The serving Deployment must already exist (installed from ``manifests/``): the step sends only
-    the fields it owns, and refuses rather than create a Deployment without the security settings.
     Every failure is one DeploymentError line naming the object and what to do.
     """
     from kubernetes import client, config
@@ -53,22 +53,6 @@ def apply_objects(objects: list[dict[str, Any]], api: Any = None) -> None:
         except ConfigException as exc:
             raise DeploymentError(f"cannot use the in-cluster Kubernetes credentials: {exc}") from exc
         api = client.ApiClient()
-    deployment = next(o for o in objects if o["kind"] == "Deployment")
-    namespace = deployment["metadata"]["namespace"]
-    target = f"deployment {namespace}/{SERVING_NAME}"
-    hint_403 = "launch the run with the service account kfp-rai-deployer (manifests/base/rbac.yaml)"
-    try:
-        client.AppsV1Api(api).read_namespaced_deployment(SERVING_NAME, namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            raise DeploymentError(
-                f"{target} does not exist: install the serving app first "
-                "(kubectl apply -k manifests/overlays/<yours>); the deploy step only swaps models"
-            ) from exc
-        hint = f"; {hint_403}" if exc.status == 403 else ""
-        raise DeploymentError(f"cannot read {target}: {_api_message(exc)}{hint}") from exc
-    except HTTPError as exc:
-        raise DeploymentError(f"cannot reach the Kubernetes API server: {exc}") from exc
     for obj in objects:
         what = f"{obj['kind']}/{obj['metadata']['name']}"
         try:
@@ -83,7 +67,12 @@ def apply_objects(objects: list[dict[str, Any]], api: Any = None) -> None:
                 _return_http_data_only=True,
             )
         except ApiException as exc:
-            hint = f"; {hint_403}" if exc.status == 403 else ""
+            if exc.status == 404:
+                raise DeploymentError(
+                    f"server-side apply of {what} failed: {_api_message(exc)}; is KServe installed (the "
+                    "InferenceService API; scripts/kind-up.sh shows how) and does the namespace exist?"
+                ) from exc
+            hint = f"; {_HINT_403}" if exc.status == 403 else ""
             raise DeploymentError(f"server-side apply of {what} failed: {_api_message(exc)}{hint}") from exc
         except HTTPError as exc:
             raise DeploymentError(f"server-side apply of {what}: cannot reach the API server: {exc}") from exc

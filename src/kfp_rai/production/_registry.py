@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
+from kfp_rai.core.clock import utc_now
 from kfp_rai.core.files import sha256_bytes
 from kfp_rai.core.model_dir import CARD_FILE, META_FILE, MODEL_FILE, fetch_version, metadata_bytes, read_model_metadata
 from kfp_rai.core.signing import SIGNATURE_FILE, sign_files
@@ -134,8 +135,21 @@ class ModelRegistry:
     def _uri(self, name: str, version: str) -> str:
         return f"{self.uri.rstrip('/')}/{name}/{version}"
 
-    def register(self, name: str, *, model: bytes, model_card: str, metadata: dict[str, Any]) -> RegisteredModel:
+    def register(
+        self,
+        name: str,
+        *,
+        model: bytes,
+        model_card: str,
+        metadata: dict[str, Any],
+        verdict: Verdict | None = None,
+    ) -> RegisteredModel:
         """Store ``model`` with its card as a new, signed version of ``name`` and return it.
+
+        ``verdict`` is the card's (the production gate's): it is recorded, signed with the version,
+        as ``metadata["registration"]`` with the card's sha256, and serving refuses a version whose
+        record does not say its gates passed (or recorded accepted warnings). Without one the
+        version is stored as not judged, and is not served.
 
         Registering the same model with the same card again returns the version it already has
         (a retried task registers nothing twice).
@@ -147,10 +161,17 @@ class ModelRegistry:
         card = model_card.encode("utf-8")
         if (existing := self._same(name, sha, card)) is not None:
             return existing
+        registration = {
+            "status": verdict.status.value if verdict else GateStatus.NOT_JUDGED.value,
+            "eligible": bool(verdict and verdict.status.ok),
+            "reason": verdict.reason if verdict else "registered without a gate verdict",
+            "card_sha256": sha256_bytes(card),
+            "registered": utc_now(),
+        }
         for _ in range(100):
             numbers = self._numbers(name)
             version = str(numbers[-1] + 1 if numbers else 1)
-            meta = {**metadata, "name": name, "version": version, "sha256": sha}
+            meta = {**metadata, "name": name, "version": version, "sha256": sha, "registration": registration}
             files = {
                 MODEL_FILE: model,
                 CARD_FILE: card,

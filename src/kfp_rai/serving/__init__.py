@@ -1,5 +1,11 @@
 """Serving: the model server's logic (verified model, validated predictions, alerts), the audit
-trail and the kill switch. Never imports kfp."""
+trail and the kill switch, and the KServe model server over them. Never imports kfp.
+
+The KServe server (:class:`Server`, :func:`build_app`, :class:`Tokens`, :class:`Limits`) is imported
+on first use: kserve takes a second to import, and the audit and kill-switch commands need none of it.
+"""
+
+from typing import Any
 
 from kfp_rai.serving._audit import (
     DEVELOPMENT_KEY,
@@ -9,16 +15,33 @@ from kfp_rai.serving._audit import (
     default_checkpoints,
     verify_audit_log,
 )
-from kfp_rai.serving._http import serve
 from kfp_rai.serving._killswitch import default_state_dir, disable, disabled_reason, enable, safe_state_dir
-from kfp_rai.serving._service import ModelService, load_served_model
+from kfp_rai.serving._service import ModelService, RequestRejected, ServedModel, ServingDisabled, load_served_model
+
+_SERVER = ("Limits", "Server", "Tokens", "build_app", "start_in_thread")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SERVER:
+        from kfp_rai.serving import _kserve
+
+        return getattr(_kserve, name)
+    raise AttributeError(f"module 'kfp_rai.serving' has no attribute {name!r}")
+
 
 __all__ = [
     "DEVELOPMENT_KEY",
     "AuditCheck",
     "AuditLog",
+    "Limits",
     "ModelService",
+    "RequestRejected",
+    "ServedModel",
+    "Server",
+    "ServingDisabled",
+    "Tokens",
     "audit_key_from_env",
+    "build_app",
     "default_checkpoints",
     "default_state_dir",
     "disable",
@@ -26,6 +49,6 @@ __all__ = [
     "enable",
     "load_served_model",
     "safe_state_dir",
-    "serve",
+    "start_in_thread",
     "verify_audit_log",
 ]

@@ -25,6 +25,7 @@ import json
 import os
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -286,18 +287,28 @@ class AuditLog:
 
     def append(self, event: dict[str, Any]) -> str:
         """Append a record (fsynced before returning); return its MAC."""
+        return self.append_many([event])[0]
+
+    def append_many(self, events: Sequence[dict[str, Any]]) -> list[str]:
+        """Append records in order with one write and one fsync (a group commit: each is durable
+        before the call returns, as with :meth:`append`); return their MACs."""
         with self._lock:
-            record = {"seq": self._seq + 1, "time": utc_now("milliseconds"), **event, "prev": self._last}
-            record["mac"] = _mac(self._record_key, record)
+            lines, macs, seq, last = [], [], self._seq, self._last
+            for event in events:
+                seq += 1
+                record = {"seq": seq, "time": utc_now("milliseconds"), **event, "prev": last}
+                record["mac"] = last = _mac(self._record_key, record)
+                lines.append(canonical_json(record) + b"\n")
+                macs.append(last)
             with open(self.path, "ab") as fh:
-                fh.write(canonical_json(record) + b"\n")
+                fh.write(b"".join(lines))
                 fh.flush()
                 os.fsync(fh.fileno())
-            self._seq += 1
-            self._last = str(record["mac"])
-            if self._seq % self._every == 0:
+            crossed = seq // self._every > self._seq // self._every
+            self._seq, self._last = seq, last
+            if crossed:
                 self._write_checkpoint()
-            return self._last
+            return macs
 
     @property
     def closed(self) -> bool:
