@@ -20,7 +20,8 @@ from kfp_rai.discovery import pseudonym
 from kfp_rai.errors import IntegrityError, InvalidParameterError
 from kfp_rai.production import ModelRegistry
 from kfp_rai.serving import AuditLog, ModelService, load_served_model, safe_state_dir, verify_audit_log
-from kfp_rai.serving._kserve import Limits, Server, Tokens, start_in_thread
+from kfp_rai.serving._gate import Limits, Tokens
+from kfp_rai.serving._kserve import Server, start_in_thread
 from kfp_rai.training import train_model
 
 SENSITIVE = ["sex", "race"]

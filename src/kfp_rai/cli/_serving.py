@@ -62,7 +62,8 @@ def _port(value: str) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from kfp_rai.discovery import check_key, hmac_key_from_env
     from kfp_rai.serving import DEVELOPMENT_KEY, AuditLog, ModelService, audit_key_from_env, load_served_model
-    from kfp_rai.serving._kserve import Limits, Server, Tokens
+    from kfp_rai.serving._gate import Limits, Tokens
+    from kfp_rai.serving._kserve import Server
 
     key = hmac_key_from_env()
     if key is not None:

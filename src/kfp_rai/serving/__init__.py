@@ -18,7 +18,8 @@ from kfp_rai.serving._audit import (
 from kfp_rai.serving._killswitch import default_state_dir, disable, disabled_reason, enable, safe_state_dir
 from kfp_rai.serving._service import ModelService, RequestRejected, ServedModel, ServingDisabled, load_served_model
 
-_SERVER = ("Limits", "Server", "Tokens", "build_app", "start_in_thread")
+_SERVER = ("Server", "build_app", "start_in_thread")
+_GATE = ("Limits", "Tokens")
 
 
 def __getattr__(name: str) -> Any:
@@ -26,6 +27,10 @@ def __getattr__(name: str) -> Any:
         from kfp_rai.serving import _kserve
 
         return getattr(_kserve, name)
+    if name in _GATE:
+        from kfp_rai.serving import _gate
+
+        return getattr(_gate, name)
     raise AttributeError(f"module 'kfp_rai.serving' has no attribute {name!r}")
 
 
