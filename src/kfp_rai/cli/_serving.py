@@ -18,7 +18,7 @@ _NO_AUDIT_KEY = (
     "serving needs an audit key to chain its records: set KFP_RAI_AUDIT_KEY_FILE to a key file (create one with "
     "`kfp-rai audit new-key FILE`) or KFP_RAI_AUDIT_KEY; for development only, --insecure-dev-audit"
 )
-_NO_TOKEN = (
+_NO_TOKEN = (  # nosec B105 - a message naming the variables, not a password
     "predictions need a bearer token: set KFP_RAI_SERVING_TOKEN_FILE to a file holding a random token (or "
     "KFP_RAI_SERVING_TOKEN); for local development only, --insecure-no-auth"
 )

@@ -438,8 +438,8 @@ class ModelService:
         macs = self.audit.append_many(events) if events else []
         for n, index in owners.items():
             result = outcomes[n]
-            assert isinstance(result, dict)
-            result["audit"] = macs[index]
+            if isinstance(result, dict):  # always: owners index only scored requests
+                result["audit"] = macs[index]
         return outcomes
 
     def _base(self, job: Job) -> dict[str, Any]:
