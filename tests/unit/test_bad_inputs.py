@@ -570,6 +570,14 @@ CASES = [
         command=("deploy-manifest",),
     ),
     Case(
+        "serve-unknown-scheme",
+        "a model URI of a scheme nothing can read",
+        "Unrecognized filesystem type in URI",
+        cli=("--model-uri", "bogus://bucket/m/1"),
+        env=SERVE,
+        command=("serve",),
+    ),
+    Case(
         "audit-verify-missing",
         "verifying a log that does not exist",
         "no audit log at",

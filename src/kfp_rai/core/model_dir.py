@@ -21,7 +21,7 @@ from typing import Any
 from kfp_rai._version import __version__
 from kfp_rai.core.files import PathLike, atomic_write_bytes, sha256_bytes
 from kfp_rai.core.signing import SIGNATURE_FILE, sign_files, verify_model_dir
-from kfp_rai.errors import IntegrityError
+from kfp_rai.errors import IntegrityError, InvalidParameterError
 
 MODEL_FILE = "model.skops"
 META_FILE = "metadata.json"
@@ -196,9 +196,15 @@ def fetch_version(uri: str, into: PathLike) -> Path:
     copied file by file into ``into``. Verify it before use (:func:`verify_model_dir`)."""
     if "://" not in uri:
         return Path(uri)
+    import pyarrow as pa
     import pyarrow.fs as pafs
 
-    fs, root = pafs.FileSystem.from_uri(uri)
+    try:
+        fs, root = pafs.FileSystem.from_uri(uri)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise InvalidParameterError(
+            f"{uri}: {exc}; give a local directory or a URI pyarrow reads (s3://, gs://, hdfs://, file://)"
+        ) from exc
     local = Path(into)
     local.mkdir(parents=True, exist_ok=True)
     for info in fs.get_file_info(pafs.FileSelector(root, allow_not_found=False)):
