@@ -266,6 +266,15 @@ def main() -> int:
             f"| {r.server} | {r.rows} | {r.rps:.1f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.errors} | {ratio} |"
         )
     lines += ["", "Audit trail:", "", *(f"- {a}" for a in audits), f"- {fault_line}", ""]
+    new1, old1 = by.get(("new", 1)), by.get(("old", 1))
+    if new1 and old1 and old1.rps:
+        ratio = new1.rps / old1.rps
+        lines += [
+            f"Serving issue's targets at {args.clients} clients: throughput {ratio:.1f}x the old server's "
+            f"(target >= 4x: {'met' if ratio >= 4 else 'NOT met'}); 1-row p99 {new1.p99_ms:.1f} ms "
+            f"(target <= 50 ms: {'met' if new1.p99_ms <= 50 else 'NOT met'}).",
+            "",
+        ]
     report = "\n".join(lines)
     print()
     print(report)

@@ -43,7 +43,10 @@ import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from threadpoolctl import threadpool_limits
+
 from kfp_rai.core.kserve_sdk import without_argv
+from kfp_rai.serving import _metrics as metrics
 from kfp_rai.serving._gate import (
     _CURRENT,
     Gate,
@@ -176,6 +179,13 @@ class Batcher:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
+        # One OpenMP thread for the model: for the small batches a server sees, a second thread
+        # only spins (HistGradientBoosting per tree), doubling CPU per request on the cores the
+        # event loop needs (benchmarks/SERVING.md). Set here: OpenMP's limit is per calling thread.
+        with threadpool_limits(limits=1):
+            self._serve()
+
+    def _serve(self) -> None:
         while (item := self._queue.get()) is not None:
             batch, rows = [item], len(item[0].rows)
             while rows < self.max_rows:
@@ -188,6 +198,7 @@ class Batcher:
                     break
                 batch.append(more)
                 rows += len(more[0].rows)
+            metrics.BATCH.observe(len(batch))
             try:
                 outcomes = self.service.predict_batch([job for job, _ in batch])
             except BaseException as exc:  # noqa: BLE001 - every waiting request gets the failure

@@ -3,7 +3,7 @@ model name and version."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 _LABELS = ("model", "version")
 
@@ -22,3 +22,8 @@ INPUT_ALERTS = Counter(
 )
 RATE_ALERTS = Counter("kfp_rai_rate_alerts", "Times the positive-prediction rate left its expected interval", _LABELS)
 DISABLED = Gauge("kfp_rai_disabled", "1 while the kill switch is on", _LABELS)
+BATCH = Histogram(
+    "kfp_rai_batch_requests",
+    "Requests judged and scored together in one model call (dynamic batching)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)

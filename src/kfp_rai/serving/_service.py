@@ -27,6 +27,7 @@ from kfp_rai.discovery import pseudonym
 from kfp_rai.errors import DataValidationError
 from kfp_rai.serving import _metrics as metrics
 from kfp_rai.serving._audit import AuditLog
+from kfp_rai.serving._fast import FastScorer, model_columns
 from kfp_rai.serving._killswitch import SERVER_LOCK, journal_size, read_journal, safe_state_dir
 from kfp_rai.stats.intervals import wilson_interval
 
@@ -157,6 +158,7 @@ class ModelService:
         self._hmac_key = hmac_key
         self._switch_lock = threading.Lock()
         self._explainer: Any = None
+        self._fast = FastScorer.for_model(self.model, self.features, self.profile)
         self._labels = {"model": str(self.meta.get("name")), "version": str(self.meta.get("version"))}
         entries = read_journal(self.state_dir)
         self._journal_seen, self._journal_size = len(entries), journal_size(self.state_dir)
@@ -290,22 +292,22 @@ class ModelService:
     def _build(self, rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
         """The model's input frame from checked instances, column by column (numbers as float,
         None as NaN): the dtypes it was trained on, without per-cell pandas conversions."""
-        columns: dict[str, Any] = {}
-        for f in self.features:
-            values = [row[f] for row in rows]
-            if self.profile.get(f, {}).get("kind") == "numeric":
-                columns[f] = np.array([np.nan if v is None else float(v) for v in values], dtype=float)
-            else:
-                columns[f] = np.array([np.nan if v is None else v for v in values], dtype=object)
-        return pd.DataFrame(columns, columns=self.features)
+        return pd.DataFrame(model_columns(rows, self.features, self.profile), columns=self.features)
 
-    def _alerts(self, frame: pd.DataFrame) -> list[list[str]]:
-        alerts: list[list[str]] = [[] for _ in range(len(frame))]
+    def _scores(self, rows: Sequence[dict[str, Any]]) -> np.ndarray:
+        """Positive-class probabilities of checked instances (fast path when the model allows it)."""
+        if self._fast is not None:
+            return self._fast.predict_proba(rows)[:, 1]
+        return np.asarray(self.model.predict_proba(self._build(rows)))[:, 1]
+
+    def _alerts(self, rows: Sequence[dict[str, Any]]) -> list[list[str]]:
+        alerts: list[list[str]] = [[] for _ in range(len(rows))]
         for f, spec in self.profile.items():
-            if f not in frame.columns:
+            if f not in self.features:
                 continue
-            for i, value in enumerate(frame[f].tolist()):
-                if value is None or (isinstance(value, float) and np.isnan(value)):
+            for i, row in enumerate(rows):
+                value = row[f]
+                if value is None:
                     continue
                 if spec["kind"] == "numeric" and not spec["min"] <= value <= spec["max"]:
                     alerts[i].append(f"{f} outside training range [{spec['min']:g}, {spec['max']:g}]")
@@ -390,8 +392,8 @@ class ModelService:
             outcomes.append({})  # filled below
         owners: dict[int, int] = {}  # outcome index -> index of its "predict" event
         if valid:
-            whole = self._build([row for n in valid for row in jobs[n].rows])  # one model call for all
-            scores = self.model.predict_proba(whole)[:, 1]
+            whole = [row for n in valid for row in jobs[n].rows]
+            scores = self._scores(whole)  # one model call for all
             alerts = self._alerts(whole)
             start = 0
             for n in valid:
@@ -400,7 +402,7 @@ class ModelService:
                 codes: list[Any] | None = None
                 if job.reasons:
                     try:
-                        codes = self.reason_codes(whole.iloc[start:stop])
+                        codes = self.reason_codes(self._build(whole[start:stop]))
                     except Exception:  # noqa: BLE001 - explanations are extra: the prediction still stands
                         logger.warning("reason codes unavailable for this model", exc_info=True)
                         codes = [None] * (stop - start)  # null: asked for, not available
