@@ -261,6 +261,12 @@ class DriftPolicy(PolicySection):
         0.2, Number(0, None, "neither"), "A numeric column drifts when its population stability index reaches this."
     )
     bins: int = setting(10, Integer(2), "Quantile bins of the reference used for PSI.")
+    category_limit: int = setting(
+        100,
+        Integer(1),
+        "Most frequent reference categories counted one by one per categorical column; the rest count as "
+        "<other> (a 10k-level column stays bounded).",
+    )
     chi2_alpha: float = setting(
         0.01, LEVEL, "A categorical column drifts only if its chi-square p-value is below this ..."
     )

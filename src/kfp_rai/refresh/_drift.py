@@ -14,15 +14,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from kfp_rai.core.groups import group_labels
 from kfp_rai.core.report import Figure, Gallery, Report, Section, Table, findings_section
 from kfp_rai.core.verdict import Finding, GateStatus, Verdict
 from kfp_rai.errors import DataValidationError
 from kfp_rai.policy import DriftPolicy
-from kfp_rai.stats.drift import Binned, categorical_test, ks_test, psi, quantile_bins
+from kfp_rai.stats.drift import Binned, categorical_test, ks_from_sketches, psi, wasserstein_from_sketches
+from kfp_rai.stats.stream import Source, open_batches
+from kfp_rai.stats.summary import ColumnSummary, DataSummary, reference_bins, summarize
 
 _CHART_CATEGORIES = 12
 
@@ -41,6 +42,7 @@ class ColumnDrift:
     bins: tuple[str, ...]
     reference_shares: tuple[float, ...]
     current_shares: tuple[float, ...]
+    wasserstein: float | None = None  # numeric: from the quantile sketches
 
 
 @dataclass(frozen=True)
@@ -96,14 +98,19 @@ class DriftReport(Report):
     def sections(self) -> list[Section]:
         p = self.policy
         rule = (
-            f"Numeric: PSI >= {p['psi_threshold']} over {p['bins']} reference quantile bins (KS test reported). "
-            f"Categorical: chi-square p < {p['chi2_alpha']} and Jensen-Shannon distance >= {p['js_threshold']}. "
+            f"Numeric: PSI >= {p['psi_threshold']} over {p['bins']} reference quantile bins (KS test and "
+            "Wasserstein distance from KLL quantile sketches reported). "
+            f"Categorical: chi-square p < {p['chi2_alpha']} and Jensen-Shannon distance >= {p['js_threshold']} "
+            f"over the reference's {p.get('category_limit', 100)} most frequent categories, <other> and <missing>. "
             f"At least {p['min_samples']} current rows, else not judged. Reference {self.reference_rows} rows, "
             f"current {self.current_rows} rows."
         )
         table = Table(
-            ("column", "kind", "test", "statistic", "p-value", "distance", "drifted"),
-            tuple((c.column, c.kind, c.test, c.statistic, c.p_value, c.distance, c.drifted) for c in self.columns),
+            ("column", "kind", "test", "statistic", "p-value", "distance", "Wasserstein", "drifted"),
+            tuple(
+                (c.column, c.kind, c.test, c.statistic, c.p_value, c.distance, c.wasserstein, c.drifted)
+                for c in self.columns
+            ),
         )
         ordered = sorted(self.columns, key=lambda c: not c.drifted)
         return [
@@ -121,16 +128,12 @@ class DriftReport(Report):
         ]
 
 
-def _column(ref: pd.Series, cur: pd.Series, policy: DriftPolicy) -> tuple[ColumnDrift, Finding]:
-    name = str(ref.name)
-    numeric = pd.api.types.is_numeric_dtype(ref) and pd.api.types.is_numeric_dtype(cur)
-    if numeric:
-        try:
-            binned = quantile_bins(ref.to_numpy(dtype=float), cur.to_numpy(dtype=float), policy.bins)
-        except ValueError as exc:
-            raise DataValidationError(f"cannot judge drift of {name!r}: {exc}") from exc
+def _column(ref: ColumnSummary, cur: ColumnSummary, policy: DriftPolicy) -> tuple[ColumnDrift, Finding]:
+    name = ref.bins.column
+    binned = Binned(ref.bins.labels(), ref.counts, cur.counts)
+    if ref.bins.kind == "numeric":
         value = psi(binned)
-        ks = ks_test(ref.to_numpy(dtype=float), cur.to_numpy(dtype=float))
+        ks = ks_from_sketches(ref.sketch, cur.sketch)
         drifted = value >= policy.psi_threshold
         column = ColumnDrift(
             name,
@@ -141,6 +144,7 @@ def _column(ref: pd.Series, cur: pd.Series, policy: DriftPolicy) -> tuple[Column
             ks[0] if ks else None,
             drifted,
             *_shares(binned),
+            wasserstein=wasserstein_from_sketches(ref.sketch, cur.sketch),
         )
         finding = Finding(
             "drift.psi_threshold",
@@ -151,13 +155,6 @@ def _column(ref: pd.Series, cur: pd.Series, policy: DriftPolicy) -> tuple[Column
             limit=policy.psi_threshold,
         )
         return column, finding
-    ref_counts, cur_counts = group_labels(ref).value_counts(), group_labels(cur).value_counts()
-    cats = sorted(set(ref_counts.index) | set(cur_counts.index))
-    binned = Binned(
-        tuple(cats),
-        np.array([ref_counts.get(c, 0) for c in cats]),
-        np.array([cur_counts.get(c, 0) for c in cats]),
-    )
     stat, p_value, distance = categorical_test(binned)
     drifted = p_value < policy.chi2_alpha and distance >= policy.js_threshold
     column = ColumnDrift(
@@ -180,9 +177,79 @@ def _shares(binned: Binned) -> tuple[tuple[str, ...], tuple[float, ...], tuple[f
     return binned.labels, tuple(float(v) for v in ref), tuple(float(v) for v in cur)
 
 
+def reference_summary(
+    reference: Source,
+    *,
+    columns: Sequence[str] | None = None,
+    policy: DriftPolicy | None = None,
+    identifier_columns: Sequence[str] = (),
+) -> DataSummary:
+    """The reference's summary for later drift checks: bins from one pass, counts from a second.
+
+    Computed once (at training time, stored and signed with the model), so refresh never re-reads
+    the training data. ``columns`` defaults to all but ``identifier_columns``.
+    """
+    policy = policy or DriftPolicy()
+    data = open_batches(reference)
+    if columns is None:
+        columns = [c for c in data.schema.names if c not in set(identifier_columns)]
+    data.require(columns, "reference data")
+    bins = reference_bins(
+        data.schema, columns, data.read(columns), n_bins=policy.bins, category_limit=policy.category_limit
+    )
+    summary = summarize(data.read(columns), bins)
+    if summary.rows == 0:
+        raise DataValidationError("the drift reference data set holds no rows")
+    return summary
+
+
+def summarize_current(current: Source, reference: DataSummary) -> DataSummary:
+    """One streamed pass over the current data, over the reference's bins."""
+    data = open_batches(current)
+    columns = [b.column for b in reference.bins]
+    data.require(columns, "current data")
+    try:
+        return summarize(data.read(columns), reference.bins)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise DataValidationError(
+            f"the current data does not match the reference's column types: {' '.join(str(exc).split())}"
+        ) from exc
+
+
+def drift_between(
+    reference: DataSummary,
+    current: DataSummary,
+    *,
+    policy: DriftPolicy | None = None,
+    columns: Sequence[str] | None = None,
+) -> DriftReport:
+    """Judge drift from two summaries taken over the same bins (see :func:`detect_drift`)."""
+    policy = policy or DriftPolicy()
+    if reference.rows == 0:
+        raise DataValidationError("the drift reference data set holds no rows")
+    names = list(columns) if columns is not None else list(reference.columns)
+    missing = [c for c in names if c not in reference.columns or c not in current.columns]
+    if missing:
+        raise DataValidationError(f"columns {missing} are not in both the reference and the current data")
+    sizes = {"reference_rows": reference.rows, "current_rows": current.rows}
+    if current.rows < policy.min_samples:
+        finding = Finding(
+            "drift.min_samples",
+            "current data",
+            GateStatus.NOT_JUDGED,
+            f"only {current.rows} current rows (< {policy.min_samples}): too few to judge drift",
+            observed=current.rows,
+            limit=policy.min_samples,
+        )
+        return DriftReport(verdict=Verdict.judge([finding], summary=""), columns=(), policy=policy.to_dict(), **sizes)
+    results = [_column(reference.columns[c], current.columns[c], policy) for c in names]
+    verdict = Verdict.judge([f for _, f in results], summary=f"none of {len(results)} columns drifted")
+    return DriftReport(verdict=verdict, columns=tuple(c for c, _ in results), policy=policy.to_dict(), **sizes)
+
+
 def detect_drift(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
+    reference: Source | DataSummary,
+    current: Source | DataSummary,
     *,
     columns: Sequence[str] | None = None,
     policy: DriftPolicy | None = None,
@@ -192,7 +259,10 @@ def detect_drift(
 
     Parameters
     ----------
-    reference, current : DataFrame
+    reference, current : DataFrame, Arrow table, path (parquet, CSV, directory of parquet), or DataSummary
+        Data is read in one streamed pass (the reference in two: bins, then counts); a stored
+        reference summary is used as it is. A current summary must be taken over the
+        reference's bins.
     columns : list of str, optional
         Columns to compare (default: those the two share, minus ``identifier_columns``).
     identifier_columns : list of str, optional
@@ -206,24 +276,32 @@ def detect_drift(
         than ``policy.min_samples`` rows: too little data to judge is not evidence of no drift.
     """
     policy = policy or DriftPolicy()
-    if reference.empty:
-        raise DataValidationError("the drift reference data set holds no rows")
-    if columns is None:
-        columns = [c for c in reference.columns if c in current.columns and c not in set(identifier_columns)]
-    missing = [c for c in columns if c not in reference.columns or c not in current.columns]
-    if missing:
-        raise DataValidationError(f"columns {missing} are not in both the reference and the current data")
-    sizes = {"reference_rows": len(reference), "current_rows": len(current)}
-    if len(current) < policy.min_samples:
-        finding = Finding(
-            "drift.min_samples",
-            "current data",
-            GateStatus.NOT_JUDGED,
-            f"only {len(current)} current rows (< {policy.min_samples}): too few to judge drift",
-            observed=len(current),
-            limit=policy.min_samples,
-        )
-        return DriftReport(verdict=Verdict.judge([finding], summary=""), columns=(), policy=policy.to_dict(), **sizes)
-    results = [_column(reference[c], current[c], policy) for c in columns]
-    verdict = Verdict.judge([f for _, f in results], summary=f"none of {len(results)} columns drifted")
-    return DriftReport(verdict=verdict, columns=tuple(c for c, _ in results), policy=policy.to_dict(), **sizes)
+    if not isinstance(reference, DataSummary):
+        if columns is None:
+            shared = _names(current)
+            columns = [c for c in _names(reference) if c in shared and c not in set(identifier_columns)]
+        missing = [c for c in columns if c not in _names(reference) or c not in _names(current)]
+        if missing:
+            raise DataValidationError(f"columns {missing} are not in both the reference and the current data")
+        reference = reference_summary(reference, columns=columns, policy=policy)
+    elif columns is None:
+        shared = _names(current)
+        columns = [c for c in reference.columns if c in shared and c not in set(identifier_columns)]
+    if not isinstance(current, DataSummary):
+        missing = [c for c in columns if c not in _names(current)]
+        if missing:
+            raise DataValidationError(f"columns {missing} are not in both the reference and the current data")
+        current = summarize_current(current, _only(reference, columns))
+    return drift_between(reference, current, policy=policy, columns=columns)
+
+
+def _names(source: Source | DataSummary) -> list[str]:
+    if isinstance(source, DataSummary):
+        return list(source.columns)
+    if isinstance(source, pd.DataFrame):
+        return [str(c) for c in source.columns]
+    return list(open_batches(source).schema.names)
+
+
+def _only(summary: DataSummary, columns: Sequence[str]) -> DataSummary:
+    return DataSummary(summary.rows, {c: summary.columns[c] for c in columns})

@@ -1,9 +1,11 @@
 """Bootstrap intervals of count-based group metrics, from resampled confusion-cell counts.
 
-fairlearn's ``MetricFrame(n_boot=...)`` rebuilds a whole MetricFrame per resample; every metric we
-gate on (accuracy, selection rate, TPR, FPR) is a ratio of per-group confusion counts, so one
-``bincount`` per resample gives all of them at once (see benchmarks/bench_bootstrap.py for the
-measured difference). The definitions match fairlearn's; tests check the point estimates agree.
+fairlearn's ``MetricFrame(n_boot=...)`` rebuilds a whole MetricFrame per resample from the rows;
+every metric we gate on (accuracy, selection rate, TPR, FPR, precision) is a ratio of per-group
+confusion counts, and a row-level resample's counts follow a multinomial over those cells, so the
+resamples are drawn from the counts: 1,000 of them cost the same at 1k or 100M rows (measured in
+benchmarks/RESULTS.md). The definitions match fairlearn's; tests check the point estimates agree
+(1e-12) and that the intervals agree with a row-level bootstrap within Monte-Carlo error.
 """
 
 from __future__ import annotations
@@ -22,30 +24,28 @@ def cell_counts(group_codes: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
     return np.bincount(codes, minlength=n_groups * _CELLS).reshape(n_groups, _CELLS)
 
 
-def bootstrap_cell_counts(
-    group_codes: np.ndarray,
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    n_groups: int,
-    *,
-    n_boot: int,
-    seed: int,
-    chunk: int = 50,
-) -> np.ndarray:
-    """Confusion counts of ``n_boot`` resamples with replacement, shape (n_boot, n_groups, 4)."""
+def bootstrap_counts(counts: np.ndarray, *, n_boot: int, seed: int, stratified: bool = False) -> np.ndarray:
+    """Cell counts of ``n_boot`` bootstrap resamples, shape (n_boot, *counts.shape).
+
+    Resampling n rows with replacement gives cell counts that follow Multinomial(n, counts / n), so
+    the resamples are drawn from that directly: the cost depends on the number of cells (groups x
+    confusion cells), never on rows. ``stratified`` keeps each group's size fixed (one multinomial
+    per group, over its own cells), for designs that sample groups separately.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
     rng = np.random.default_rng(seed)
-    codes = (group_codes * _CELLS + y_true * 2 + y_pred).astype(np.int64)
-    n = len(codes)
-    width = n_groups * _CELLS
-    out = np.empty((n_boot, width), dtype=np.int64)
-    for start in range(0, n_boot, chunk):  # chunks bound memory to chunk * n indices
-        stop = min(start + chunk, n_boot)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        offsets = (np.arange(stop - start) * width)[:, None]
-        out[start:stop] = np.bincount((codes[idx] + offsets).ravel(), minlength=(stop - start) * width).reshape(
-            stop - start, width
-        )
-    return out.reshape(n_boot, n_groups, _CELLS)
+    if counts.sum() == 0:
+        return np.zeros((n_boot, *counts.shape), dtype=np.int64)
+    if not stratified:
+        flat = counts.ravel()
+        drawn = rng.multinomial(int(flat.sum()), flat / flat.sum(), size=n_boot)
+        return drawn.reshape(n_boot, *counts.shape)
+    out = np.zeros((n_boot, *counts.shape), dtype=np.int64)
+    for g in range(counts.shape[0]):
+        size = int(counts[g].sum())
+        if size:
+            out[:, g] = rng.multinomial(size, counts[g] / size, size=n_boot)
+    return out
 
 
 def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:

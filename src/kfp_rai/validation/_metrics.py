@@ -11,12 +11,14 @@ undefined here, where fairlearn returns 0, so a gate can never pass on it.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from kfp_rai.stats.bootstrap import bootstrap_cell_counts, cell_counts, disparities, interval, rates
+from kfp_rai.stats.bootstrap import bootstrap_counts, cell_counts, disparities, interval, rates
+from kfp_rai.stats.groups import GroupCounts
 
 DISPARITIES = ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference")
 
@@ -81,7 +83,8 @@ def overall_metrics(
     values["roc_auc"] = safe_roc_auc(y, scores)
     found: dict[str, tuple[float, float]] = {}
     if n_boot:
-        found = _intervals(rates(bootstrap_cell_counts(zeros, y, y_pred, 1, n_boot=n_boot, seed=seed)), confidence, 0)
+        boot = bootstrap_counts(cell_counts(zeros, y, y_pred, 1), n_boot=n_boot, seed=seed)
+        found = _intervals(rates(boot), confidence, 0)
     return values, found
 
 
@@ -98,38 +101,58 @@ def attribute_fairness(
     confidence: float,
     seed: int,
 ) -> AttributeFairness:
-    """Metrics per group of ``groups`` (one label per row) and the disparities between them."""
-    codes, labels = pd.factorize(groups.to_numpy(), sort=True)
-    counts = cell_counts(codes, y, y_pred, len(labels))
-    point = rates(counts)
-    between = disparities(counts)
+    """Metrics per group of ``groups`` (one label per row) and the disparities between them (the
+    rows' exact ROC AUC per group; everything else from :func:`fairness_from_counts`)."""
+    counts = GroupCounts.of(name, groups.to_numpy(), y, y_pred)
+    labels = groups.to_numpy().astype(str)
+    aucs = [safe_roc_auc(y[labels == label], scores[labels == label]) for label in counts.labels]
+    return fairness_from_counts(
+        counts, aucs=aucs, gated=gated, intersectional=intersectional, n_boot=n_boot, confidence=confidence, seed=seed
+    )
+
+
+def fairness_from_counts(
+    counts: GroupCounts,
+    *,
+    aucs: Sequence[float],
+    gated: bool,
+    intersectional: bool,
+    n_boot: int,
+    confidence: float,
+    seed: int,
+) -> AttributeFairness:
+    """Per-group metrics and disparities from confusion counts; bootstrap intervals drawn from the
+    counts (:func:`kfp_rai.stats.bootstrap.bootstrap_counts`), so their cost does not grow with rows."""
+    cells = counts.cells
+    point = rates(cells)
+    between = disparities(cells)
     # Equalized odds is undefined when any group's TPR or FPR is: the gate must not pass on it.
     defined = not np.isnan(point["true_positive_rate"]).any() and not np.isnan(point["false_positive_rate"]).any()
     eo = float(between["equalized_odds_difference"]) if defined else float("nan")
-    group_intervals: list[dict[str, tuple[float, float]]] = [{} for _ in labels]
+    group_intervals: list[dict[str, tuple[float, float]]] = [{} for _ in counts.labels]
     disparity_intervals: dict[str, tuple[float, float]] = {}
     if n_boot:
-        boot = bootstrap_cell_counts(codes, y, y_pred, len(labels), n_boot=n_boot, seed=seed)
+        boot = bootstrap_counts(cells, n_boot=n_boot, seed=seed)
         boot_rates = rates(boot)
-        group_intervals = [_intervals(boot_rates, confidence, i) for i in range(len(labels))]
+        group_intervals = [_intervals(boot_rates, confidence, i) for i in range(len(counts.labels))]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             disparity_intervals = _intervals(disparities(boot), confidence)
     metrics = tuple(
         GroupMetrics(
-            group=str(label),
-            count=int(counts[i].sum()),
+            group=label,
+            count=int(cells[i].sum()),
             accuracy=float(point["accuracy"][i]),
             selection_rate=float(point["selection_rate"][i]),
             true_positive_rate=float(point["true_positive_rate"][i]),
             false_positive_rate=float(point["false_positive_rate"][i]),
-            roc_auc=safe_roc_auc(y[codes == i], scores[codes == i]),
+            roc_auc=float(aucs[i]),
             intervals=group_intervals[i],
         )
-        for i, label in enumerate(labels)
+        for i, label in enumerate(counts.labels)
     )
     return AttributeFairness(
-        attribute=name,
+        attribute=counts.attribute,
         intersectional=intersectional,
         gated=gated,
         groups=metrics,

@@ -1,0 +1,246 @@
+"""The statistics engine: mergeable summaries (merge of parts == summary of the whole), one
+streamed pass over every input form, sketch-based KS/Wasserstein against scipy's exact values,
+ROC AUC from score histograms, and a bootstrap from counts that agrees with a row-level one."""
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import ks_2samp, wasserstein_distance
+from sklearn.metrics import roc_auc_score
+
+from kfp_rai.errors import DataValidationError
+from kfp_rai.stats.bootstrap import bootstrap_counts, cell_counts, disparities, rates
+from kfp_rai.stats.drift import ks_from_sketches, wasserstein_from_sketches
+from kfp_rai.stats.groups import GroupCounts, merge_counts, roc_auc
+from kfp_rai.stats.stream import open_batches, show_progress
+from kfp_rai.stats.summary import DataSummary, merge_all, reference_bins, summarize
+
+
+def _frame(n, seed=0, shift=0.0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(shift, 1, n)
+    x[rng.random(n) < 0.05] = np.nan
+    cat = rng.choice(["a", "b", "c", "d"], n, p=[0.4, 0.3, 0.2, 0.1]).astype(object)
+    cat[rng.random(n) < 0.03] = None
+    return pd.DataFrame({"x": x, "k": rng.integers(0, 100, n), "cat": cat})
+
+
+def _bins(df, n_bins=10, limit=3):
+    data = open_batches(df)
+    return reference_bins(data.schema, list(df.columns), data.read(), n_bins=n_bins, category_limit=limit)
+
+
+def _assert_same(a: DataSummary, b: DataSummary):
+    assert a.rows == b.rows
+    for name, sa in a.columns.items():
+        sb = b.columns[name]
+        np.testing.assert_array_equal(sa.counts, sb.counts)
+        if sa.bins.kind == "numeric":
+            assert sa.n == sb.n and sa.minimum == sb.minimum and sa.maximum == sb.maximum
+            assert sa.mean == pytest.approx(sb.mean, rel=1e-12, abs=1e-12)
+            assert sa.m2 == pytest.approx(sb.m2, rel=1e-9)
+            assert sa.sketch.n == sb.sketch.n
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.lists(st.integers(1, 400), min_size=1, max_size=6))
+def test_merging_the_summaries_of_parts_gives_the_summary_of_the_whole(seed, sizes):
+    whole = _frame(sum(sizes), seed)
+    bins = _bins(_frame(500, seed + 1))
+    parts, at = [], 0
+    for size in sizes:
+        parts.append(summarize(open_batches(whole.iloc[at : at + size]).read(), bins))
+        at += size
+    one = summarize(open_batches(whole).read(), bins)
+    _assert_same(merge_all(parts), one)
+    _assert_same(merge_all(parts[::-1]), one)  # order does not matter
+    x = whole["x"].dropna()
+    numeric = one.columns["x"]
+    if len(x) > 1:
+        assert numeric.mean == pytest.approx(x.mean(), rel=1e-9, abs=1e-12)
+        assert numeric.variance == pytest.approx(x.var(ddof=1), rel=1e-9)
+    assert numeric.missing == whole["x"].isna().sum()
+    assert one.columns["cat"].missing == whole["cat"].isna().sum()
+
+
+def test_a_categorical_column_keeps_its_top_categories_and_counts_the_rest_as_other():
+    rng = np.random.default_rng(1)
+    levels = np.array([f"level-{i}" for i in range(10_000)])
+    ref = pd.DataFrame({"c": levels[np.minimum(rng.zipf(1.5, 50_000), 10_000) - 1]})
+    bins = _bins(ref, limit=20)
+    summary = summarize(open_batches(ref).read(), bins)
+    cat = summary.columns["c"]
+    assert len(cat.bins.categories) == 20 and len(cat.counts) == 22  # 20 kept, <other>, <missing>
+    top = ref["c"].value_counts()
+    for name in top.index[:20]:
+        assert cat.counts[cat.bins.categories.index(name)] == top[name]
+    assert cat.counts[-2] == top.iloc[20:].sum() and cat.total == len(ref)
+    assert len(json.dumps(summary.to_dict())) < 5_000  # bounded, whatever the number of levels
+
+
+def test_summaries_round_trip_through_json_and_refuse_damage():
+    df = _frame(3000)
+    s = summarize(open_batches(df).read(), _bins(df))
+    back = DataSummary.from_dict(json.loads(json.dumps(s.to_dict())))
+    _assert_same(back, s)
+    assert back.columns["x"].sketch.get_quantile(0.5) == s.columns["x"].sketch.get_quantile(0.5)
+    with pytest.raises(DataValidationError, match="not a kfp-rai data summary"):
+        DataSummary.from_dict({"kind": "something else"})
+    broken = s.to_dict()
+    broken["columns"][0]["kll"] = "AAAA"
+    with pytest.raises(DataValidationError, match="damaged"):
+        DataSummary.from_dict(broken)
+
+
+def test_summaries_over_different_bins_do_not_merge():
+    a, b = _frame(500, 1), _frame(500, 2, shift=3)
+    with pytest.raises(DataValidationError, match="same reference bins"):
+        summarize(open_batches(a).read(), _bins(a)).merge(summarize(open_batches(b).read(), _bins(b)))
+
+
+def test_every_input_form_streams_to_the_same_summary(tmp_path):
+    df = _frame(20_000, 3)
+    bins = _bins(df)
+    expected = summarize(open_batches(df).read(), bins)
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp_path / "all.parquet", row_group_size=3000)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for i in range(4):
+        chunk = df.iloc[i * 5000 : (i + 1) * 5000]
+        pq.write_table(pa.Table.from_pandas(chunk, preserve_index=False), parts / f"part-{i}.parquet")
+    df.to_csv(tmp_path / "all.csv", index=False)
+    for source in (tmp_path / "all.parquet", parts, tmp_path / "all.csv"):
+        data = open_batches(source, batch_rows=1024)
+        batches = list(data.read(["x", "k", "cat"]))
+        assert len(batches) > 4 and max(b.num_rows for b in batches) <= 1024  # streamed, not read whole
+        _assert_same(summarize(batches, bins), expected)
+
+
+def test_bad_sources_are_one_clear_error(tmp_path):
+    with pytest.raises(DataValidationError, match="data not found"):
+        open_batches(tmp_path / "nope.parquet")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataValidationError, match="no .parquet files"):
+        open_batches(tmp_path / "empty")
+    (tmp_path / "x.txt").write_text("a,b\n1,2\n")
+    with pytest.raises(DataValidationError, match="cannot tell the format"):
+        open_batches(tmp_path / "x.txt")
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(DataValidationError, match="cannot read"):
+        open_batches(tmp_path / "bad.parquet")
+
+
+def test_the_progress_bar_is_off_unless_stderr_is_a_terminal(monkeypatch, capsys):
+    assert show_progress(10**9) is False  # pytest's stderr is not a terminal
+    assert show_progress(10, asked=True) is True
+    data = open_batches(_frame(1000))
+    list(data.read())
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    list(data.read(progress=True))
+    import sys
+
+    assert "rows" in sys.stderr.getvalue()
+
+
+def test_ks_and_wasserstein_from_sketches_are_within_their_bound_of_scipy():
+    rng = np.random.default_rng(5)
+    for shift in (0.0, 0.05, 0.3):
+        a, b = rng.normal(0, 1, 200_000), rng.normal(shift, 1.2, 150_000)
+        sa, sb = _bins(pd.DataFrame({"x": a})), None
+        ref = summarize(open_batches(pd.DataFrame({"x": a})).read(), sa).columns["x"]
+        cur = summarize(open_batches(pd.DataFrame({"x": b})).read(), sa).columns["x"]
+        d, p = ks_from_sketches(ref.sketch, cur.sketch)
+        exact = ks_2samp(a, b)
+        bound = ref.sketch.normalized_rank_error(False) + cur.sketch.normalized_rank_error(False)
+        assert abs(d - exact.statistic) <= bound
+        w = wasserstein_from_sketches(ref.sketch, cur.sketch)
+        assert w == pytest.approx(wasserstein_distance(a, b), abs=0.02)
+        del sb, p
+
+
+def test_roc_auc_from_histograms_is_within_its_bound_of_sklearn():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 50_000)
+    scores = np.clip(rng.normal(0.4 + 0.2 * y, 0.2), 0, 1)
+    counts = GroupCounts.of("all", np.zeros(len(y)), y, (scores >= 0.5).astype(int), scores)
+    auc, bound = roc_auc(counts.scores[0])
+    assert abs(auc - roc_auc_score(y, scores)) <= bound and bound < 1e-3
+    assert np.isnan(roc_auc(np.zeros((2, 10)))[0])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 5))
+def test_group_counts_of_parts_merge_to_the_counts_of_the_whole(seed, n_parts):
+    rng = np.random.default_rng(seed)
+    n = 1000
+    groups = rng.choice(["F", "M", "X"], n, p=[0.45, 0.5, 0.05])
+    y, scores = rng.integers(0, 2, n), rng.random(n)
+    pred = (scores >= 0.5).astype(int)
+    whole = GroupCounts.of("sex", groups, y, pred, scores)
+    cuts = np.sort(rng.integers(0, n, n_parts - 1))
+    bounds = [0, *cuts.tolist(), n]
+    parts = [
+        GroupCounts.of("sex", groups[a:b], y[a:b], pred[a:b], scores[a:b])
+        for a, b in zip(bounds, bounds[1:], strict=False)
+        if b > a
+    ]
+    merged = merge_counts(parts)
+    assert merged.labels == whole.labels
+    np.testing.assert_array_equal(merged.cells, whole.cells)
+    np.testing.assert_array_equal(merged.scores, whole.scores)
+    back = GroupCounts.from_dict(json.loads(json.dumps(merged.to_dict())))
+    np.testing.assert_array_equal(back.scores, whole.scores)
+
+
+def _row_bootstrap(codes, y, p, n_groups, n_boot, seed):
+    """The textbook bootstrap: resample rows, recount (what fairlearn's n_boot does, per resample)."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_boot, n_groups, 4), dtype=np.int64)
+    for i in range(n_boot):
+        idx = rng.integers(0, len(codes), len(codes))
+        out[i] = cell_counts(codes[idx], y[idx], p[idx], n_groups)
+    return out
+
+
+def test_the_bootstrap_from_counts_agrees_with_a_row_level_bootstrap():
+    rng = np.random.default_rng(7)
+    n, n_boot = 4000, 2000
+    codes = rng.choice(3, n, p=[0.6, 0.3, 0.1])
+    y = rng.integers(0, 2, n)
+    p = (rng.random(n) < 0.3 + 0.2 * y + 0.1 * codes).astype(int)
+    counts = cell_counts(codes, y, p, 3)
+    ours = bootstrap_counts(counts, n_boot=n_boot, seed=1)
+    rows = _row_bootstrap(codes, y, p, 3, n_boot, seed=2)
+    for name in ("selection_rate", "true_positive_rate", "false_positive_rate", "accuracy"):
+        a, b = rates(ours)[name], rates(rows)[name]
+        sd = b.std(axis=0)
+        # Monte-Carlo error of a 2.5%/97.5% percentile from 2000 resamples is ~0.1 sd; allow 0.25 sd.
+        for q in (2.5, 50, 97.5):
+            assert np.all(np.abs(np.percentile(a, q, axis=0) - np.percentile(b, q, axis=0)) <= 0.25 * sd)
+        assert np.allclose(a.std(axis=0), sd, rtol=0.1)
+    dp_a, dp_b = disparities(ours)["demographic_parity_difference"], disparities(rows)["demographic_parity_difference"]
+    assert abs(np.percentile(dp_a, 97.5) - np.percentile(dp_b, 97.5)) <= 0.25 * dp_b.std()
+
+
+def test_the_bootstrap_is_seeded_its_cost_is_rows_free_and_strata_keep_their_size():
+    small = np.array([[30, 5, 4, 11], [20, 2, 3, 5]])
+    big = small * 100_000  # 10M rows' worth of counts
+    np.testing.assert_array_equal(
+        bootstrap_counts(small, n_boot=50, seed=4), bootstrap_counts(small, n_boot=50, seed=4)
+    )
+    import time
+
+    started = time.perf_counter()
+    drawn = bootstrap_counts(big, n_boot=1000, seed=0)
+    assert time.perf_counter() - started < 1.0
+    assert (drawn.sum(axis=(1, 2)) == big.sum()).all()
+    strata = bootstrap_counts(small, n_boot=200, seed=0, stratified=True)
+    assert (strata.sum(axis=2) == small.sum(axis=1)).all()  # each group's size is fixed
