@@ -244,3 +244,135 @@ def test_the_bootstrap_is_seeded_its_cost_is_rows_free_and_strata_keep_their_siz
     assert (drawn.sum(axis=(1, 2)) == big.sum()).all()
     strata = bootstrap_counts(small, n_boot=200, seed=0, stratified=True)
     assert (strata.sum(axis=2) == small.sum(axis=1)).all()  # each group's size is fixed
+
+
+@pytest.fixture(scope="module")
+def scored(adult, tmp_path_factory):
+    """Adult with a rule-based prediction and score, written as three parquet partitions."""
+    df = adult.copy()
+    df["pred"] = np.where(df["education-num"] > 12, ">50K", "<=50K")
+    df["score"] = np.clip(df["education-num"] / 16, 0, 1)
+    root = tmp_path_factory.mktemp("scored")
+    (root / "parts").mkdir()
+    for i, start in enumerate(range(0, len(df), 11_000)):
+        df.iloc[start : start + 11_000].to_parquet(root / "parts" / f"part-{i}.parquet")
+    df.to_parquet(root / "all.parquet")
+    return df, root
+
+
+def test_the_fairness_command_matches_fairlearn_and_the_partitioned_input(scored, capsys):
+    from fairlearn.metrics import MetricFrame, selection_rate, true_positive_rate
+
+    from kfp_rai.cli import main
+
+    df, root = scored
+    args = ["--target", "income", "--prediction", "pred", "--score", "score", "--sensitive", "sex", "race"]
+    args += ["--positive-label", ">50K", "--n-boot", "300"]
+    assert main(["fairness", "--data", str(root / "all.parquet"), *args]) == 1  # the rule is unfair to women
+    whole = json.loads(capsys.readouterr().out)
+    assert main(["fairness", "--data", str(root / "parts"), *args]) == 1
+    parts = json.loads(capsys.readouterr().out)
+    assert whole["fairness"] == parts["fairness"] and whole["overall"] == parts["overall"]
+    y, p = (df["income"] == ">50K").astype(int), (df["pred"] == ">50K").astype(int)
+    mf = MetricFrame(
+        metrics={"selection_rate": selection_rate, "true_positive_rate": true_positive_rate},
+        y_true=y,
+        y_pred=p,
+        sensitive_features=df["sex"],
+    )
+    sex = next(f for f in whole["fairness"] if f["attribute"] == "sex")
+    for g in sex["groups"]:
+        assert g["selection_rate"] == pytest.approx(mf.by_group.loc[g["group"], "selection_rate"], abs=1e-12)
+        assert g["true_positive_rate"] == pytest.approx(mf.by_group.loc[g["group"], "true_positive_rate"], abs=1e-12)
+        low, high = g["intervals"]["selection_rate"]
+        assert low < g["selection_rate"] < high
+    assert whole["overall"]["roc_auc"] == pytest.approx(roc_auc_score(y, df["score"]), abs=1e-3)
+
+
+def test_the_drift_command_equals_the_stage_and_reuses_a_stored_reference(adult, tmp_path, capsys):
+    from kfp_rai.cli import main
+    from kfp_rai.refresh import detect_drift
+
+    ref, cur = adult.iloc[:16000], adult.iloc[16000:].copy()
+    cur["age"] = cur["age"] + 8
+    ref.to_parquet(tmp_path / "ref.parquet")
+    cur.to_csv(tmp_path / "cur.csv", index=False)
+    stored = tmp_path / "ref.json"
+    code = main(["drift", "--reference", str(tmp_path / "ref.parquet"), "--current", str(tmp_path / "cur.csv"),
+                 "--save-reference", str(stored), "--output", str(tmp_path / "d.json")])  # fmt: skip
+    assert code == 1 and capsys.readouterr().out.startswith("warning: ")
+    from_data = json.loads((tmp_path / "d.json").read_text())
+    assert main(["drift", "--reference", str(stored), "--current", str(tmp_path / "cur.csv")]) == 1
+    from_summary = json.loads(capsys.readouterr().out)
+    stage = detect_drift(ref, cur).to_dict()
+    for report in (from_data, from_summary):
+        assert report["drifted_columns"] == stage["drifted_columns"] == ["age"]
+        assert [c["statistic"] for c in report["columns"]] == pytest.approx([c["statistic"] for c in stage["columns"]])
+    assert main(["drift", "--reference", str(stored), "--current", str(tmp_path / "ref.parquet")]) == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["drift", "--reference", "{tmp}/nope.parquet", "--current", "{tmp}/ref.parquet"], "data not found"),
+        (["drift", "--reference", "{tmp}/bad.json", "--current", "{tmp}/ref.parquet"], "is not JSON"),
+        (
+            ["drift", "--reference", "{tmp}/ref.parquet", "--current", "{tmp}/ref.parquet", "--columns", "x"],
+            "not in both",
+        ),
+        (
+            [
+                "fairness",
+                "--data",
+                "{tmp}/ref.parquet",
+                "--target",
+                "income",
+                "--prediction",
+                "income",
+                "--sensitive",
+                "sex",
+            ],
+            "pass --positive-label",
+        ),  # fmt: skip
+        (
+            [
+                "fairness",
+                "--data",
+                "{tmp}/ref.parquet",
+                "--target",
+                "income",
+                "--prediction",
+                "income",
+                "--sensitive",
+                "sex",
+                "--positive-label",
+                ">50K",
+                "--n-boot",
+                "-1",
+            ],
+            "--n-boot must be",
+        ),  # fmt: skip
+    ],
+)
+def test_bad_input_to_the_statistics_commands_is_one_line(adult, tmp_path, capsys, argv, message):
+    from kfp_rai.cli import main
+
+    adult.head(500).to_parquet(tmp_path / "ref.parquet")
+    (tmp_path / "bad.json").write_text("{not json")
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_reference_bins_are_exact_quantiles_when_small_and_deterministic_when_large():
+    x = np.random.default_rng(3).lognormal(size=600_000)
+    small = pd.DataFrame({"x": x[:50_000]})
+    edges = _bins(small)[0].edges
+    np.testing.assert_array_equal(edges, np.unique(np.quantile(x[:50_000], np.linspace(0, 1, 11)[1:-1])))
+    big = pd.DataFrame({"x": x})
+    data = open_batches(big, batch_rows=7_777)
+    first = reference_bins(data.schema, ["x"], data.read(), n_bins=10, category_limit=5)
+    assert first == reference_bins(data.schema, ["x"], data.read(), n_bins=10, category_limit=5)
+    exact = np.quantile(x, np.linspace(0, 1, 11)[1:-1])
+    ranks = np.searchsorted(np.sort(x), first[0].edges) / len(x)
+    assert np.abs(ranks - np.searchsorted(np.sort(x), exact) / len(x)).max() < 0.005

@@ -16,6 +16,7 @@ from kfp_rai._version import __version__
 from kfp_rai.cli._cluster import add_remote_options, cmd_compile, cmd_deploy_manifest, cmd_schedule, cmd_submit
 from kfp_rai.cli._run import cmd_run
 from kfp_rai.cli._serving import add_serving_commands
+from kfp_rai.cli._stats import add_stats_commands
 from kfp_rai.errors import RAIError
 
 EXIT_USAGE = 2
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     manifest.set_defaults(func=cmd_deploy_manifest)
 
     add_serving_commands(sub)
+    add_stats_commands(sub)
     return parser
 
 

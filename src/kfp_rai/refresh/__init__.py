@@ -4,7 +4,22 @@ The refresh stage's verdict is the drift report's: passed (no drift), warning (d
 not judged (too few current rows: fails closed). A retrained model goes through the same gates.
 """
 
-from kfp_rai.refresh._drift import ColumnDrift, DriftReport, detect_drift
+from kfp_rai.refresh._drift import (
+    ColumnDrift,
+    DriftReport,
+    detect_drift,
+    drift_between,
+    reference_summary,
+    summarize_current,
+)
 from kfp_rai.stats.drift import population_stability_index
 
-__all__ = ["ColumnDrift", "DriftReport", "detect_drift", "population_stability_index"]
+__all__ = [
+    "ColumnDrift",
+    "DriftReport",
+    "detect_drift",
+    "drift_between",
+    "population_stability_index",
+    "reference_summary",
+    "summarize_current",
+]

@@ -1,0 +1,200 @@
+"""Fairness of an already-scored data set of any size, from one streamed pass of per-group counts.
+
+The same metrics, intervals, gate and report as the validation stage (:func:`evaluate_model`), but
+computed from :class:`~kfp_rai.stats.groups.GroupCounts` (mergeable: partitions can be counted in
+parallel KFP tasks and merged), with ROC AUC from score histograms (its error bound is reported).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from kfp_rai.core.groups import INTERSECTION_SEP, MISSING, intersection_name
+from kfp_rai.errors import DataValidationError
+from kfp_rai.policy import ValidationPolicy
+from kfp_rai.stats.bootstrap import bootstrap_counts, rates
+from kfp_rai.stats.groups import SCORE_BINS, GroupCounts, roc_auc
+from kfp_rai.stats.stream import Source, open_batches
+from kfp_rai.validation._gate import judge_validation
+from kfp_rai.validation._metrics import _intervals, fairness_from_counts
+from kfp_rai.validation._report import ValidationReport
+
+OVERALL = "<all rows>"
+
+
+@dataclass(frozen=True)
+class ScoredColumns:
+    """Which columns of a scored data set hold what, and which label is positive."""
+
+    target: str
+    prediction: str
+    sensitive: tuple[str, ...]
+    score: str | None = None
+    positive_label: str | None = None  # None: the columns are booleans or 0/1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "prediction": self.prediction, "sensitive": list(self.sensitive),
+                "score": self.score, "positive_label": self.positive_label}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ScoredColumns:
+        return cls(
+            str(d["target"]), str(d["prediction"]), tuple(d["sensitive"]), d.get("score"), d.get("positive_label")
+        )
+
+
+def attributes(columns: ScoredColumns) -> list[str]:
+    """The attributes counted: each sensitive column, then their intersection (when several)."""
+    names = list(columns.sensitive)
+    return [*names, intersection_name(names)] if len(names) > 1 else names
+
+
+def count_scored(source: Source, columns: ScoredColumns) -> dict[str, GroupCounts]:
+    """One streamed pass: per attribute (and :data:`OVERALL`), confusion cells and score histograms."""
+    if not columns.sensitive:
+        raise DataValidationError("name at least one sensitive column (--sensitive)")
+    data = open_batches(source)
+    needed = [columns.target, columns.prediction, *columns.sensitive, *([columns.score] if columns.score else [])]
+    data.require(needed, "scored data")
+    totals: dict[str, GroupCounts] = {}
+    for batch in data.read(list(dict.fromkeys(needed))):
+        y = _positive(batch.column(columns.target), columns.positive_label, columns.target)
+        pred = _positive(batch.column(columns.prediction), columns.positive_label, columns.prediction)
+        scores = None
+        if columns.score:
+            scores = pc.cast(batch.column(columns.score), pa.float64()).to_numpy(zero_copy_only=False)
+        labels = {a: _labels(batch.column(a)) for a in columns.sensitive}
+        per = {a: labels[a] for a in columns.sensitive}
+        if len(columns.sensitive) > 1:
+            joined = labels[columns.sensitive[0]].astype(object)
+            for a in columns.sensitive[1:]:
+                joined = joined + INTERSECTION_SEP + labels[a]
+            per[intersection_name(list(columns.sensitive))] = joined
+        per[OVERALL] = np.full(batch.num_rows, OVERALL, dtype=object)
+        for name, groups in per.items():
+            try:
+                part = GroupCounts.of(name, groups, y, pred, scores)
+            except DataValidationError as exc:
+                raise DataValidationError(f"column {columns.score!r}: {exc}") from exc
+            totals[name] = totals[name].merge(part) if name in totals else part
+    if not totals:
+        raise DataValidationError(f"the scored data ({data.name}) holds no rows")
+    return totals
+
+
+def _labels(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    text = pc.fill_null(pc.cast(values, pa.string()), MISSING)
+    return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _positive(values: pa.Array | pa.ChunkedArray, positive_label: str | None, name: str) -> np.ndarray:
+    if values.null_count:
+        raise DataValidationError(
+            f"column {name!r} has missing values: every scored row needs a label and a prediction"
+        )
+    if positive_label is not None:
+        return np.asarray(
+            pc.equal(pc.cast(values, pa.string()), positive_label).to_numpy(zero_copy_only=False), dtype=np.int64
+        )
+    if pa.types.is_boolean(values.type) or pa.types.is_integer(values.type):
+        out = np.asarray(pc.cast(values, pa.int64()).to_numpy(zero_copy_only=False))
+        if out.size and (out.min() < 0 or out.max() > 1):
+            raise DataValidationError(f"column {name!r} holds values other than 0 and 1: pass --positive-label")
+        return out
+    raise DataValidationError(f"column {name!r} holds text labels: pass --positive-label to say which one is positive")
+
+
+def judge_scored(
+    counts: Mapping[str, GroupCounts], columns: ScoredColumns, policy: ValidationPolicy, *, seed: int = 0
+) -> ValidationReport:
+    """The validation stage's metrics, intervals, gate and report from the counts."""
+    if OVERALL not in counts:
+        raise DataValidationError("the counts lack the overall row; count them with count_scored")
+    n_boot, confidence = policy.bootstrap_samples, policy.confidence_level
+    overall_counts = counts[OVERALL]
+    cells = overall_counts.cells
+    overall = {k: float(v[0]) for k, v in rates(cells).items()}
+    overall["roc_auc"] = roc_auc(overall_counts.scores[0])[0] if overall_counts.scores is not None else float("nan")
+    overall_intervals = (
+        _intervals(rates(bootstrap_counts(cells, n_boot=n_boot, seed=seed)), confidence, 0) if n_boot else {}
+    )
+    fairness = []
+    for name in attributes(columns):
+        c = counts[name]
+        aucs = (
+            [roc_auc(c.scores[i])[0] for i in range(len(c.labels))]
+            if c.scores is not None
+            else [float("nan")] * len(c.labels)
+        )
+        intersectional = name not in columns.sensitive
+        fairness.append(
+            fairness_from_counts(
+                c, aucs=aucs, gated=not intersectional, intersectional=intersectional,
+                n_boot=n_boot, confidence=confidence, seed=seed,
+            )
+        )  # fmt: skip
+    tn, fp, fn, tp = (int(v) for v in cells[0])
+    return ValidationReport(
+        verdict=judge_validation(overall, overall_intervals, fairness, policy, None),
+        rows=int(cells.sum()),
+        threshold=policy.threshold,
+        overall=overall,
+        overall_intervals=overall_intervals,
+        fairness=tuple(fairness),
+        confusion_matrix=((tn, fp), (fn, tp)),
+        roc_curve=_roc_points(overall_counts.scores[0]) if overall_counts.scores is not None else {},
+        policy=policy.to_dict(),
+    )
+
+
+def _roc_points(hist: np.ndarray, points: int = 101) -> dict[str, list[float]]:
+    """The ROC curve at the histogram's bin edges (thresholds from high to low), thinned."""
+    neg, pos = hist[0][::-1].cumsum(), hist[1][::-1].cumsum()
+    if neg[-1] == 0 or pos[-1] == 0:
+        return {}
+    fpr = np.concatenate([[0.0], neg / neg[-1]])
+    tpr = np.concatenate([[0.0], pos / pos[-1]])
+    thr = np.concatenate([[1.0], (np.arange(SCORE_BINS)[::-1]) / SCORE_BINS])
+    idx = np.unique(np.linspace(0, len(fpr) - 1, points).round().astype(int))
+    return {
+        "fpr": [round(float(v), 6) for v in fpr[idx]],
+        "tpr": [round(float(v), 6) for v in tpr[idx]],
+        "threshold": [round(float(v), 6) for v in thr[idx]],
+    }
+
+
+def scored_fairness(
+    source: Source, columns: ScoredColumns, policy: ValidationPolicy | None = None, *, seed: int = 0
+) -> ValidationReport:
+    """Count ``source`` in one streamed pass and judge it (:func:`count_scored`, :func:`judge_scored`)."""
+    return judge_scored(count_scored(source, columns), columns, policy or ValidationPolicy(), seed=seed)
+
+
+def counts_to_dict(counts: Mapping[str, GroupCounts], columns: ScoredColumns) -> dict[str, Any]:
+    return {"kind": "kfp_rai.group_counts", "version": 1, "columns": columns.to_dict(),
+            "counts": [c.to_dict() for c in counts.values()]}  # fmt: skip
+
+
+def counts_from_dict(d: Mapping[str, Any]) -> tuple[dict[str, GroupCounts], ScoredColumns]:
+    if not isinstance(d, Mapping) or d.get("kind") != "kfp_rai.group_counts":
+        raise DataValidationError("not kfp-rai group counts (expected kind kfp_rai.group_counts)")
+    parts = [GroupCounts.from_dict(c) for c in d["counts"]]
+    return {p.attribute: p for p in parts}, ScoredColumns.from_dict(d["columns"])
+
+
+def merge_scored(parts: Sequence[Mapping[str, GroupCounts]]) -> dict[str, GroupCounts]:
+    """The counts of the whole from the counts of its parts (exact)."""
+    if not parts:
+        raise DataValidationError("nothing to merge: no group counts were given")
+    out = dict(parts[0])
+    for more in parts[1:]:
+        if set(more) != set(out):
+            raise DataValidationError("cannot merge counts of different attributes")
+        out = {name: out[name].merge(more[name]) for name in out}
+    return out
