@@ -1,9 +1,9 @@
 """Mergeable summaries of a data set: what every drift statistic is computed from.
 
 A summary is taken against *bins* fixed by the reference data (``reference_bins``): per numeric
-column the reference's quantile edges (exact up to 250,000 values, see :class:`BinsBuilder`), per categorical column the reference's most frequent
-categories (at most ``category_limit``; every other value is counted as ``other``). Over those
-bins a summary holds
+column the reference's quantile edges (exact up to 250,000 values, see :class:`BinsBuilder`),
+per categorical column the reference's most frequent categories (at most ``category_limit``;
+every other value is counted as ``other``). Over those bins a summary holds
 
 - numeric: counts per bin, missing values, exact count / mean / variance (Chan et al.'s parallel
   update) / min / max, and an Apache DataSketches KLL quantile sketch (for KS and Wasserstein);
