@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast lint compile docs bench verify audit image kind-up e2e kind-down clean
+.PHONY: setup run test test-fast lint compile docs bench bench-smoke verify audit image kind-up e2e kind-down clean
 
 setup: $(STAMP)
 
@@ -62,8 +62,11 @@ e2e: setup          ## tests/e2e against KFP_HOST (default http://localhost:8080
 kind-down:
 	bash scripts/kind-down.sh
 
-bench: setup
-	$(BIN)/python benchmarks/bench_bootstrap.py
+bench: setup        ## statistics at 100k/1M/10M rows vs Evidently, fairlearn and the floor -> benchmarks/RESULTS.md
+	$(BIN)/python benchmarks/bench_stats.py
+
+bench-smoke: setup  ## the statistics benchmark at 20k rows, without Evidently (CI): it must run, not be fast
+	$(BIN)/python benchmarks/bench_stats.py --sizes 20k --evidently skip --n-boot-fairlearn 2 --output $(VENV)/bench-smoke.md
 
 clean:
 	rm -rf $(VENV) $(VENV)-tools runs registry .pytest_cache .ruff_cache

@@ -7,18 +7,28 @@ One module per lifecycle stage; each component is a thin adapter over the logic 
 
 from kfp_rai.components.discovery import check_representativeness, load_dataset, split_dataset
 from kfp_rai.components.production import deploy_model, register_model, write_model_card
-from kfp_rai.components.refresh import detect_drift
+from kfp_rai.components.refresh import detect_drift, list_partitions, merge_drift, summarize_partition
 from kfp_rai.components.training import train_model
-from kfp_rai.components.validation import explain_model, validate_model
+from kfp_rai.components.validation import (
+    count_scored_partition,
+    explain_model,
+    merge_fairness,
+    validate_model,
+)
 
 __all__ = [
     "check_representativeness",
+    "count_scored_partition",
     "deploy_model",
     "detect_drift",
     "explain_model",
+    "list_partitions",
     "load_dataset",
+    "merge_drift",
+    "merge_fairness",
     "register_model",
     "split_dataset",
+    "summarize_partition",
     "train_model",
     "validate_model",
     "write_model_card",

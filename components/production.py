@@ -100,7 +100,7 @@ def register_model(
     from collections import namedtuple
     from pathlib import Path
 
-    from kfp_rai.core.model_dir import MODEL_FILE, read_model_files
+    from kfp_rai.core.model_dir import MODEL_FILE, REFERENCE_FILE, read_model_files
     from kfp_rai.core.verdict import Verdict
     from kfp_rai.production import ModelRegistry, check_registrable, registration_verdict
 
@@ -114,6 +114,7 @@ def register_model(
         model_card=Path(model_card.path).read_text(encoding="utf-8"),
         metadata=meta,
         verdict=card_verdict,  # signed into the version: serving refuses one whose gates did not pass
+        extra={k: v for k, v in files.items() if k == REFERENCE_FILE},
     )
     Path(registered.path).mkdir(parents=True, exist_ok=True)
     verdict = registration_verdict(card_verdict, entry)

@@ -40,17 +40,20 @@ def train_model(
         status: The training stage's verdict: passed, or failed for a model that predicts one class only.
         passed: True when a usable model was trained.
         reason: One line: what was trained on how many rows, or why it failed.
-        model: A directory with model.skops (never pickle) and metadata.json (name, sha256, features, training
-            summary, training verdict, lineage).
+        model: A directory with model.skops (never pickle), metadata.json (name, sha256, features, training
+            summary, training verdict, lineage) and reference_summary.json (the training data's drift summary:
+            refresh compares with it and never re-reads the training data), signed as a whole.
     """
+    import json
     from collections import namedtuple
     from dataclasses import asdict
 
     from kfp_rai.core.bundled import default_model_name
     from kfp_rai.core.evidence import gate_outputs, lineage
-    from kfp_rai.core.model_dir import save_model_dir
+    from kfp_rai.core.model_dir import REFERENCE_FILE, save_model_dir
     from kfp_rai.core.tables import read_table
     from kfp_rai.policy import Policy
+    from kfp_rai.refresh import reference_summary
     from kfp_rai.training import judge_training
     from kfp_rai.training import train_model as train_fn
 
@@ -73,5 +76,7 @@ def train_model(
         "training_verdict": verdict.to_dict(),  # the production gate reads it from here
         **lineage(rules.sha256, training_data_sha256=train.metadata.get("sha256", "")),
     }
-    model.metadata.update(save_model_dir(fitted, model.path, meta))
+    ids = train.metadata.get("identifier_columns", [])
+    summary_json = json.dumps(reference_summary(df, policy=rules.drift, identifier_columns=ids).to_dict())
+    model.metadata.update(save_model_dir(fitted, model.path, meta, {REFERENCE_FILE: summary_json.encode("utf-8")}))
     return namedtuple("GateOutputs", ["status", "passed", "reason"])(*gate_outputs(verdict))

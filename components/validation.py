@@ -1,6 +1,6 @@
 """Validation components: the explainability gate and the performance + fairness gate."""
 
-from typing import NamedTuple
+from typing import List, NamedTuple  # noqa: UP035 - kfp reads typing.List for lists of artifacts
 
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
@@ -144,4 +144,89 @@ def validate_model(
     classification_metrics.log_roc_curve(roc["fpr"], roc["tpr"], roc["threshold"])
     if fail_on_violation and not result.passed:
         raise GateFailedError(f"validation: {result.reason}")
+    return namedtuple("GateOutputs", ["status", "passed", "reason"])(*gate_outputs(result.verdict))
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def count_scored_partition(
+    data: Input[Dataset],
+    partition: str,
+    target: str,
+    prediction: str,
+    sensitive_features: list,
+    counts: Output[Artifact],
+    score: str = "",
+    positive_label: str = "",
+):
+    """Scale-out: one partition of a scored data set as per-group confusion cells and score histograms.
+
+    Args:
+        data: The partitioned scored data (a directory of parquet files).
+        partition: The partition to count, relative to data (from list_partitions).
+        target: The true label column.
+        prediction: The predicted label column.
+        sensitive_features: The sensitive attribute columns (their intersection is counted too).
+        score: The predicted probability column (for ROC AUC); empty: none.
+        positive_label: The positive label when target and prediction are text; empty: they are 0/1.
+
+    Returns:
+        counts: The partition's counts (JSON): mergeable with the other partitions' by merge_fairness.
+    """
+    import json
+    from pathlib import Path
+
+    from kfp_rai.core.files import atomic_write_text
+    from kfp_rai.stats.stream import open_batches
+    from kfp_rai.validation._scored import ScoredColumns, count_scored, counts_to_dict
+
+    columns = ScoredColumns(target, prediction, tuple(sensitive_features), score or None, positive_label or None)
+    path = Path(data.path) / partition if partition else Path(data.path)
+    part = count_scored(open_batches(path, format="parquet"), columns)
+    atomic_write_text(counts.path, json.dumps(counts_to_dict(part, columns)))
+    counts.metadata.update({"partition": partition})
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def merge_fairness(
+    counts: Input[List[Artifact]],  # noqa: UP006
+    policy: str,
+    report: Output[Artifact],
+    report_html: Output[HTML],
+    metrics: Output[Metrics],
+    seed: int = 0,
+) -> NamedTuple("GateOutputs", status=str, passed=bool, reason=str):
+    """Scale-out: merge the partitions' counts (exact) and judge them as validate_model does.
+
+    Args:
+        counts: Every partition's counts (dsl.Collected over count_scored_partition).
+        policy: YAML text of a kfp-rai policy (its validation section); empty uses the defaults.
+        seed: Bootstrap seed.
+
+    Returns:
+        status: The validation verdict on the scored data: passed, warning, failed or not_judged.
+        passed: True when passed or warning.
+        reason: One line naming every failed check.
+        report: The report as JSON (overall and per-group metrics with bootstrap intervals, verdict).
+        report_html: The report as a self-contained HTML page with charts.
+        metrics: Overall metrics and each attribute's disparities.
+    """
+    import json
+    from collections import namedtuple
+    from pathlib import Path
+
+    from kfp_rai.core.evidence import gate_outputs, loggable_metrics, write_report
+    from kfp_rai.core.report import Subject
+    from kfp_rai.policy import Policy
+    from kfp_rai.validation._scored import counts_from_dict, judge_scored, merge_scored
+
+    rules = Policy.from_yaml(policy)
+    parts = [counts_from_dict(json.loads(Path(c.path).read_text())) for c in counts]
+    merged = merge_scored([p for p, _ in parts])
+    result = judge_scored(merged, parts[0][1], rules.validation, seed=seed)
+    write_report(result, Subject(policy_sha256=rules.sha256), report.path, html_path=report_html.path)
+    logged = loggable_metrics(result.overall)
+    for attr, values in result.disparities().items():
+        logged.update(loggable_metrics(values, prefix=f"{attr}."))
+    for name, value in logged.items():
+        metrics.log_metric(name, value)
     return namedtuple("GateOutputs", ["status", "passed", "reason"])(*gate_outputs(result.verdict))

@@ -217,7 +217,6 @@ def lifecycle_pipeline(
     split, trained, card = _build_and_judge(loaded.outputs["dataset"], **common)
     current = _load(source=current_data, policy=policy, **schema).after(card)
     drift = detect_drift(
-        reference=split.outputs["train"],
         current=current.outputs["dataset"],
         policy=policy,
         model=trained.outputs["model"],

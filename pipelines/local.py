@@ -110,6 +110,8 @@ def init_local(pipeline_root: str, *, enable_caching: bool = False) -> None:
     # kfp.local warns for every task whose base image is not named "python*"; locally the tasks run
     # the installed kfp_rai package by design, so the warning is noise.
     warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
+    # Resource requests are for the cluster; kfp.local says it ignores them (for ParallelFor tasks).
+    warnings.filterwarnings("ignore", message=".*have no effect in the current local runner")
     _patch_condition_resolution()
     local.init(
         runner=local.SubprocessRunner(use_venv=False),

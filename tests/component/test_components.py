@@ -305,6 +305,12 @@ def test_model_components(local_root, sample_csv, tmp_path):
     assert run.outputs["version"] == "1" and run.outputs["sha256"] == model.metadata["sha256"]
     assert run.outputs["registered_status"] == "warning"
     assert (registry / "adult-income" / "1" / "model_card.md").is_file()
+    # The training data's drift summary is stored and signed with the model and its registry version.
+    stored = (Path(model.path) / "reference_summary.json").read_bytes()
+    summary = json.loads(stored)
+    assert summary["kind"] == "kfp_rai.data_summary" and summary["rows"] == 2800
+    assert {"age", "sex", "income"} <= {c["bins"]["column"] for c in summary["columns"]}
+    assert (registry / "adult-income" / "1" / "reference_summary.json").read_bytes() == stored
 
 
 def test_register_model_refuses_a_blocked_model_without_any_dsl_if(local_root, sample_csv, tmp_path):
@@ -316,6 +322,28 @@ def test_register_model_refuses_a_blocked_model_without_any_dsl_if(local_root, s
 def test_fail_on_violation_stops_the_run(local_root, sample_csv):
     with pytest.raises(RuntimeError, match="validate-model"):
         hard_stop_chain(source=sample_csv)
+
+
+@dsl.pipeline
+def drift_from_model_chain(source: str, current: str) -> NamedTuple("M", drift_detected=bool, report=Artifact):
+    """Refresh as the lifecycle does it: against the model's stored summary, no training data."""
+    args = {"target": "income", "positive_label": ">50K", "sensitive_features": ["sex", "race"]}
+    loaded = load_dataset(source=source, **args)
+    split = split_dataset(dataset=loaded.outputs["dataset"], target="income", test_size=0.3, seed=0)
+    trained = train_model(train=split.outputs["train"], policy="", seed=0, **args)
+    cur = load_dataset(source=current, **args)
+    drift = detect_drift(current=cur.outputs["dataset"], policy="", model=trained.outputs["model"])
+    return NamedTuple("M", drift_detected=bool, report=Artifact)(
+        drift.outputs["drift_detected"], drift.outputs["report"]
+    )
+
+
+def test_drift_against_the_models_stored_reference(local_root, sample_csv, shifted_parquet):
+    run = drift_from_model_chain(source=sample_csv, current=shifted_parquet)
+    report = json.loads(Path(run.outputs["report"].path).read_text())
+    assert run.outputs["drift_detected"] is True and report["drifted_columns"] == ["age"]
+    assert report["reference_rows"] == 2800  # the training split, summarized at training time
+    assert report["subject"]["model_name"] == "adult-income"
 
 
 def test_detect_drift(local_root, sample_csv, shifted_parquet):

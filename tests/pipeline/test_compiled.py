@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from kfp.components import load_component_from_file
 
@@ -18,9 +19,13 @@ def _normalise(text: str) -> str:
     return _SDK.sub("sdkVersion: <any>", text)
 
 
-def test_committed_yaml_is_up_to_date(tmp_path):
-    fresh = compile_pipeline("lifecycle", tmp_path).read_text()
-    committed = (COMPILED / "lifecycle.yaml").read_text()
+NAMES = ["lifecycle", "partitioned-drift", "partitioned-fairness"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_yaml_is_up_to_date(tmp_path, name):
+    fresh = compile_pipeline(name, tmp_path).read_text()
+    committed = (COMPILED / f"{name}.yaml").read_text()
     assert _normalise(fresh) == _normalise(committed), "run `make compile` and commit pipelines/compiled/"
 
 
@@ -38,18 +43,21 @@ def _described(definitions: dict, kind: str) -> list[str]:
     return [name for name, spec in definitions.get(kind, {}).items() if not spec.get("description", "").strip()]
 
 
-def test_every_input_and_output_has_a_description():
+@pytest.mark.parametrize("name", NAMES)
+def test_every_input_and_output_has_a_description(name):
     """kfp copies each Args:/Returns: entry of a docstring into the YAML; the Kubeflow UI shows it."""
-    spec = next(yaml.safe_load_all((COMPILED / "lifecycle.yaml").read_text()))
+    spec = next(yaml.safe_load_all((COMPILED / f"{name}.yaml").read_text()))
     missing = {"<pipeline>": _described(spec["root"]["inputDefinitions"], "parameters")}
-    for name, component in spec["components"].items():
-        if "executorLabel" not in component:  # dsl.If sub-DAGs: the compiler's own channels
-            continue
+    for task, component in spec["components"].items():
+        if "executorLabel" not in component or task.startswith("comp-importer"):
+            continue  # dsl.If / ParallelFor sub-DAGs and importers: the compiler's own channels
         for side in ("inputDefinitions", "outputDefinitions"):
             for kind in ("parameters", "artifacts"):
-                missing[f"{name}.{side}.{kind}"] = _described(component.get(side, {}), kind)
+                missing[f"{task}.{side}.{kind}"] = _described(component.get(side, {}), kind)
     assert {k: v for k, v in missing.items() if v} == {}
-    assert spec["pipelineInfo"]["description"].startswith("Responsible-AI lifecycle")
+    assert spec["pipelineInfo"]["description"].startswith(
+        "Responsible-AI lifecycle" if name == "lifecycle" else "Drift" if name.endswith("drift") else "Per-group"
+    )
 
 
 def test_component_reference_is_in_step_with_the_docstrings():
@@ -57,3 +65,16 @@ def test_component_reference_is_in_step_with_the_docstrings():
 
     committed = (COMPILED.parents[1] / "docs" / "components.md").read_text()
     assert committed == components_markdown(), "run `make docs` and commit docs/"
+
+
+@pytest.mark.parametrize("name", ["partitioned-drift", "partitioned-fairness"])
+def test_partitioned_pipelines_never_answer_from_the_cache(name):
+    """The same URI holds new data on each run: a cached partition list or summary would be stale."""
+    spec = next(yaml.safe_load_all((COMPILED / f"{name}.yaml").read_text()))
+    tasks = [
+        task
+        for component in [spec["root"], *spec["components"].values()]
+        for task in component.get("dag", {}).get("tasks", {}).values()
+        if "componentRef" in task and not task["componentRef"]["name"].startswith("comp-for-loop")
+    ]
+    assert len(tasks) == (5 if name.endswith("drift") else 4) and all(task.get("cachingOptions", {}).get("enableCache") is not True for task in tasks)

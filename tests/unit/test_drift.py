@@ -48,3 +48,25 @@ def test_too_few_rows_cannot_show_drift():
 def test_missing_columns_are_refused():
     with pytest.raises(DataValidationError, match="not in both"):
         detect_drift(pd.DataFrame({"x": [1]}), pd.DataFrame({"y": [1]}), columns=["x"])
+
+
+def test_the_reference_stored_with_a_model_is_verified_before_use(adult, tmp_path):
+    import json
+
+    from kfp_rai.core.model_dir import REFERENCE_FILE, save_model_dir
+    from kfp_rai.errors import DataValidationError, IntegrityError
+    from kfp_rai.refresh import reference_summary, stored_reference
+
+    stored = reference_summary(adult.head(2000))
+    with_summary, without = tmp_path / "with", tmp_path / "without"
+    model = {"weights": [1, 2, 3]}  # any skops-serializable object stands for the model here
+    save_model_dir(model, with_summary, {"name": "m"}, {REFERENCE_FILE: json.dumps(stored.to_dict()).encode()})
+    save_model_dir(model, without, {"name": "m"})
+    back, meta = stored_reference(with_summary)
+    assert back.to_dict() == stored.to_dict() and meta["name"] == "m"
+    assert stored_reference(without, required=False)[0] is None
+    with pytest.raises(DataValidationError, match="holds no reference_summary.json"):
+        stored_reference(without)
+    (with_summary / REFERENCE_FILE).write_text(json.dumps({**stored.to_dict(), "rows": 1}))
+    with pytest.raises(IntegrityError):
+        stored_reference(with_summary)  # a changed reference is refused, never used

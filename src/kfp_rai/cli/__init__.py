@@ -13,7 +13,14 @@ import sys
 from typing import NoReturn
 
 from kfp_rai._version import __version__
-from kfp_rai.cli._cluster import add_remote_options, cmd_compile, cmd_deploy_manifest, cmd_schedule, cmd_submit
+from kfp_rai.cli._cluster import (
+    PIPELINE_NAMES,
+    add_remote_options,
+    cmd_compile,
+    cmd_deploy_manifest,
+    cmd_schedule,
+    cmd_submit,
+)
 from kfp_rai.cli._run import cmd_run
 from kfp_rai.cli._serving import add_serving_commands
 from kfp_rai.cli._stats import add_stats_commands
@@ -83,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
 
     comp = sub.add_parser("compile", help="compile pipeline YAML for the Kubeflow UI / SDK")
-    comp.add_argument("pipeline", nargs="?", choices=["lifecycle"])
+    comp.add_argument("pipeline", nargs="?", choices=PIPELINE_NAMES, help="one pipeline (default: all)")
     comp.add_argument("--output", default=".", metavar="DIR", help="directory for <pipeline>.yaml (default: .)")
     comp.add_argument("--image", metavar="REF", help="component image (default: $KFP_RAI_IMAGE or the release image)")
     comp.set_defaults(func=cmd_compile)

@@ -12,12 +12,15 @@ from kfp_rai.errors import RAIError
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
+PIPELINE_NAMES = ["lifecycle", "partitioned-drift", "partitioned-fairness"]  # kfp_rai.pipelines.PIPELINES
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     from kfp_rai.pipelines.compile import compile_pipeline
 
     if args.image is not None and not re.fullmatch(r"[\w.\-/:@]+", args.image):
         raise RAIError(f"--image {args.image!r} is not an image reference like registry/name:tag")
-    for name in [args.pipeline] if args.pipeline else ["lifecycle"]:
+    for name in [args.pipeline] if args.pipeline else PIPELINE_NAMES:
         print(compile_pipeline(name, args.output, image=args.image))
     return EXIT_OK
 
@@ -110,7 +113,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 def add_remote_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", required=True, help="Kubeflow Pipelines API/UI URL, e.g. http://localhost:8080")
-    parser.add_argument("--pipeline", default="lifecycle", choices=["lifecycle"])
+    parser.add_argument("--pipeline", default="lifecycle", choices=PIPELINE_NAMES)
     parser.add_argument("--param", action="append", metavar="NAME=VALUE", help="pipeline parameter (repeatable)")
     parser.add_argument("--policy", metavar="FILE", help="policy YAML, passed as the policy parameter")
     parser.add_argument("--reference-population", metavar="FILE", help="reference population YAML")

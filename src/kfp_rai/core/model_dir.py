@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from kfp_rai.errors import IntegrityError, InvalidParameterError
 MODEL_FILE = "model.skops"
 META_FILE = "metadata.json"
 CARD_FILE = "model_card.md"
+REFERENCE_FILE = "reference_summary.json"  # the training data's summary (kfp_rai.stats), for drift
 
 # Exactly the (class, skops node kind) pairs a kfp-rai model file may name: what train_model writes
 # (a test trains models and compares). Anything else, a function, a callable constructor, or a
@@ -130,14 +131,16 @@ def _check_hash(actual: str, expected_sha256: str, shown_as: PathLike) -> None:
         )
 
 
-def save_model_dir(model: Any, path: PathLike, metadata: dict[str, Any]) -> dict[str, Any]:
-    """Save ``model`` as ``<path>/model.skops`` with ``<path>/metadata.json`` and sign the
-    directory; return the metadata."""
+def save_model_dir(
+    model: Any, path: PathLike, metadata: dict[str, Any], extra: Mapping[str, bytes] | None = None
+) -> dict[str, Any]:
+    """Save ``model`` as ``<path>/model.skops`` with ``<path>/metadata.json`` (and the ``extra``
+    files, e.g. :data:`REFERENCE_FILE`) and sign the directory; return the metadata."""
     directory = Path(path)
     directory.mkdir(parents=True, exist_ok=True)
     data = model_bytes(model)
     meta = {**metadata, "sha256": sha256_bytes(data), "kfp_rai_version": __version__, "format": "skops"}
-    files = {MODEL_FILE: data, META_FILE: metadata_bytes(meta)}
+    files = {MODEL_FILE: data, META_FILE: metadata_bytes(meta), **(extra or {})}
     signature = sign_files(files, directory)  # what is signed is what is written, not a re-read
     for name, content in files.items():
         atomic_write_bytes(directory / name, content)

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,7 @@ class ModelRegistry:
         model_card: str,
         metadata: dict[str, Any],
         verdict: Verdict | None = None,
+        extra: Mapping[str, bytes] | None = None,
     ) -> RegisteredModel:
         """Store ``model`` with its card as a new, signed version of ``name`` and return it.
 
@@ -152,7 +154,8 @@ class ModelRegistry:
         version is stored as not judged, and is not served.
 
         Registering the same model with the same card again returns the version it already has
-        (a retried task registers nothing twice).
+        (a retried task registers nothing twice). ``extra`` files (the reference summary) are
+        stored and signed with the version.
         """
         validate_model_name(name)
         sha = sha256_bytes(model)
@@ -176,6 +179,7 @@ class ModelRegistry:
                 MODEL_FILE: model,
                 CARD_FILE: card,
                 META_FILE: metadata_bytes(meta),
+                **{k: v for k, v in (extra or {}).items() if k not in {MODEL_FILE, CARD_FILE, META_FILE}},
             }
             if self._publish(name, version, files):
                 return RegisteredModel(name, version, self._uri(name, version), sha, meta)

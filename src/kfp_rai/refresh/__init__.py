@@ -10,6 +10,7 @@ from kfp_rai.refresh._drift import (
     detect_drift,
     drift_between,
     reference_summary,
+    stored_reference,
     summarize_current,
 )
 from kfp_rai.stats.drift import population_stability_index
@@ -21,5 +22,6 @@ __all__ = [
     "drift_between",
     "population_stability_index",
     "reference_summary",
+    "stored_reference",
     "summarize_current",
 ]

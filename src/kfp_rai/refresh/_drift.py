@@ -3,27 +3,29 @@
 A drifted column is a *warning*: the model still works, but the evidence it was judged on no longer
 describes the data it sees, and the lifecycle retrains on it. Too few current rows is *not judged*,
 never "no drift". A column drifts when: numeric, its PSI over the reference's quantile bins reaches
-the policy's threshold (the KS test is reported beside it); categorical, its chi-square test is
+the policy's threshold (KS D and Wasserstein are reported beside it); categorical, its chi-square test is
 significant *and* its Jensen-Shannon distance is large, since with tens of thousands of rows a
 harmless shift is significant too.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 
+from kfp_rai.core.model_dir import REFERENCE_FILE, read_model_files
 from kfp_rai.core.report import Figure, Gallery, Report, Section, Table, findings_section
 from kfp_rai.core.verdict import Finding, GateStatus, Verdict
 from kfp_rai.errors import DataValidationError
 from kfp_rai.policy import DriftPolicy
 from kfp_rai.stats.drift import Binned, categorical_test, ks_from_sketches, psi, wasserstein_from_sketches
-from kfp_rai.stats.stream import Source, open_batches
-from kfp_rai.stats.summary import ColumnSummary, DataSummary, reference_bins, summarize
+from kfp_rai.stats.stream import Batches, Source, is_dataframe, open_batches
+from kfp_rai.stats.summary import ColumnSummary, DataSummary, summarize, summarize_reference
 
 _CHART_CATEGORIES = 12
 
@@ -98,8 +100,8 @@ class DriftReport(Report):
     def sections(self) -> list[Section]:
         p = self.policy
         rule = (
-            f"Numeric: PSI >= {p['psi_threshold']} over {p['bins']} reference quantile bins (KS test and "
-            "Wasserstein distance from KLL quantile sketches reported). "
+            f"Numeric: PSI >= {p['psi_threshold']} over {p['bins']} reference quantile bins (the KS statistic D "
+            "and the Wasserstein distance, from KLL quantile sketches, reported beside it). "
             f"Categorical: chi-square p < {p['chi2_alpha']} and Jensen-Shannon distance >= {p['js_threshold']} "
             f"over the reference's {p.get('category_limit', 100)} most frequent categories, <other> and <missing>. "
             f"At least {p['min_samples']} current rows, else not judged. Reference {self.reference_rows} rows, "
@@ -133,15 +135,14 @@ def _column(ref: ColumnSummary, cur: ColumnSummary, policy: DriftPolicy) -> tupl
     binned = Binned(ref.bins.labels(), ref.counts, cur.counts)
     if ref.bins.kind == "numeric":
         value = psi(binned)
-        ks = ks_from_sketches(ref.sketch, cur.sketch)
         drifted = value >= policy.psi_threshold
         column = ColumnDrift(
             name,
             "numeric",
-            "PSI (KS p, D)",
+            "PSI (KS D)",
             value,
-            ks[1] if ks else None,
-            ks[0] if ks else None,
+            None,
+            ks_from_sketches(ref.sketch, cur.sketch),
             drifted,
             *_shares(binned),
             wasserstein=wasserstein_from_sketches(ref.sketch, cur.sketch),
@@ -178,7 +179,7 @@ def _shares(binned: Binned) -> tuple[tuple[str, ...], tuple[float, ...], tuple[f
 
 
 def reference_summary(
-    reference: Source,
+    reference: Source | Batches,
     *,
     columns: Sequence[str] | None = None,
     policy: DriftPolicy | None = None,
@@ -194,23 +195,47 @@ def reference_summary(
     if columns is None:
         columns = [c for c in data.schema.names if c not in set(identifier_columns)]
     data.require(columns, "reference data")
-    bins = reference_bins(
-        data.schema, columns, data.read(columns), n_bins=policy.bins, category_limit=policy.category_limit
-    )
-    summary = summarize(data.read(columns), bins)
+    try:
+        summary = summarize_reference(
+            data.schema, columns, data.read, n_bins=policy.bins, category_limit=policy.category_limit
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise DataValidationError(f"cannot summarize the reference data: {' '.join(str(exc).split())}") from exc
     if summary.rows == 0:
         raise DataValidationError("the drift reference data set holds no rows")
     return summary
 
 
-def summarize_current(current: Source, reference: DataSummary) -> DataSummary:
-    """One streamed pass over the current data, over the reference's bins."""
-    data = open_batches(current)
-    columns = [b.column for b in reference.bins]
-    data.require(columns, "current data")
+def stored_reference(
+    model_dir: str | os.PathLike[str], expected_sha256: str | None = None, *, required: bool = True
+) -> tuple[DataSummary | None, dict[str, Any]]:
+    """The reference summary stored with a model at training time (its signature verified first),
+    and the model's metadata. Without one: an error when ``required``, else None."""
+    files, meta = read_model_files(model_dir, expected_sha256)
+    if REFERENCE_FILE not in files:
+        if required:
+            raise DataValidationError(
+                f"the model at {model_dir} holds no {REFERENCE_FILE}: retrain it with this kfp-rai version, "
+                "or pass the reference data"
+            )
+        return None, meta
     try:
-        return summarize(data.read(columns), reference.bins)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        data = json.loads(files[REFERENCE_FILE])
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataValidationError(f"{REFERENCE_FILE} of the model at {model_dir} is not JSON: {exc}") from exc
+    return DataSummary.from_dict(data), meta
+
+
+def summarize_current(current: Source | Batches, reference: DataSummary) -> DataSummary:
+    """One streamed pass over the current data, over the reference's bins (of the columns it has)."""
+    data = open_batches(current)
+    bins = [b for b in reference.bins if b.column in data.schema.names]  # e.g. no label in current data
+    if not bins:
+        raise DataValidationError(f"the current data ({data.name}) shares no column with the reference")
+    columns = [b.column for b in bins]
+    try:
+        return summarize(data.read(columns), bins)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
         raise DataValidationError(
             f"the current data does not match the reference's column types: {' '.join(str(exc).split())}"
         ) from exc
@@ -228,9 +253,17 @@ def drift_between(
     if reference.rows == 0:
         raise DataValidationError("the drift reference data set holds no rows")
     names = list(columns) if columns is not None else list(reference.columns)
-    missing = [c for c in names if c not in reference.columns or c not in current.columns]
+    missing = [c for c in names if c not in reference.columns or (columns is not None and c not in current.columns)]
     if missing:
         raise DataValidationError(f"columns {missing} are not in both the reference and the current data")
+    absent = [c for c in names if c not in current.columns]  # a reference column the current data lacks
+    names = [c for c in names if c in current.columns]
+    other = [c for c in names if reference.columns[c].bins != current.columns[c].bins]
+    if other:
+        raise DataValidationError(
+            f"columns {other} of the current summary were counted over other bins than the reference's: "
+            "summarize the current data against this reference (kfp_rai.refresh.summarize_current)"
+        )
     sizes = {"reference_rows": reference.rows, "current_rows": current.rows}
     if current.rows < policy.min_samples:
         finding = Finding(
@@ -243,13 +276,22 @@ def drift_between(
         )
         return DriftReport(verdict=Verdict.judge([finding], summary=""), columns=(), policy=policy.to_dict(), **sizes)
     results = [_column(reference.columns[c], current.columns[c], policy) for c in names]
-    verdict = Verdict.judge([f for _, f in results], summary=f"none of {len(results)} columns drifted")
+    unjudged = [
+        Finding(
+            "drift.column_missing",
+            c,
+            GateStatus.NOT_JUDGED,
+            f"{c}: in the reference but not in the current data, so its drift cannot be judged",
+        )
+        for c in absent
+    ]
+    verdict = Verdict.judge([*unjudged, *(f for _, f in results)], summary=f"none of {len(results)} columns drifted")
     return DriftReport(verdict=verdict, columns=tuple(c for c, _ in results), policy=policy.to_dict(), **sizes)
 
 
 def detect_drift(
-    reference: Source | DataSummary,
-    current: Source | DataSummary,
+    reference: Source | Batches | DataSummary,
+    current: Source | Batches | DataSummary,
     *,
     columns: Sequence[str] | None = None,
     policy: DriftPolicy | None = None,
@@ -264,7 +306,8 @@ def detect_drift(
         reference summary is used as it is. A current summary must be taken over the
         reference's bins.
     columns : list of str, optional
-        Columns to compare (default: those the two share, minus ``identifier_columns``).
+        Columns to compare (default: the reference's, minus ``identifier_columns``; one the current
+        data lacks is *not judged*, so the verdict fails closed instead of skipping it).
     identifier_columns : list of str, optional
         Per-row identifiers (e.g. pseudonymized ids): unique values, so comparing them says nothing.
     policy : DriftPolicy, optional
@@ -276,30 +319,25 @@ def detect_drift(
         than ``policy.min_samples`` rows: too little data to judge is not evidence of no drift.
     """
     policy = policy or DriftPolicy()
-    if not isinstance(reference, DataSummary):
-        if columns is None:
-            shared = _names(current)
-            columns = [c for c in _names(reference) if c in shared and c not in set(identifier_columns)]
+    ids = set(identifier_columns)
+    if columns is not None:
         missing = [c for c in columns if c not in _names(reference) or c not in _names(current)]
         if missing:
             raise DataValidationError(f"columns {missing} are not in both the reference and the current data")
-        reference = reference_summary(reference, columns=columns, policy=policy)
-    elif columns is None:
-        shared = _names(current)
-        columns = [c for c in reference.columns if c in shared and c not in set(identifier_columns)]
+    if not isinstance(reference, DataSummary):
+        chosen = list(columns) if columns is not None else [c for c in _names(reference) if c not in ids]
+        reference = reference_summary(reference, columns=chosen, policy=policy)
+    chosen = list(columns) if columns is not None else [c for c in reference.columns if c not in ids]
     if not isinstance(current, DataSummary):
-        missing = [c for c in columns if c not in _names(current)]
-        if missing:
-            raise DataValidationError(f"columns {missing} are not in both the reference and the current data")
-        current = summarize_current(current, _only(reference, columns))
-    return drift_between(reference, current, policy=policy, columns=columns)
+        current = summarize_current(current, _only(reference, chosen))
+    return drift_between(_only(reference, chosen), current, policy=policy, columns=columns)
 
 
-def _names(source: Source | DataSummary) -> list[str]:
+def _names(source: Source | Batches | DataSummary) -> list[str]:
     if isinstance(source, DataSummary):
         return list(source.columns)
-    if isinstance(source, pd.DataFrame):
-        return [str(c) for c in source.columns]
+    if is_dataframe(source):
+        return [str(c) for c in source.columns]  # type: ignore[union-attr]
     return list(open_batches(source).schema.names)
 
 

@@ -42,6 +42,21 @@ class GroupCounts:
     ) -> GroupCounts:
         """Counts of rows: ``groups`` (a label per row), 0/1 truth and prediction, scores in [0, 1]."""
         labels, codes = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
+        return cls.from_codes(attribute, codes, [str(v) for v in labels], y_true, y_pred, scores)
+
+    @classmethod
+    def from_codes(
+        cls,
+        attribute: str,
+        codes: np.ndarray,
+        labels: Sequence[str],
+        y_true: np.ndarray,
+        y_pred: np.ndarray,
+        scores: np.ndarray | None = None,
+    ) -> GroupCounts:
+        """As :meth:`of`, with groups given as integer codes into ``labels`` (one ``bincount``);
+        groups without rows are left out, and labels are put in sorted order."""
+        codes = np.asarray(codes, dtype=np.int64)
         y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
         cells = cell_counts(codes, y_true, y_pred, len(labels))
         hist = None
@@ -52,7 +67,13 @@ class GroupCounts:
             b = np.minimum((s * SCORE_BINS).astype(np.int64), SCORE_BINS - 1)
             flat = (codes * 2 + y_true) * SCORE_BINS + b
             hist = np.bincount(flat, minlength=len(labels) * 2 * SCORE_BINS).reshape(len(labels), 2, SCORE_BINS)
-        return cls(attribute, tuple(str(v) for v in labels), cells, hist)
+        present = [i for i in sorted(range(len(labels)), key=lambda i: str(labels[i])) if cells[i].sum() > 0]
+        return cls(
+            attribute,
+            tuple(str(labels[i]) for i in present),
+            cells[present],
+            None if hist is None else hist[present],
+        )
 
     def merge(self, other: GroupCounts) -> GroupCounts:
         """Exact: counts of the union, groups aligned by label."""

@@ -21,7 +21,7 @@ passed between pipeline tasks.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,53 @@ from kfp_rai.errors import DataValidationError
 SKETCH_K = 200
 MISSING = "<missing>"  # the label core.groups uses for a missing value
 OTHER = "<other>"
+
+
+def _floats(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """A numeric column as float64 and its mask of missing values (null, NaN and +-inf: a value
+    off the number line cannot be binned, averaged or sketched)."""
+    x = np.asarray(pc.cast(values, pa.float64(), safe=False).to_numpy(zero_copy_only=False), dtype=float)
+    return x, ~np.isfinite(x)
+
+
+def _finite(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, int]:
+    """A numeric column's non-missing values as float64 and how many were missing."""
+    x, mask = _floats(values)
+    missing = int(np.count_nonzero(mask))
+    if missing:
+        return x[~mask], missing
+    return (x if x.flags.writeable else x.copy()), 0  # Arrow's zero-copy view is read-only: the sketch needs writable
+
+
+def _mix(positions: np.ndarray) -> np.ndarray:
+    """splitmix64 of row positions: a fixed pseudo-random number per row, the same on every run."""
+    with np.errstate(over="ignore"):
+        z = positions.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return np.asarray(z ^ (z >> np.uint64(31)), dtype=np.uint64)
+
+
+def dictionary_codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[str | None]]:
+    """Each value as an integer code into ``labels`` (its text; None for a missing value), through
+    Arrow's dictionary encoding: a column read from parquet as a dictionary is not re-hashed."""
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    at: dict[str | None, int] = {}  # label -> code, in order of first sight
+    parts = []
+    for chunk in chunks:
+        if not pa.types.is_dictionary(chunk.type):
+            if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+                chunk = pc.cast(chunk, pa.string())
+            chunk = chunk.dictionary_encode()
+        words = chunk.dictionary
+        if not (pa.types.is_string(words.type) or pa.types.is_large_string(words.type)):
+            words = pc.cast(words, pa.string())
+        local = [*words.to_pylist(), None]  # the last: missing
+        remap = np.array([at.setdefault(w, len(at)) for w in local], dtype=np.int64)
+        indices = chunk.indices.fill_null(len(local) - 1) if chunk.null_count else chunk.indices
+        parts.append(remap[np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.int64)])
+    codes = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+    return codes, list(at)
 
 
 def _kll() -> Any:
@@ -114,30 +161,31 @@ class ColumnSummary:
             self._add_categorical(values)
 
     def _add_numeric(self, values: pa.Array | pa.ChunkedArray) -> None:
-        x = np.asarray(pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
-        ok = x[~np.isnan(x)]
-        missing = x.size - ok.size
+        ok, missing = _finite(values)
+        self.count_bins(ok, missing)
+        self.add_moments(ok)
+
+    def count_bins(self, ok: np.ndarray, missing: int) -> None:
+        """Count non-missing values ``ok`` over the bins, and ``missing`` missing ones."""
         edges = np.asarray(self.bins.edges, dtype=float)
         self.counts[:-1] += np.bincount(np.searchsorted(edges, ok, side="right"), minlength=len(edges) + 1)
         self.counts[-1] += missing
+
+    def add_moments(self, ok: np.ndarray) -> None:
+        """Fold non-missing values into count, mean, variance, min, max and the sketch."""
         if ok.size:
             n_b, mean_b = ok.size, float(ok.mean())
-            m2_b = float(((ok - mean_b) ** 2).sum())
-            self._combine(n_b, mean_b, m2_b, float(ok.min()), float(ok.max()))
+            d = ok - mean_b
+            self._combine(n_b, mean_b, float(d @ d), float(ok.min()), float(ok.max()))
             self.sketch.update(ok)
 
     def _add_categorical(self, values: pa.Array | pa.ChunkedArray) -> None:
-        if isinstance(values, pa.ChunkedArray):
-            values = values.combine_chunks()
-        if pa.types.is_dictionary(values.type):
-            values = values.dictionary_decode()
-        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-            values = pc.cast(values, pa.string())
-        index = pc.index_in(values, value_set=pa.array(self.bins.categories, pa.string()))
-        codes = index.fill_null(len(self.bins.categories)).to_numpy(zero_copy_only=False)
-        nulls = values.is_null().to_numpy(zero_copy_only=False)
-        codes = np.where(nulls, len(self.bins.categories) + 1, codes)
-        self.counts += np.bincount(codes, minlength=len(self.counts))
+        codes, labels = dictionary_codes(values)
+        kept = {c: i for i, c in enumerate(self.bins.categories)}
+        other, missing = len(self.bins.categories), len(self.bins.categories) + 1
+        position = np.array([missing if w is None else kept.get(w, other) for w in labels], dtype=np.int64)
+        if codes.size:
+            self.counts += np.bincount(position[codes], minlength=len(self.counts))
 
     def _combine(self, n_b: int, mean_b: float, m2_b: float, min_b: float, max_b: float) -> None:
         n_a = self.n
@@ -242,53 +290,89 @@ def is_numeric(type_: pa.DataType) -> bool:
     return bool(pa.types.is_integer(type_) or pa.types.is_floating(type_) or pa.types.is_decimal(type_))
 
 
-class _Systematic:
-    """Every ``stride``-th non-missing value of a column, the stride doubling whenever more than
-    ``cap`` are kept: a deterministic sample of bounded size (all values while there are few)."""
+class _Sample:
+    """A deterministic pseudo-random sample of a column's values, of bounded size: a row's value is
+    kept while its row's hash (:func:`_mix`) has ``level`` leading zero bits, and the level rises
+    (halving the sample) whenever more than ``cap`` are kept. Every value is kept while there are
+    few; no row order (sorted, periodic) can bias it, and the same data always gives the same sample."""
 
     def __init__(self, cap: int) -> None:
-        self.cap, self.stride, self.seen = cap, 1, 0
-        self.kept = np.empty(0, dtype=float)
+        self.cap, self.level = cap, 0
+        self.values = np.empty(0, dtype=float)
+        self.hashes = np.empty(0, dtype=np.uint64)
 
-    def add(self, values: np.ndarray) -> None:
-        first = (-self.seen) % self.stride  # the batch's first position that is a multiple of stride
-        self.kept = np.concatenate([self.kept, values[first :: self.stride]])
-        self.seen += values.size
-        while self.kept.size > self.cap:
-            self.kept, self.stride = self.kept[::2], self.stride * 2
+    def _kept(self, hashes: np.ndarray) -> np.ndarray:
+        return (hashes >> np.uint64(64 - self.level)) == 0 if self.level else np.ones(hashes.size, dtype=bool)
+
+    def add(self, values: np.ndarray, hashes: np.ndarray) -> None:
+        keep = self._kept(hashes)
+        self.values = np.concatenate([self.values, values[keep]])
+        self.hashes = np.concatenate([self.hashes, hashes[keep]])
+        while self.values.size > self.cap:
+            self.level += 1
+            keep = self._kept(self.hashes)
+            self.values, self.hashes = self.values[keep], self.hashes[keep]
 
 
 class BinsBuilder:
-    """First pass over the reference: per numeric column a deterministic systematic sample (every
-    value up to ``SAMPLE_CAP``, exact quantiles then; beyond, a rank error of about
-    1/sqrt(SAMPLE_CAP) = 0.2%), per categorical column exact category counts; :meth:`bins` fixes
-    the bins from them. Deterministic, unlike a randomized sketch: the same reference always gets
-    the same bins."""
+    """First pass over the reference: per numeric column a deterministic pseudo-random sample
+    (:class:`_Sample`: every value up to ``SAMPLE_CAP``, exact quantiles then; beyond, a rank error
+    of about 1/sqrt(SAMPLE_CAP) = 0.2%), per categorical column exact category counts; :meth:`bins`
+    fixes the bins from them. Deterministic, unlike the randomized KLL sketch: the same reference
+    always gets the same bins."""
 
     SAMPLE_CAP = 250_000
 
     def __init__(self, schema: pa.Schema, columns: Sequence[str]) -> None:
+        self.rows = 0
         self.kinds = {c: "numeric" if is_numeric(schema.field(c).type) else "categorical" for c in columns}
-        self.samples = {c: _Systematic(self.SAMPLE_CAP) for c, k in self.kinds.items() if k == "numeric"}
+        self.samples = {c: _Sample(self.SAMPLE_CAP) for c, k in self.kinds.items() if k == "numeric"}
+        # moments, sketch and missing count of each numeric column (the bins come later)
+        self.numeric = {c: ColumnSummary.empty(ColumnBins(c, "numeric")) for c in self.samples}
         self.categories: dict[str, dict[str, int]] = {c: {} for c, k in self.kinds.items() if k == "categorical"}
+        self.missing = dict.fromkeys(self.categories, 0)
 
     def add(self, batch: pa.RecordBatch | pa.Table) -> None:
+        hashes = _mix(np.arange(self.rows, self.rows + batch.num_rows)) if self.samples else None
+        self.rows += batch.num_rows
         for c, sample in self.samples.items():
-            x = np.asarray(pc.cast(batch.column(c), pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
-            sample.add(x[~np.isnan(x)])
+            x, mask = _floats(batch.column(c))
+            ok = x[~mask]
+            sample.add(ok, hashes[~mask])  # type: ignore[index]
+            self.numeric[c].counts[-1] += int(np.count_nonzero(mask))
+            self.numeric[c].add_moments(ok)
         for c, counts in self.categories.items():
-            values = batch.column(c)
-            if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-                values = pc.cast(values, pa.string())
-            for item in pc.value_counts(values).to_pylist():
-                if item["values"] is not None:
-                    counts[item["values"]] = counts.get(item["values"], 0) + int(item["counts"])
+            codes, labels = dictionary_codes(batch.column(c))
+            for label, n in zip(labels, np.bincount(codes, minlength=len(labels)).tolist(), strict=True):
+                if label is None:
+                    self.missing[c] += n
+                elif n:
+                    counts[label] = counts.get(label, 0) + n
+
+    def summary(self, bins: Sequence[ColumnBins]) -> DataSummary:
+        """The reference's summary over ``bins`` (from :meth:`bins`) as far as one pass allows:
+        everything but the numeric columns' bin counts (see :func:`summarize_reference`)."""
+        out = DataSummary(self.rows)
+        for b in bins:
+            column = ColumnSummary.empty(b)
+            if b.kind == "numeric":
+                acc = self.numeric[b.column]
+                column.n, column.mean, column.m2 = acc.n, acc.mean, acc.m2
+                column.minimum, column.maximum, column.sketch = acc.minimum, acc.maximum, acc.sketch
+                column.counts[-1] = acc.counts[-1]
+            else:
+                counts = self.categories[b.column]
+                column.counts[: len(b.categories)] = [counts[k] for k in b.categories]
+                column.counts[-2] = sum(counts.values()) - int(column.counts[: len(b.categories)].sum())
+                column.counts[-1] = self.missing[b.column]
+            out.columns[b.column] = column
+        return out
 
     def bins(self, n_bins: int, category_limit: int) -> list[ColumnBins]:
         out = []
         for c, kind in self.kinds.items():
             if kind == "numeric":
-                kept = self.samples[c].kept
+                kept = self.samples[c].values
                 if kept.size == 0:
                     raise DataValidationError(f"the reference column {c!r} holds only missing values")
                 edges = np.unique(np.quantile(kept, np.linspace(0, 1, n_bins + 1)[1:-1]))
@@ -312,6 +396,30 @@ def reference_bins(
     for batch in batches:
         builder.add(batch)
     return builder.bins(n_bins, category_limit)
+
+
+def summarize_reference(
+    schema: pa.Schema,
+    columns: Sequence[str],
+    read: Callable[[list[str]], Iterable[pa.RecordBatch]],
+    *,
+    n_bins: int,
+    category_limit: int,
+) -> DataSummary:
+    """The reference's summary in two passes: the first fixes the bins and takes everything that
+    does not depend on them (moments, sketches, category counts), the second reads only the numeric
+    columns to count them over their bins. Equal to ``summarize`` over :func:`reference_bins`."""
+    builder = BinsBuilder(schema, columns)
+    for batch in read(list(columns)):
+        builder.add(batch)
+    bins = builder.bins(n_bins, category_limit)
+    summary = builder.summary(bins)
+    numeric = [b.column for b in bins if b.kind == "numeric"]
+    if numeric:
+        for batch in read(numeric):
+            for c in numeric:
+                summary.columns[c].count_bins(_finite(batch.column(c))[0], 0)  # missing: counted in pass 1
+    return summary
 
 
 def summarize(batches: Iterable[pa.RecordBatch], bins: Sequence[ColumnBins]) -> DataSummary:

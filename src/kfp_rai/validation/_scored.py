@@ -21,6 +21,7 @@ from kfp_rai.policy import ValidationPolicy
 from kfp_rai.stats.bootstrap import bootstrap_counts, rates
 from kfp_rai.stats.groups import SCORE_BINS, GroupCounts, roc_auc
 from kfp_rai.stats.stream import Source, open_batches
+from kfp_rai.stats.summary import dictionary_codes
 from kfp_rai.validation._gate import judge_validation
 from kfp_rai.validation._metrics import _intervals, fairness_from_counts
 from kfp_rai.validation._report import ValidationReport
@@ -69,28 +70,39 @@ def count_scored(source: Source, columns: ScoredColumns) -> dict[str, GroupCount
         scores = None
         if columns.score:
             scores = pc.cast(batch.column(columns.score), pa.float64()).to_numpy(zero_copy_only=False)
-        labels = {a: _labels(batch.column(a)) for a in columns.sensitive}
-        per = {a: labels[a] for a in columns.sensitive}
-        if len(columns.sensitive) > 1:
-            joined = labels[columns.sensitive[0]].astype(object)
-            for a in columns.sensitive[1:]:
-                joined = joined + INTERSECTION_SEP + labels[a]
-            per[intersection_name(list(columns.sensitive))] = joined
-        per[OVERALL] = np.full(batch.num_rows, OVERALL, dtype=object)
-        for name, groups in per.items():
+        coded = {a: group_codes(batch.column(a)) for a in columns.sensitive}
+        per = dict(coded)
+        if len(columns.sensitive) > 1:  # intersection: the combinations present, never their full product
+            combined = np.zeros(batch.num_rows, dtype=np.int64)
+            for a in columns.sensitive:
+                combined = combined * len(coded[a][1]) + coded[a][0]
+            present, codes = np.unique(combined, return_inverse=True)
+            labels = []
+            for value in present.tolist():
+                parts = []
+                for a in reversed(columns.sensitive):
+                    value, at = divmod(value, len(coded[a][1]))
+                    parts.append(coded[a][1][at])
+                labels.append(INTERSECTION_SEP.join(reversed(parts)))
+            per[intersection_name(list(columns.sensitive))] = (codes.reshape(-1), labels)
+        per[OVERALL] = (np.zeros(batch.num_rows, dtype=np.int64), [OVERALL])
+        for name, (codes, labels) in per.items():
             try:
-                part = GroupCounts.of(name, groups, y, pred, scores)
+                part = GroupCounts.from_codes(name, codes, labels, y, pred, scores)
             except DataValidationError as exc:
                 raise DataValidationError(f"column {columns.score!r}: {exc}") from exc
             totals[name] = totals[name].merge(part) if name in totals else part
-    if not totals:
-        raise DataValidationError(f"the scored data ({data.name}) holds no rows")
-    return totals
+    return totals  # empty for a data set (or partition) without rows; judge_scored refuses that
 
 
-def _labels(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    text = pc.fill_null(pc.cast(values, pa.string()), MISSING)
-    return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+def group_codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """Each row's group as a code into the labels (a missing value is the group ``<missing>``)."""
+    codes, labels = dictionary_codes(values)
+    named = [MISSING if label is None else label for label in labels]
+    if len(set(named)) == len(named):
+        return codes, named
+    unique = list(dict.fromkeys(named))  # a literal "<missing>" and a null are one group
+    return np.array([unique.index(n) for n in named], dtype=np.int64)[codes], unique
 
 
 def _positive(values: pa.Array | pa.ChunkedArray, positive_label: str | None, name: str) -> np.ndarray:
@@ -115,7 +127,7 @@ def judge_scored(
 ) -> ValidationReport:
     """The validation stage's metrics, intervals, gate and report from the counts."""
     if OVERALL not in counts:
-        raise DataValidationError("the counts lack the overall row; count them with count_scored")
+        raise DataValidationError("the scored data holds no rows: there is nothing to judge")
     n_boot, confidence = policy.bootstrap_samples, policy.confidence_level
     overall_counts = counts[OVERALL]
     cells = overall_counts.cells
@@ -192,6 +204,9 @@ def merge_scored(parts: Sequence[Mapping[str, GroupCounts]]) -> dict[str, GroupC
     """The counts of the whole from the counts of its parts (exact)."""
     if not parts:
         raise DataValidationError("nothing to merge: no group counts were given")
+    parts = [p for p in parts if p]  # an empty partition counts nothing
+    if not parts:
+        return {}
     out = dict(parts[0])
     for more in parts[1:]:
         if set(more) != set(out):
