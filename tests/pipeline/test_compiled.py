@@ -77,4 +77,6 @@ def test_partitioned_pipelines_never_answer_from_the_cache(name):
         for task in component.get("dag", {}).get("tasks", {}).values()
         if "componentRef" in task and not task["componentRef"]["name"].startswith("comp-for-loop")
     ]
-    assert len(tasks) == (5 if name.endswith("drift") else 4) and all(task.get("cachingOptions", {}).get("enableCache") is not True for task in tasks)
+    assert len(tasks) == (5 if name.endswith("drift") else 4) and all(
+        task.get("cachingOptions", {}).get("enableCache") is not True for task in tasks
+    )
