@@ -343,7 +343,7 @@ def test_drift_against_the_models_stored_reference(local_root, sample_csv, shift
     report = json.loads(Path(run.outputs["report"].path).read_text())
     assert run.outputs["drift_detected"] is True and report["drifted_columns"] == ["age"]
     assert report["reference_rows"] == 2800  # the training split, summarized at training time
-    assert report["subject"]["model_name"] == "adult-income"
+    assert report["subject"]["model_name"] == "adult-sample"  # named after its training data's file
 
 
 def test_detect_drift(local_root, sample_csv, shifted_parquet):

@@ -477,3 +477,11 @@ def test_a_literal_missing_label_and_nulls_are_one_group_and_empty_partitions_co
     assert empty == {}
     merged = merge_scored([empty, count_scored(df, ScoredColumns("y", "p", ("g",)))])
     assert merged["g"].cells.sum() == 4
+
+
+def test_the_bundled_prefix_is_the_one_core_bundled_uses():
+    from kfp_rai.core.bundled import BUNDLED_PREFIX
+    from kfp_rai.stats.stream import _BUNDLED
+
+    assert _BUNDLED == BUNDLED_PREFIX
+    assert open_batches("bundled:adult").rows == 32_561

@@ -49,7 +49,11 @@ def add_stats_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     fair.add_argument("--data", required=True, metavar="SCORED", help="scored data: a file or a partition directory")
     fair.add_argument("--target", required=True, metavar="COL", help="the true label")
     fair.add_argument("--prediction", required=True, metavar="COL", help="the model's predicted label")
-    fair.add_argument("--score", metavar="COL", help="the predicted probability of the positive label (ROC AUC)")
+    fair.add_argument(
+        "--score",
+        metavar="COL",
+        help="the predicted probability of the positive label (without it ROC AUC cannot be judged: exit 1)",
+    )
     fair.add_argument("--sensitive", required=True, nargs="+", metavar="COL", help="sensitive attribute columns")
     fair.add_argument(
         "--positive-label", metavar="LABEL", help="the positive label when target and prediction are text (else 0/1)"
