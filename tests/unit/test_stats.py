@@ -485,3 +485,13 @@ def test_the_bundled_prefix_is_the_one_core_bundled_uses():
 
     assert _BUNDLED == BUNDLED_PREFIX
     assert open_batches("bundled:adult").rows == 32_561
+
+
+def test_a_text_column_of_unique_values_is_refused_not_counted_without_bound(monkeypatch):
+    from kfp_rai.stats.summary import BinsBuilder
+
+    monkeypatch.setattr(BinsBuilder, "MAX_LEVELS", 1000)
+    ids = pd.DataFrame({"customer": [f"C{i:07d}" for i in range(5000)], "x": np.arange(5000.0)})
+    with pytest.raises(DataValidationError, match="more than 1,000 distinct values: an identifier"):
+        _bins(ids)
+    assert [b.column for b in _bins(ids[["x"]])] == ["x"]

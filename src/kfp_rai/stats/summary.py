@@ -322,6 +322,7 @@ class BinsBuilder:
     always gets the same bins."""
 
     SAMPLE_CAP = 250_000
+    MAX_LEVELS = 1_000_000  # distinct values of one text column counted exactly in the first pass
 
     def __init__(self, schema: pa.Schema, columns: Sequence[str]) -> None:
         self.rows = 0
@@ -348,6 +349,11 @@ class BinsBuilder:
                     self.missing[c] += n
                 elif n:
                     counts[label] = counts.get(label, 0) + n
+            if len(counts) > self.MAX_LEVELS:  # memory stays bounded: this is no category, it is an id
+                raise DataValidationError(
+                    f"column {c!r} has more than {self.MAX_LEVELS:,} distinct values: an identifier or free text, "
+                    "not a category. Leave it out of the comparison (identifier columns) or drop it."
+                )
 
     def summary(self, bins: Sequence[ColumnBins]) -> DataSummary:
         """The reference's summary over ``bins`` (from :meth:`bins`) as far as one pass allows:
