@@ -34,7 +34,7 @@ from kfp_rai.errors import InvalidParameterError
 
 _MSG = "policy {where} must be {rule}, got {value!r}"
 _MSG_UNKNOWN = "unknown policy key {key!r} in section {section!r}; known keys: {known}"
-Kind = Literal["number", "integer", "boolean", "columns", "decisions"]
+Kind = Literal["number", "integer", "boolean", "columns", "decisions", "choice"]
 Closed = Literal["both", "left", "right", "neither"]
 
 
@@ -68,6 +68,8 @@ class Constraint:
             return "a list of column names"
         if self.kind == "decisions":
             return f"a mapping of column names to {', '.join(self.choices)}"
+        if self.kind == "choice":
+            return f"one of {', '.join(self.choices)}"
         noun = "a number" if self.kind == "number" else "an integer"
         if self.low is not None and self.high is not None:
             left, right = "[" if self.low_closed else "(", "]" if self.high_closed else ")"
@@ -100,6 +102,10 @@ class Constraint:
             ):
                 raise bad
             return tuple(sorted(value.items()))  # immutable inside the frozen policy
+        if self.kind == "choice":
+            if not isinstance(value, str) or value not in self.choices:
+                raise bad
+            return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
         if self.kind == "integer":
@@ -232,6 +238,12 @@ class ValidationPolicy(PolicySection):
     )
     bootstrap_samples: int = setting(200, Integer(0), "Bootstrap resamples for confidence intervals (0: none).")
     confidence_level: float = setting(0.95, LEVEL, "Level of those intervals.")
+    judge_on: str = setting(
+        "point",
+        Constraint("choice", choices=("point", "interval")),
+        "point: a limit applies to the measured value; interval: to the least favourable end of its bootstrap "
+        "interval (a disparity passes only if its interval's upper end meets the limit).",
+    )
     threshold: float = setting(0.5, LEVEL, "Decision threshold on the predicted probability of the positive label.")
     enforce: bool = setting(
         True, BOOLEAN, "false records a violation as a warning instead of failing (a written human decision)."

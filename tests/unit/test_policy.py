@@ -56,6 +56,8 @@ def _outside(c: Constraint) -> list[object]:
         return ["a-column", [1], {"a": 1}]
     if c.kind == "decisions":
         return ["drop", [["a", "drop"]], {"a": "erase"}, {"a": 1}, {1: "drop"}]
+    if c.kind == "choice":
+        return ["maybe", c.choices[0].upper(), 1, None, [c.choices[0]]]
     values: list[object] = ["1", True, None]
     step = 1 if c.kind == "integer" else 1e-9
     if c.low is not None:
@@ -76,6 +78,8 @@ def _inside(c: Constraint) -> list[object]:
         return [["a"]]
     if c.kind == "decisions":
         return [{"a": choice} for choice in c.choices] + [{}]
+    if c.kind == "choice":
+        return list(c.choices)
     low = c.low if c.low is not None else -10
     high = c.high if c.high is not None else low + 10
     edges = [low] if c.low_closed else []

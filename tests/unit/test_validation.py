@@ -188,3 +188,52 @@ def test_the_explanation_verdict_is_part_of_the_validation_stage():
         explanation=flagged,
     )
     assert report.status is GateStatus.FAILED and "sex carries 40%" in report.reason
+
+
+def _fairness(cells, min_group_size=30):
+    from kfp_rai.stats.groups import GroupCounts
+    from kfp_rai.validation._metrics import fairness_from_counts
+
+    counts = GroupCounts("sex", ("Female", "Male"), np.array(cells))
+    return fairness_from_counts(
+        counts, aucs=[0.8, 0.8], gated=True, intersectional=False, n_boot=500, confidence=0.95, seed=0,
+        min_group_size=min_group_size,
+    )  # fmt: skip
+
+
+def test_a_group_too_small_to_judge_gets_no_interval_never_a_zero_width_one():
+    from kfp_rai.policy import ValidationPolicy
+    from kfp_rai.validation import judge_validation
+
+    f = _fairness([[15, 0, 6, 0], [400, 60, 80, 160]])  # 21 women, none predicted positive
+    small, large = f.groups
+    assert small.too_small and small.intervals == {} and not large.too_small
+    assert large.intervals["selection_rate"][0] < large.selection_rate < large.intervals["selection_rate"][1]
+    unguarded = _fairness([[15, 0, 6, 0], [400, 60, 80, 160]], min_group_size=0).groups[0]
+    assert unguarded.intervals["selection_rate"] == (0.0, 0.0)  # what the guard prevents
+    overall = {"accuracy": 0.9, "roc_auc": 0.9}
+    verdict = judge_validation(overall, {}, [f], ValidationPolicy())
+    assert verdict.status is not GateStatus.PASSED and "sex=Female: 21 test rows < minimum 30" in verdict.reason
+
+
+def test_the_policy_can_judge_a_limit_on_the_interval_instead_of_the_point():
+    from kfp_rai.policy import ValidationPolicy
+    from kfp_rai.validation import validation_findings
+
+    # selection rates 0.30 and 0.37 on 300 rows each: the difference 0.07 is under 0.1, its interval is not
+    f = _fairness([[140, 60, 70, 30], [120, 71, 69, 40]])
+    dpd = f.demographic_parity_difference
+    low, high = f.intervals["demographic_parity_difference"]
+    assert dpd < 0.1 < high
+    overall, ci = {"accuracy": 0.9, "roc_auc": 0.9}, {"accuracy": (0.88, 0.92)}
+
+    def finding(judge_on):
+        found = validation_findings(overall, ci, [f], ValidationPolicy(judge_on=judge_on))
+        return next(x for x in found if x.rule == "validation.max_demographic_parity_difference")
+
+    assert finding("point").status is GateStatus.PASSED
+    strict = finding("interval")
+    assert strict.status is GateStatus.FAILED and "upper end of its interval" in strict.message
+    no_interval = validation_findings(overall, {}, [f], ValidationPolicy(judge_on="interval"))
+    accuracy = next(x for x in no_interval if x.rule == "validation.min_accuracy")
+    assert accuracy.status is GateStatus.NOT_JUDGED  # no interval to judge on: fails closed

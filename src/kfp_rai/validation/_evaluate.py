@@ -86,6 +86,7 @@ def evaluate_model(
             n_boot=n_boot,
             confidence=confidence,
             seed=seed,
+            min_group_size=policy.min_group_size,
         )
         for a in sensitive_features
     ]
@@ -102,6 +103,7 @@ def evaluate_model(
                 n_boot=n_boot,
                 confidence=confidence,
                 seed=seed,
+                min_group_size=policy.min_group_size,
             )
         )
     tn, fp, fn, tp = np.bincount(y * 2 + y_pred, minlength=4).tolist()

@@ -23,16 +23,33 @@ def _limit(
     *,
     at_least: bool,
     interval: tuple[float, float] | None = None,
+    judge_on: str = "point",
 ) -> Finding:
+    """One limit checked: on the value, or (``judge_on="interval"``) on the least favourable end of
+    its interval — the lower end for a floor, the upper end for a ceiling. No interval to judge on
+    is not judged: the gate fails closed rather than fall back to the point."""
     if math.isnan(value):
         return Finding(rule, subject, GateStatus.NOT_JUDGED, f"{label}: cannot be computed (fails closed)", limit=limit)
-    ok = value >= limit if at_least else value <= limit
+    judged, what = value, ""
+    if judge_on == "interval":
+        if interval is None:
+            return Finding(
+                rule,
+                subject,
+                GateStatus.NOT_JUDGED,
+                f"{label}: {value:.3f} has no interval to judge on (the policy judges on intervals; fails closed)",
+                observed=value,
+                limit=limit,
+            )
+        judged = interval[0] if at_least else interval[1]
+        what = f" ({'lower' if at_least else 'upper'} end of its interval {interval[0]:.3f}-{interval[1]:.3f})"
+    ok = judged >= limit if at_least else judged <= limit
     op = (">=" if ok else "<") if at_least else ("<=" if ok else ">")
     return Finding(
         rule,
         subject,
         GateStatus.PASSED if ok else GateStatus.FAILED,
-        f"{label}: {value:.3f} {op} {limit}",
+        f"{label}: {judged:.3f}{what} {op} {limit}",
         observed=value,
         limit=limit,
         interval=interval,
@@ -56,7 +73,9 @@ def validation_findings(
             p.min_accuracy,
             at_least=True,
             interval=overall_intervals.get("accuracy"),
+            judge_on=p.judge_on,
         ),
+        # no bootstrap interval for ROC AUC: its floor is judged on the value
         _limit("validation.min_roc_auc", "roc_auc", "ROC AUC", overall["roc_auc"], p.min_roc_auc, at_least=True),
     ]
     if not any(f.gated for f in fairness):
@@ -95,6 +114,7 @@ def validation_findings(
                 p.max_demographic_parity_difference,
                 at_least=False,
                 interval=f.intervals.get("demographic_parity_difference"),
+                judge_on=p.judge_on,
             ),
             _limit(
                 "validation.min_demographic_parity_ratio",
@@ -104,6 +124,7 @@ def validation_findings(
                 p.min_demographic_parity_ratio,
                 at_least=True,
                 interval=f.intervals.get("demographic_parity_ratio"),
+                judge_on=p.judge_on,
             ),
             _limit(
                 "validation.max_equalized_odds_difference",
@@ -113,6 +134,7 @@ def validation_findings(
                 p.max_equalized_odds_difference,
                 at_least=False,
                 interval=f.intervals.get("equalized_odds_difference"),
+                judge_on=p.judge_on,
             ),
         ]
     return findings

@@ -35,6 +35,7 @@ class GroupMetrics:
     false_positive_rate: float
     roc_auc: float
     intervals: dict[str, tuple[float, float]]
+    too_small: bool = False  # below the policy's minimum group size: no interval, never a zero-width one
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ def attribute_fairness(
     n_boot: int,
     confidence: float,
     seed: int,
+    min_group_size: int = 0,
 ) -> AttributeFairness:
     """Metrics per group of ``groups`` (one label per row) and the disparities between them (the
     rows' exact ROC AUC per group; everything else from :func:`fairness_from_counts`)."""
@@ -107,7 +109,14 @@ def attribute_fairness(
     labels = groups.to_numpy().astype(str)
     aucs = [safe_roc_auc(y[labels == label], scores[labels == label]) for label in counts.labels]
     return fairness_from_counts(
-        counts, aucs=aucs, gated=gated, intersectional=intersectional, n_boot=n_boot, confidence=confidence, seed=seed
+        counts,
+        aucs=aucs,
+        gated=gated,
+        intersectional=intersectional,
+        n_boot=n_boot,
+        confidence=confidence,
+        seed=seed,
+        min_group_size=min_group_size,
     )
 
 
@@ -120,9 +129,12 @@ def fairness_from_counts(
     n_boot: int,
     confidence: float,
     seed: int,
+    min_group_size: int = 0,
 ) -> AttributeFairness:
     """Per-group metrics and disparities from confusion counts; bootstrap intervals drawn from the
-    counts (:func:`kfp_rai.stats.bootstrap.bootstrap_counts`), so their cost does not grow with rows."""
+    counts (:func:`kfp_rai.stats.bootstrap.bootstrap_counts`), so their cost does not grow with rows.
+    A group of fewer than ``min_group_size`` rows gets no interval: resampling 20 rows with no
+    positive prediction gives 0.000-0.000, a certainty the data cannot give. It is too small to judge."""
     cells = counts.cells
     point = rates(cells)
     between = disparities(cells)
@@ -147,7 +159,8 @@ def fairness_from_counts(
             true_positive_rate=float(point["true_positive_rate"][i]),
             false_positive_rate=float(point["false_positive_rate"][i]),
             roc_auc=float(aucs[i]),
-            intervals=group_intervals[i],
+            intervals={} if int(cells[i].sum()) < min_group_size else group_intervals[i],
+            too_small=int(cells[i].sum()) < min_group_size,
         )
         for i, label in enumerate(counts.labels)
     )

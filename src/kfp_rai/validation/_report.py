@@ -95,7 +95,9 @@ class ValidationReport(Report):
         p = self.policy
         level = f"{p['confidence_level']:.0%}"
 
-        def ci(name: str, intervals: dict[str, tuple[float, float]]) -> Any:
+        def ci(name: str, intervals: dict[str, tuple[float, float]], group: GroupMetrics | None = None) -> Any:
+            if group is not None and group.too_small:
+                return f"too small to judge ({group.count} < {self.policy['min_group_size']} rows)"
             return intervals.get(name)
 
         overall = Table(
@@ -124,7 +126,12 @@ class ValidationReport(Report):
             f"parity difference <= {p['max_demographic_parity_difference']}, ratio >= "
             f"{p['min_demographic_parity_ratio']}, equalized odds difference <= {p['max_equalized_odds_difference']}; "
             f"every group >= {p['min_group_size']} test rows, else not judged. Intersections are reported, not gated. "
-            f"Enforced: {'yes' if p['enforce'] else 'no (violations recorded as warnings)'}."
+            + (
+                "Each limit is judged on the least favourable end of its interval. "
+                if p.get("judge_on") == "interval"
+                else "Each limit is judged on the measured value (its interval shown beside it). "
+            )
+            + f"Enforced: {'yes' if p['enforce'] else 'no (violations recorded as warnings)'}."
         )
         sections = [
             Section(
@@ -159,11 +166,11 @@ class ValidationReport(Report):
                         g.count,
                         g.accuracy,
                         g.selection_rate,
-                        ci("selection_rate", g.intervals),
+                        ci("selection_rate", g.intervals, g),
                         g.true_positive_rate,
-                        ci("true_positive_rate", g.intervals),
+                        ci("true_positive_rate", g.intervals, g),
                         g.false_positive_rate,
-                        ci("false_positive_rate", g.intervals),
+                        ci("false_positive_rate", g.intervals, g),
                         g.roc_auc,
                     )
                     for g in f.groups

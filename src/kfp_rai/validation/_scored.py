@@ -150,7 +150,7 @@ def judge_scored(
         fairness.append(
             fairness_from_counts(
                 c, aucs=aucs, gated=not intersectional, intersectional=intersectional,
-                n_boot=n_boot, confidence=confidence, seed=seed,
+                n_boot=n_boot, confidence=confidence, seed=seed, min_group_size=policy.min_group_size,
             )
         )  # fmt: skip
     tn, fp, fn, tp = (int(v) for v in cells[0])
