@@ -66,6 +66,45 @@ def _patch_task_order() -> None:
     graph_utils.topological_sort_tasks = topological_sort_tasks
 
 
+def _patch_indented_print() -> None:
+    """kfp 2.17's ``logging_utils.indented_print`` swaps ``builtins.print`` and puts back the one it
+    found. ParallelFor iterations run it in threads at once, so the last to finish can put back
+    another thread's indented print: every later ``print`` of the process stays indented, and after
+    the next swap it calls a function kfp no longer has. One swap for all concurrent tasks fixes it."""
+    import builtins
+    import threading
+
+    from kfp.local import logging_utils
+
+    if getattr(logging_utils.indented_print, "_kfp_rai", False):
+        return
+    lock = threading.Lock()
+    state: dict[str, Any] = {"depth": 0, "original": None}
+
+    @contextlib.contextmanager
+    def indented_print(num_spaces: int = 4) -> Any:
+        with lock:
+            if state["depth"] == 0:
+                original = state["original"] = builtins.print
+
+                def indented(*args: Any, **kwargs: Any) -> Any:
+                    original(" " * num_spaces, end="")
+                    return original(*args, **kwargs)
+
+                builtins.print = indented
+            state["depth"] += 1
+        try:
+            yield
+        finally:
+            with lock:
+                state["depth"] -= 1
+                if state["depth"] == 0:
+                    builtins.print = state["original"]
+
+    indented_print._kfp_rai = True  # type: ignore[attr-defined]
+    logging_utils.indented_print = indented_print
+
+
 def _patch_condition_resolution() -> None:
     global _PATCHED
     if _PATCHED:
@@ -113,6 +152,7 @@ def init_local(pipeline_root: str, *, enable_caching: bool = False) -> None:
     # Resource requests are for the cluster; kfp.local says it ignores them (for ParallelFor tasks).
     warnings.filterwarnings("ignore", message=".*have no effect in the current local runner")
     _patch_condition_resolution()
+    _patch_indented_print()
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
         pipeline_root=pipeline_root,

@@ -31,6 +31,16 @@ def _report(root: Path, task: str) -> dict:
     return json.loads(path.read_text())
 
 
+@pytest.fixture(autouse=True)
+def print_is_left_alone():
+    """kfp's parallel tasks once left builtins.print indented for the rest of the process (init_local mends it)."""
+    import builtins
+
+    before = builtins.print
+    yield
+    assert builtins.print is before
+
+
 def test_partitioned_drift_equals_the_single_pass(adult, tmp_path):
     train, current = adult.iloc[:12000], adult.iloc[12000:20000].copy()
     current["age"] = current["age"] + 10

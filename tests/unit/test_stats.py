@@ -495,3 +495,11 @@ def test_a_text_column_of_unique_values_is_refused_not_counted_without_bound(mon
     with pytest.raises(DataValidationError, match="more than 1,000 distinct values: an identifier"):
         _bins(ids)
     assert [b.column for b in _bins(ids[["x"]])] == ["x"]
+
+
+def test_a_text_score_column_is_one_clear_error():
+    from kfp_rai.validation._scored import ScoredColumns, count_scored
+
+    df = pd.DataFrame({"g": ["a", "b"], "y": [1, 0], "p": [1, 0], "s": ["high", "low"]})
+    with pytest.raises(DataValidationError, match="column 's' must hold probabilities, not text"):
+        count_scored(df, ScoredColumns("y", "p", ("g",), "s"))

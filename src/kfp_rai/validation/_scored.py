@@ -71,7 +71,10 @@ def count_scored(source: Source, columns: ScoredColumns) -> dict[str, GroupCount
         pred = _positive(batch.column(columns.prediction), columns.positive_label, columns.prediction)
         scores = None
         if columns.score:
-            scores = pc.cast(batch.column(columns.score), pa.float64()).to_numpy(zero_copy_only=False)
+            try:
+                scores = pc.cast(batch.column(columns.score), pa.float64()).to_numpy(zero_copy_only=False)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise DataValidationError(f"column {columns.score!r} must hold probabilities, not text") from exc
         coded = {a: group_codes(batch.column(a)) for a in columns.sensitive}
         per = dict(coded)
         if len(columns.sensitive) > 1:  # intersection: the combinations present, never their full product
