@@ -123,7 +123,15 @@ def _judge_pass(run_dir: Path, tasks: dict[str, Task], suffix: str) -> dict[str,
                 model_sha256=meta.get("sha256"),
             )
         if stage == "validation":
-            keys = ("count", "accuracy", "selection_rate", "true_positive_rate", "false_positive_rate", "roc_auc")
+            keys = (
+                "count",
+                "accuracy",
+                "selection_rate",
+                "true_positive_rate",
+                "false_positive_rate",
+                "precision",
+                "roc_auc",
+            )
             numbers.update(
                 overall=report.get("overall", {}),
                 per_group={

@@ -1,3 +1,5 @@
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,7 @@ from fairlearn.metrics import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.metrics import precision_score
 
 from kfp_rai.core.verdict import GateStatus
 from kfp_rai.policy import ValidationPolicy
@@ -34,13 +37,14 @@ def test_count_metrics_equal_fairlearn(seed, n_groups):
             "selection_rate": selection_rate,
             "true_positive_rate": true_positive_rate,
             "false_positive_rate": false_positive_rate,
+            "precision": partial(precision_score, zero_division=np.nan),
         },
         y_true=y,
         y_pred=p,
         sensitive_features=groups,
     )
     present = mf.by_group.index.to_numpy()
-    for name in ("selection_rate", "true_positive_rate", "false_positive_rate"):
+    for name in ("selection_rate", "true_positive_rate", "false_positive_rate", "precision"):
         np.testing.assert_allclose(ours[name][present], mf.by_group[name].to_numpy(), rtol=0, atol=1e-12)
     d = disparities(cell_counts(groups, y, p, n_groups)[present])
     exact = pytest.approx

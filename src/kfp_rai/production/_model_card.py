@@ -60,7 +60,7 @@ class ModelCard(Report):
             ),
         )
         groups = Table(
-            ("attribute", "group", "rows", "accuracy", "selection rate", "TPR", "FPR"),
+            ("attribute", "group", "rows", "accuracy", "selection rate", "TPR", "FPR", "precision"),
             tuple(
                 (
                     f["attribute"],
@@ -70,6 +70,7 @@ class ModelCard(Report):
                     g["selection_rate"],
                     g["true_positive_rate"],
                     g["false_positive_rate"],
+                    g.get("precision"),
                 )
                 for f in v.get("fairness", [])
                 if f["gated"]

@@ -54,7 +54,7 @@ def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def rates(counts: np.ndarray) -> dict[str, np.ndarray]:
-    """accuracy, selection_rate, TPR, FPR from counts (..., n_groups, 4); NaN where undefined."""
+    """accuracy, selection_rate, TPR, FPR, precision from counts (..., n_groups, 4); NaN where undefined."""
     tn, fp, fn, tp = (counts[..., i].astype(float) for i in range(_CELLS))
     n = tn + fp + fn + tp
     return {
@@ -62,6 +62,7 @@ def rates(counts: np.ndarray) -> dict[str, np.ndarray]:
         "selection_rate": _div(fp + tp, n),
         "true_positive_rate": _div(tp, tp + fn),
         "false_positive_rate": _div(fp, fp + tn),
+        "precision": _div(tp, tp + fp),
     }
 
 

@@ -36,6 +36,7 @@ class GroupMetrics:
     roc_auc: float
     intervals: dict[str, tuple[float, float]]
     too_small: bool = False  # below the policy's minimum group size: no interval, never a zero-width one
+    precision: float = float("nan")  # positive predictive value; undefined without a positive prediction
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ def fairness_from_counts(
             selection_rate=float(point["selection_rate"][i]),
             true_positive_rate=float(point["true_positive_rate"][i]),
             false_positive_rate=float(point["false_positive_rate"][i]),
+            precision=float(point["precision"][i]),
             roc_auc=float(aucs[i]),
             intervals={} if int(cells[i].sum()) < min_group_size else group_intervals[i],
             too_small=int(cells[i].sum()) < min_group_size,

@@ -158,6 +158,8 @@ class ValidationReport(Report):
                     "TPR interval",
                     "FPR",
                     "FPR interval",
+                    "precision",
+                    "precision interval",
                     "ROC AUC",
                 ),
                 tuple(
@@ -171,6 +173,8 @@ class ValidationReport(Report):
                         ci("true_positive_rate", g.intervals, g),
                         g.false_positive_rate,
                         ci("false_positive_rate", g.intervals, g),
+                        g.precision,
+                        ci("precision", g.intervals, g),
                         g.roc_auc,
                     )
                     for g in f.groups
