@@ -313,59 +313,6 @@ def test_the_drift_command_equals_the_stage_and_reuses_a_stored_reference(adult,
     assert main(["drift", "--reference", str(stored), "--current", str(tmp_path / "ref.parquet")]) == 0
 
 
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["drift", "--reference", "{tmp}/nope.parquet", "--current", "{tmp}/ref.parquet"], "data not found"),
-        (["drift", "--reference", "{tmp}/bad.json", "--current", "{tmp}/ref.parquet"], "is not JSON"),
-        (
-            ["drift", "--reference", "{tmp}/ref.parquet", "--current", "{tmp}/ref.parquet", "--columns", "x"],
-            "not in both",
-        ),
-        (
-            [
-                "fairness",
-                "--data",
-                "{tmp}/ref.parquet",
-                "--target",
-                "income",
-                "--prediction",
-                "income",
-                "--sensitive",
-                "sex",
-            ],
-            "pass --positive-label",
-        ),  # fmt: skip
-        (
-            [
-                "fairness",
-                "--data",
-                "{tmp}/ref.parquet",
-                "--target",
-                "income",
-                "--prediction",
-                "income",
-                "--sensitive",
-                "sex",
-                "--positive-label",
-                ">50K",
-                "--n-boot",
-                "-1",
-            ],
-            "--n-boot must be",
-        ),  # fmt: skip
-    ],
-)
-def test_bad_input_to_the_statistics_commands_is_one_line(adult, tmp_path, capsys, argv, message):
-    from kfp_rai.cli import main
-
-    adult.head(500).to_parquet(tmp_path / "ref.parquet")
-    (tmp_path / "bad.json").write_text("{not json")
-    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
-    err = capsys.readouterr().err
-    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
-
-
 def test_reference_bins_are_exact_quantiles_when_small_and_deterministic_when_large():
     x = np.random.default_rng(3).lognormal(size=600_000)
     small = pd.DataFrame({"x": x[:50_000]})
