@@ -48,31 +48,26 @@ def detect_drift(
 
     from kfp_rai.core.evidence import gate_outputs, lineage, loggable_metrics, model_subject, write_report
     from kfp_rai.core.report import Subject
-    from kfp_rai.errors import DataValidationError
     from kfp_rai.policy import Policy
+    from kfp_rai.refresh import choose_reference
     from kfp_rai.refresh import detect_drift as detect
-    from kfp_rai.refresh import stored_reference
     from kfp_rai.stats.stream import open_batches
 
     rules = Policy.from_yaml(policy)
-    meta, stored = None, None
-    if model is not None:
-        stored, meta = stored_reference(model.path, model.metadata.get("sha256"), required=reference is None)
-    if stored is None and reference is None:
-        raise DataValidationError("no reference: pass a model with a stored reference summary, or the reference data")
-    ids = [*current.metadata.get("identifier_columns", [])]
-    if stored is None:
-        ids += reference.metadata.get("identifier_columns", [])
+    chosen = choose_reference(
+        model_dir=None if model is None else model.path,
+        model_sha256=None if model is None else model.metadata.get("sha256"),
+        reference_path=None if reference is None else reference.path,
+        reference_meta={} if reference is None else dict(reference.metadata),
+    )
     result = detect(
-        stored if stored is not None else open_batches(reference.path, format="parquet"),
+        chosen.reference,
         open_batches(current.path, format="parquet"),
         policy=rules.drift,
-        identifier_columns=ids,
+        identifier_columns=[*current.metadata.get("identifier_columns", []), *chosen.identifier_columns],
     )
-    ref_hash = (
-        meta.get("training_data_sha256", "") if stored is not None and meta else reference.metadata.get("sha256", "")
-    )
-    hashes = {"reference": ref_hash, "current": current.metadata.get("sha256", "")}
+    hashes = {"reference": chosen.reference_sha256, "current": current.metadata.get("sha256", "")}
+    meta = chosen.model_meta
     if meta is None:
         subject = Subject(data_sha256=hashes, policy_sha256=rules.sha256)
     else:

@@ -70,3 +70,31 @@ def test_the_reference_stored_with_a_model_is_verified_before_use(adult, tmp_pat
     (with_summary / REFERENCE_FILE).write_text(json.dumps({**stored.to_dict(), "rows": 1}))
     with pytest.raises(IntegrityError):
         stored_reference(with_summary)  # a changed reference is refused, never used
+
+
+def test_refresh_uses_the_stored_summary_and_reads_reference_data_only_without_one(adult, tmp_path):
+    import json
+
+    from kfp_rai.core.model_dir import REFERENCE_FILE, save_model_dir
+    from kfp_rai.errors import DataValidationError
+    from kfp_rai.refresh import choose_reference, reference_summary
+    from kfp_rai.stats.summary import DataSummary
+
+    stored = reference_summary(adult.head(2000))
+    meta = {"name": "m", "training_data_sha256": "abc"}
+    save_model_dir({"w": 1}, tmp_path / "with", meta, {REFERENCE_FILE: json.dumps(stored.to_dict()).encode()})
+    save_model_dir({"w": 1}, tmp_path / "without", meta)
+    adult.head(2000).to_parquet(tmp_path / "ref")  # a kfp artifact path: no suffix
+    data_meta = {"sha256": "def", "identifier_columns": ["id"]}
+    # the model's summary wins: the reference data is not even opened
+    chosen = choose_reference(
+        model_dir=tmp_path / "with", model_sha256=None, reference_path=tmp_path / "nope", reference_meta=data_meta
+    )
+    assert isinstance(chosen.reference, DataSummary) and chosen.reference_sha256 == "abc"
+    fallback = choose_reference(
+        model_dir=tmp_path / "without", model_sha256=None, reference_path=tmp_path / "ref", reference_meta=data_meta
+    )
+    assert not isinstance(fallback.reference, DataSummary) and fallback.identifier_columns == ("id",)
+    assert fallback.reference_sha256 == "def" and fallback.model_meta["name"] == "m"
+    with pytest.raises(DataValidationError, match="no reference"):
+        choose_reference(model_dir=None, model_sha256=None, reference_path=None, reference_meta={})

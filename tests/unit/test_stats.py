@@ -16,11 +16,12 @@ from scipy.stats import ks_2samp, wasserstein_distance
 from sklearn.metrics import roc_auc_score
 
 from kfp_rai.errors import DataValidationError
+from kfp_rai.stats.bins import reference_bins
 from kfp_rai.stats.bootstrap import bootstrap_counts, cell_counts, disparities, rates
 from kfp_rai.stats.drift import ks_from_sketches, wasserstein_from_sketches
 from kfp_rai.stats.groups import GroupCounts, merge_counts, roc_auc
 from kfp_rai.stats.stream import open_batches, show_progress
-from kfp_rai.stats.summary import DataSummary, merge_all, reference_bins, summarize
+from kfp_rai.stats.summary import DataSummary, merge_all, summarize
 
 
 def _frame(n, seed=0, shift=0.0):
@@ -349,7 +350,7 @@ def test_the_categorical_test_equals_scipys(reference, seed):
 
 
 def test_the_two_pass_reference_summary_equals_bins_then_summarize():
-    from kfp_rai.stats.summary import summarize_reference
+    from kfp_rai.stats.bins import summarize_reference
 
     df = _frame(30_000, 9)
     data = open_batches(df, batch_rows=4096)
@@ -435,7 +436,7 @@ def test_the_bundled_prefix_is_the_one_core_bundled_uses():
 
 
 def test_a_text_column_of_unique_values_is_refused_not_counted_without_bound(monkeypatch):
-    from kfp_rai.stats.summary import BinsBuilder
+    from kfp_rai.stats.bins import BinsBuilder
 
     monkeypatch.setattr(BinsBuilder, "MAX_LEVELS", 1000)
     ids = pd.DataFrame({"customer": [f"C{i:07d}" for i in range(5000)], "x": np.arange(5000.0)})

@@ -7,6 +7,8 @@ not judged (too few current rows: fails closed). A retrained model goes through 
 from kfp_rai.refresh._drift import (
     ColumnDrift,
     DriftReport,
+    ReferenceChoice,
+    choose_reference,
     detect_drift,
     drift_between,
     reference_summary,
@@ -18,6 +20,8 @@ from kfp_rai.stats.drift import population_stability_index
 __all__ = [
     "ColumnDrift",
     "DriftReport",
+    "ReferenceChoice",
+    "choose_reference",
     "detect_drift",
     "drift_between",
     "population_stability_index",

@@ -23,9 +23,10 @@ from kfp_rai.core.report import Figure, Gallery, Report, Section, Table, finding
 from kfp_rai.core.verdict import Finding, GateStatus, Verdict
 from kfp_rai.errors import DataValidationError
 from kfp_rai.policy import DriftPolicy
+from kfp_rai.stats.bins import summarize_reference
 from kfp_rai.stats.drift import Binned, categorical_test, ks_from_sketches, psi, wasserstein_from_sketches
 from kfp_rai.stats.stream import Batches, Source, is_dataframe, open_batches
-from kfp_rai.stats.summary import ColumnSummary, DataSummary, summarize, summarize_reference
+from kfp_rai.stats.summary import ColumnSummary, DataSummary, summarize
 
 _CHART_CATEGORIES = 12
 
@@ -224,6 +225,40 @@ def stored_reference(
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataValidationError(f"{REFERENCE_FILE} of the model at {model_dir} is not JSON: {exc}") from exc
     return DataSummary.from_dict(data), meta
+
+
+@dataclass(frozen=True)
+class ReferenceChoice:
+    """What refresh compares with: the summary stored with the model, else the reference data."""
+
+    reference: DataSummary | Batches
+    identifier_columns: tuple[str, ...]
+    model_meta: dict[str, Any] | None
+    reference_sha256: str
+
+
+def choose_reference(
+    *,
+    model_dir: str | os.PathLike[str] | None,
+    model_sha256: str | None,
+    reference_path: str | os.PathLike[str] | None,
+    reference_meta: dict[str, Any],
+) -> ReferenceChoice:
+    """The stored summary of the model (verified) when it has one — the training data is then never
+    read — else the reference data set (parquet). Neither: one clear error."""
+    stored, meta = None, None
+    if model_dir is not None:
+        stored, meta = stored_reference(model_dir, model_sha256, required=reference_path is None)
+    if stored is not None:
+        return ReferenceChoice(stored, (), meta, str((meta or {}).get("training_data_sha256", "")))
+    if reference_path is None:
+        raise DataValidationError("no reference: pass a model with a stored reference summary, or the reference data")
+    return ReferenceChoice(
+        open_batches(reference_path, format="parquet"),
+        tuple(reference_meta.get("identifier_columns", [])),
+        meta,
+        str(reference_meta.get("sha256", "")),
+    )
 
 
 def summarize_current(current: Source | Batches, reference: DataSummary) -> DataSummary:
