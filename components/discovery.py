@@ -138,11 +138,15 @@ def check_representativeness(
     metrics: Output[Metrics],
     fail_on_violation: bool = False,
 ) -> NamedTuple("GateOutputs", status=str, passed=bool, reason=str):
-    """Discovery gate: compare each group's share of the data with a cited reference population.
+    """Discovery gate: compare each group's share of the data, and each intersection's, with a cited
+    reference population.
 
-    A group fails when its share divided by its reference share is below the policy's min_ratio or
-    it has fewer rows than min_group_size; a group or attribute the reference does not describe is
-    not judged, which fails closed. This is the discovery stage's verdict.
+    Each group gets a simultaneous (Goodman) interval, its ratio to the expected share and a verdict:
+    within tolerance, under-represented (ratio below min_ratio), over-represented (above
+    max_ratio), absent, too small to judge (fewer than min_group_size rows) or not in the reference;
+    the last two are not judged, which fails closed. judge_on decides whether the limits apply to the
+    ratio or to its interval's least favourable end. Each attribute also gets a chi-square
+    goodness-of-fit test.
 
     Args:
         dataset: The data set to judge (from load_dataset).
@@ -156,9 +160,9 @@ def check_representativeness(
         status: The verdict: passed, warning (a violation the policy records only), failed or not_judged.
         passed: True when the model may go on (passed or warning).
         reason: One line naming every finding that did not pass, in full.
-        report: The report as JSON (verdict, findings, shares, intervals, subject).
+        report: The report as JSON (verdict, findings, shares, simultaneous intervals, goodness of fit, subject).
         report_html: The report as a self-contained HTML page with charts.
-        metrics: share_ratio.<attribute>.<group> for each group.
+        metrics: share_ratio.<attribute>.<group> for each group and intersection.
     """
     from collections import namedtuple
 

@@ -194,10 +194,47 @@ class RepresentativenessPolicy(PolicySection):
         "A group fails when its share of the data divided by its reference share is below this "
         "(0.8 mirrors the four-fifths rule).",
     )
-    min_group_size: int = setting(30, Integer(1), "A group with fewer rows fails: too few to learn from or measure.")
-    confidence_level: float = setting(0.95, LEVEL, "Level of the interval reported for each share.")
+    max_ratio: float = setting(
+        1.25,
+        Number(1, None, "left"),
+        "A group fails as over-represented when that ratio is above this (1.25 mirrors 0.8).",
+    )
+    min_group_size: int = setting(
+        30, Integer(1), "A group (or intersection) with fewer rows is too small to judge: not judged, fails closed."
+    )
+    intersections: bool = setting(
+        True,
+        BOOLEAN,
+        "Also judge every intersection of two or more sensitive attributes (expected share: the product of the "
+        "attributes' reference shares).",
+    )
+    judge_on: str = setting(
+        "point",
+        Constraint("choice", choices=("point", "interval")),
+        "point: the limits apply to the share's ratio; interval: to the least favourable end of its simultaneous "
+        "interval (a group whose interval crosses both limits is too small to judge).",
+    )
+    confidence_level: float = setting(
+        0.95, LEVEL, "Simultaneous level of the intervals of one attribute's (or intersection's) shares (Goodman)."
+    )
     enforce: bool = setting(
         True, BOOLEAN, "false records a violation as a warning instead of failing (a written human decision)."
+    )
+
+
+@dataclass(frozen=True)
+class ProxyPolicy(PolicySection):
+    """Proxy features: which features stand in for a sensitive attribute, and what training does about it."""
+
+    section: ClassVar[str] = "proxies"
+    threshold: float = setting(
+        0.3,
+        Number(0, 1, "right"),
+        "A feature is a proxy of a sensitive attribute when its association with it (Cramér's V for a "
+        "categorical feature, the correlation ratio for a numeric one) reaches this.",
+    )
+    drop_from_training: bool = setting(
+        False, BOOLEAN, "true removes every proxy from the model's inputs (it stays in the data for evaluation)."
     )
 
 
@@ -259,6 +296,12 @@ class ExplainabilityPolicy(PolicySection):
     max_sensitive_share: float = setting(
         0.05, SHARE, "Largest share of total attribution the sensitive features may carry."
     )
+    max_proxy_share: float = setting(
+        0.25,
+        SHARE,
+        "Largest share of total attribution the sensitive features and their proxies may carry together "
+        "(what flows through a sensitive attribute or something standing in for it).",
+    )
     enforce: bool = setting(
         True, BOOLEAN, "false records a violation as a warning instead of failing (a written human decision)."
     )
@@ -312,6 +355,7 @@ class PrivacyPolicy(PolicySection):
 SECTIONS: tuple[type[PolicySection], ...] = (
     PrivacyPolicy,
     RepresentativenessPolicy,
+    ProxyPolicy,
     TrainingPolicy,
     ValidationPolicy,
     ExplainabilityPolicy,
@@ -326,6 +370,7 @@ class Policy:
 
     privacy: PrivacyPolicy = field(default_factory=PrivacyPolicy)
     representativeness: RepresentativenessPolicy = field(default_factory=RepresentativenessPolicy)
+    proxies: ProxyPolicy = field(default_factory=ProxyPolicy)
     training: TrainingPolicy = field(default_factory=TrainingPolicy)
     validation: ValidationPolicy = field(default_factory=ValidationPolicy)
     explainability: ExplainabilityPolicy = field(default_factory=ExplainabilityPolicy)

@@ -7,9 +7,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from kfp_rai.core.verdict import GateStatus
+from kfp_rai.discovery import known_proxies
 from kfp_rai.explainability import explain_model
 from kfp_rai.explainability._shap import _original_feature
-from kfp_rai.policy import ExplainabilityPolicy, TrainingPolicy
+from kfp_rai.policy import ExplainabilityPolicy, ProxyPolicy, TrainingPolicy
 from kfp_rai.training import train_model
 
 SENSITIVE = ["sex", "race"]
@@ -23,7 +24,8 @@ def test_tree_attributions_map_back_to_input_features(adult_split, adult_model):
         test,
         features=summary.features,
         sensitive_features=SENSITIVE,
-        policy=ExplainabilityPolicy(sample_size=200),
+        policy=ExplainabilityPolicy(sample_size=200, max_proxy_share=1.0),
+        proxies={},
     )
     assert report.method.startswith("SHAP TreeExplainer")
     assert {f.feature for f in report.importance} == set(summary.features)
@@ -51,6 +53,7 @@ def test_reliance_on_sensitive_features_is_measured_and_flagged(adult_split):
         features=summary.features,
         sensitive_features=SENSITIVE,
         policy=ExplainabilityPolicy(sample_size=200, max_sensitive_share=0.001),
+        proxies={},
     )
     assert set(report.sensitive_features_used) == {"sex", "race"}
     assert report.sensitive_share > 0.001 and report.status is GateStatus.FAILED and not report.passed
@@ -66,7 +69,12 @@ def test_non_tree_model_falls_back_to_permutation():
     )
     model.fit(df[["a", "b"]], y)
     report = explain_model(
-        model, df, features=["a", "b"], sensitive_features=["g"], policy=ExplainabilityPolicy(sample_size=40)
+        model,
+        df,
+        features=["a", "b"],
+        sensitive_features=["g"],
+        policy=ExplainabilityPolicy(sample_size=40),
+        proxies={},
     )
     assert report.method.startswith("SHAP permutation")
     assert report.importance[0].feature == "a"
@@ -77,3 +85,48 @@ def test_one_hot_names_map_to_longest_matching_feature():
     assert _original_feature("cat__education_Bachelors", features) == "education"
     assert _original_feature("remainder__education-num", features) == "education-num"
     assert _original_feature("cat__sex_Female", features) == "sex"
+
+
+def test_adults_proxies_for_sex_carry_the_attribution_the_sensitive_features_do_not(adult, adult_split, adult_model):
+    """The issue's case: sex is not an input (0% of attribution), but marital-status and relationship
+    stand in for it, and the gate counts them."""
+    _, test = adult_split
+    model, summary = adult_model
+    proxies, source = known_proxies(
+        adult, sensitive_features=SENSITIVE, features=summary.features, threshold=ProxyPolicy().threshold
+    )
+    assert {"marital-status", "relationship"} <= {f for f, attrs in proxies.items() if "sex" in attrs}
+    report = explain_model(
+        model,
+        test,
+        features=summary.features,
+        sensitive_features=SENSITIVE,
+        policy=ExplainabilityPolicy(sample_size=200),
+        proxies=proxies,
+        proxy_source=source,
+    )
+    assert report.sensitive_share == 0.0
+    by = {f.feature: f.share for f in report.importance}
+    assert report.proxy_share == pytest.approx(sum(by[f] for f in proxies))
+    assert report.proxy_share > 0.25 and report.status is GateStatus.FAILED
+    finding = next(f for f in report.verdict.findings if f.rule == "explainability.max_proxy_share")
+    assert finding.status is GateStatus.FAILED and "marital-status" in finding.message
+    assert "relationship" in report.to_markdown()
+
+
+def test_reliance_on_proxies_is_not_judged_when_nobody_measured_them():
+    rng = np.random.default_rng(1)
+    g = rng.choice(["m", "f"], 400)
+    df = pd.DataFrame({"a": rng.normal(size=400), "planted": np.where(g == "m", "p", "q"), "g": g})
+    y = ((df["a"] > 0) | (df["planted"] == "p")).astype(int)
+    model = make_pipeline(
+        make_column_transformer((OneHotEncoder(), ["planted"]), remainder="passthrough"), LogisticRegression()
+    )
+    model.fit(df[["a", "planted"]], y)
+    policy = ExplainabilityPolicy(sample_size=60)
+    blind = explain_model(model, df, features=["a", "planted"], sensitive_features=["g"], policy=policy)
+    assert blind.status is GateStatus.NOT_JUDGED and "not measured" in blind.reason
+    proxies, _ = known_proxies(df, sensitive_features=["g"], features=["a", "planted"], threshold=0.3)
+    assert proxies == {"planted": ["g"]}
+    seen = explain_model(model, df, features=["a", "planted"], sensitive_features=["g"], policy=policy, proxies=proxies)
+    assert seen.proxy_share > 0.25 and seen.status is GateStatus.FAILED

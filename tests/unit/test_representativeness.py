@@ -1,8 +1,10 @@
+import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import chi2
 
 from kfp_rai.core.verdict import GateStatus
-from kfp_rai.discovery import ReferencePopulation, check_representativeness
+from kfp_rai.discovery import ReferencePopulation, Representation, check_representativeness
 from kfp_rai.errors import InvalidParameterError
 from kfp_rai.policy import RepresentativenessPolicy
 from kfp_rai.stats.intervals import wilson_interval
@@ -12,43 +14,131 @@ REF = ReferencePopulation.from_dict(
 )
 
 
-def test_adult_fails_on_women_and_small_race_groups(adult):
+def test_adult_fails_on_women_and_small_race_groups_and_their_intersections(adult):
     report = check_representativeness(adult, ReferencePopulation.default(), sensitive_features=["sex", "race"])
-    assert not report.passed
-    female = next(g for g in report.groups if g.group == "Female")
+    assert not report.passed and report.status is GateStatus.FAILED
+    by = {(g.attribute, g.group): g for g in report.groups}
+    female = by["sex", "Female"]
     assert female.count == 10771
     assert female.share == pytest.approx(0.331, abs=0.001)
     assert female.reference_share == pytest.approx(0.509, abs=0.001)
     assert female.ratio == pytest.approx(0.65, abs=0.01) and female.status is GateStatus.FAILED
+    assert female.representation is Representation.UNDER and by["sex", "Male"].representation is Representation.OVER
     assert female.ci_low < female.share < female.ci_high
-    assert report.status is GateStatus.FAILED
-    assert {f.subject for f in report.verdict.problems} == {"sex=Female", "race=Black", "race=Other"}
-    ratio = next(f for f in report.verdict.findings if f.subject == "sex=Female" and f.rule.endswith("min_ratio"))
-    assert ratio.limit == 0.8 and ratio.interval[0] < ratio.observed < ratio.interval[1]
+    assert by["race", "Other"].representation is Representation.UNDER
+    assert by["race", "White"].representation is Representation.WITHIN
+    # Every intersection of sex and race is judged, against the product of the reference shares.
+    cells = [g for g in report.groups if g.attribute == "sex × race"]
+    assert len(cells) == 10 and sum(g.count for g in cells) == len(adult)
+    other = by["sex × race", "Female × Other"]
+    assert other.reference_share == pytest.approx(
+        ReferencePopulation.default().shares["sex"]["Female"] * ReferencePopulation.default().shares["race"]["Other"]
+    )
+    assert other.representation is Representation.UNDER and other.count == 109
+    assert {f.attribute for f in report.fits} == {"sex", "race", "sex × race"}
+    ratio = next(f for f in report.verdict.findings if f.subject == "sex=Female")
+    assert ratio.rule == "representativeness.min_ratio" and ratio.limit == 0.8
+    assert ratio.interval[0] < ratio.observed < ratio.interval[1]
     # The reason names every problem in full: nothing cut with "...".
     assert all(f.message in report.reason for f in report.verdict.problems) and "..." not in report.reason
+
+
+def _goodman(counts, level):
+    """Goodman (1965) simultaneous intervals, written out from the paper's formula."""
+    counts = np.asarray(counts, dtype=float)
+    n, k = counts.sum(), len(counts)
+    a = chi2.ppf(1 - (1 - level) / k, 1)
+    spread = np.sqrt(a * (a + 4 * counts * (n - counts) / n))
+    return (a + 2 * counts - spread) / (2 * (n + a)), (a + 2 * counts + spread) / (2 * (n + a))
+
+
+def test_intervals_are_goodmans_simultaneous_intervals_and_wider_than_one_at_a_time():
+    df = pd.DataFrame({"g": ["a"] * 620 + ["b"] * 300 + ["c"] * 80})
+    ref = ReferencePopulation.from_dict(
+        {"source": "t", "year": 2020, "attributes": {"g": {"shares": {"a": 0.6, "b": 0.3, "c": 0.1}}}}
+    )
+    groups = check_representativeness(df, ref, sensitive_features=["g"]).groups
+    low, high = _goodman([620, 300, 80], 0.95)
+    assert [g.ci_low for g in groups] == pytest.approx(low, abs=1e-12)
+    assert [g.ci_high for g in groups] == pytest.approx(high, abs=1e-12)
+    wilson = wilson_interval(80, 1000, 0.95)
+    assert groups[2].ci_high - groups[2].ci_low > wilson[1] - wilson[0]
+    assert groups[2].ratio_low == pytest.approx(low[2] / 0.1) and groups[2].ratio_high == pytest.approx(high[2] / 0.1)
+
+
+def test_goodness_of_fit_is_pearsons_chi_square():
+    df = pd.DataFrame({"g": ["a"] * 60 + ["b"] * 40})
+    (fit,) = check_representativeness(df, REF, sensitive_features=["g"]).fits
+    # (60 - 50)^2 / 50 + (40 - 50)^2 / 50 = 4, one degree of freedom: p = 0.0455
+    assert fit.statistic == pytest.approx(4.0) and fit.dof == 1 and fit.p_value == pytest.approx(0.0455, abs=1e-4)
+    assert not fit.approximate
+    (small,) = check_representativeness(df.head(8), REF, sensitive_features=["g"]).fits
+    assert small.approximate
 
 
 def test_balanced_data_passes():
     df = pd.DataFrame({"g": ["a"] * 50 + ["b"] * 45})
     report = check_representativeness(df, REF, sensitive_features=["g"])
     assert report.passed, report.reason
+    assert {g.representation for g in report.groups} == {Representation.WITHIN}
 
 
-def test_fails_closed_on_small_and_unmapped_groups():
+def test_small_and_unmapped_groups_fail_closed():
     df = pd.DataFrame({"g": ["a"] * 50 + ["b"] * 45 + ["c"] * 5})
     report = check_representativeness(df, REF, sensitive_features=["g"], policy=RepresentativenessPolicy())
     assert not report.passed
-    c = {f.rule: f for f in report.verdict.findings if f.subject == "g=c"}
-    assert c["representativeness.reference"].status is GateStatus.NOT_JUDGED
-    assert "not in the reference" in c["representativeness.reference"].message
+    c = next(f for f in report.verdict.findings if f.subject == "g=c")
+    assert c.rule == "representativeness.reference" and c.status is GateStatus.NOT_JUDGED
+    assert "not in the reference" in c.message
     small = pd.DataFrame({"g": ["a"] * 50 + ["b"] * 20})
-    sized = next(
-        f
-        for f in check_representativeness(small, REF, sensitive_features=["g"]).verdict.findings
-        if f.subject == "g=b" and f.rule.endswith("min_group_size")
+    report = check_representativeness(small, REF, sensitive_features=["g"])
+    sized = next(f for f in report.verdict.findings if f.subject == "g=b")
+    assert sized.rule == "representativeness.min_group_size" and sized.status is GateStatus.NOT_JUDGED
+    assert "20 rows < minimum 30: too small to judge" in sized.message
+    assert report.groups[1].representation is Representation.TOO_SMALL
+
+
+def test_intersections_catch_what_the_marginals_hide():
+    # Each attribute is exactly at its reference share, but women are almost all in group x.
+    df = pd.DataFrame({"g": ["a"] * 500 + ["b"] * 500, "h": ["x"] * 450 + ["y"] * 50 + ["x"] * 50 + ["y"] * 450})
+    ref = ReferencePopulation.from_dict(
+        {
+            "source": "t",
+            "year": 2020,
+            "attributes": {"g": {"shares": {"a": 0.5, "b": 0.5}}, "h": {"shares": {"x": 0.5, "y": 0.5}}},
+        }
     )
-    assert sized.status is GateStatus.FAILED and "20 rows < minimum 30" in sized.message
+    report = check_representativeness(df, ref, sensitive_features=["g", "h"])
+    by = {(g.attribute, g.group): g for g in report.groups}
+    assert by["g", "a"].representation is Representation.WITHIN and by["h", "y"].representation is Representation.WITHIN
+    assert by["g × h", "a × y"].representation is Representation.UNDER
+    assert by["g × h", "a × x"].representation is Representation.OVER
+    assert by["g × h", "a × y"].reference_share == pytest.approx(0.25)
+    off = check_representativeness(
+        df, ref, sensitive_features=["g", "h"], policy=RepresentativenessPolicy(intersections=False)
+    )
+    assert off.passed and {g.attribute for g in off.groups} == {"g", "h"}
+
+
+def test_the_policy_judges_the_point_or_the_interval_bound():
+    on_interval = RepresentativenessPolicy(judge_on="interval")
+    # b's share is 0.45 of an expected 0.5: ratio 0.9 (within), but its interval reaches below 0.8.
+    df = pd.DataFrame({"g": ["a"] * 110 + ["b"] * 90})
+    assert check_representativeness(df, REF, sensitive_features=["g"]).passed
+    judged = check_representativeness(df, REF, sensitive_features=["g"], policy=on_interval)
+    b = next(g for g in judged.groups if g.group == "b")
+    assert b.ratio_low < 0.8 < b.ratio < b.ratio_high < 1.25
+    assert b.representation is Representation.UNDER and judged.status is GateStatus.FAILED
+    # With 100x the rows the interval is narrow and lies within the limits.
+    assert check_representativeness(pd.concat([df] * 100), REF, sensitive_features=["g"], policy=on_interval).passed
+    # An interval crossing both limits: the data cannot tell, so the group is too small to judge.
+    tiny = pd.DataFrame({"g": ["a"] * 11 + ["b"] * 9})
+    wide = check_representativeness(
+        tiny, REF, sensitive_features=["g"], policy=RepresentativenessPolicy(judge_on="interval", min_group_size=5)
+    )
+    b = next(g for g in wide.groups if g.group == "b")
+    assert b.ratio_low < 0.8 and b.ratio_high > 1.25
+    assert b.representation is Representation.TOO_SMALL and wide.status is GateStatus.NOT_JUDGED
 
 
 def test_not_judged_is_never_waived_by_a_policy_that_does_not_enforce():
@@ -67,6 +157,7 @@ def test_absent_group_and_unknown_attribute_fail():
     report = check_representativeness(pd.DataFrame({"g": ["a"] * 100}), REF, sensitive_features=["g"])
     absent = next(f for f in report.verdict.problems if f.subject == "g=b")
     assert not report.passed and absent.status is GateStatus.FAILED and "absent from the data" in absent.message
+    assert report.groups[1].representation is Representation.ABSENT and report.groups[1].count == 0
     df = pd.DataFrame({"g": ["a"] * 50 + ["b"] * 50, "h": ["x"] * 100})
     assert check_representativeness(df, REF, sensitive_features=["g", "h"]).status is GateStatus.NOT_JUDGED
 
@@ -123,7 +214,7 @@ def test_wilson_interval_known_value():
 
 def test_report_renders(adult):
     report = check_representativeness(adult.head(500), ReferencePopulation.default(), sensitive_features=["sex"])
-    assert "| FAILED | sex | Female |" in report.to_markdown()
+    assert "| FAILED | under-represented | sex | Female |" in report.to_markdown()
     html = report.to_html()
     assert '<div class="verdict status-failed"' in html and "<svg" in html
     data = report.to_dict()

@@ -1,26 +1,39 @@
-"""Representativeness: each group's share in the data against a cited reference population."""
+"""Representativeness: each group's share in the data, and each intersection's, against a cited
+reference population, with simultaneous intervals and a goodness-of-fit test.
+
+Intervals: Goodman's simultaneous intervals for multinomial proportions (statsmodels
+``multinomial_proportions_confint``), so that all shares of one attribute are covered together at
+the policy's level. Sison-Glaz is the other method statsmodels offers; it gives every category an
+interval of the same width, which misleads when shares differ by two orders of magnitude (Adult's
+race: 0.85 and 0.008), and it needs at least 7 categories, so Goodman is used throughout. Goodman's
+approximation wants every count >= 5; a group that small is too small to judge anyway.
+"""
 
 from __future__ import annotations
 
+import enum
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from kfp_rai.core.files import load_yaml, read_text_file
-from kfp_rai.core.groups import group_labels
+from kfp_rai.core.groups import intersection_labels, intersection_name
 from kfp_rai.core.numbers import is_finite_number
 from kfp_rai.core.report import Report, Section, Table, findings_section
 from kfp_rai.core.verdict import Finding, GateStatus, Verdict
 from kfp_rai.errors import DataValidationError, InvalidParameterError
 from kfp_rai.policy import RepresentativenessPolicy
-from kfp_rai.stats.intervals import wilson_interval
 
 _SHARE_TOLERANCE = 0.01
-_RULE_RATIO = "representativeness.min_ratio"
+_RULE_MIN = "representativeness.min_ratio"
+_RULE_MAX = "representativeness.max_ratio"
 _RULE_SIZE = "representativeness.min_group_size"
 _RULE_REFERENCE = "representativeness.reference"
+_MIN_EXPECTED = 5  # chi-square's usual rule for a trustworthy p-value
 
 
 def _share(attr: str, cat: Any, value: Any) -> float:
@@ -110,9 +123,33 @@ class ReferencePopulation:
         return cls.load(str(data_path("reference_population_us_census2000.yaml")))
 
 
+class Representation(str, enum.Enum):
+    """How a group's share of the data compares with its expected share, in words a reviewer uses."""
+
+    WITHIN = "within tolerance"
+    UNDER = "under-represented"
+    OVER = "over-represented"
+    ABSENT = "absent"
+    TOO_SMALL = "too small to judge"
+    NOT_IN_REFERENCE = "not in the reference"
+
+    @property
+    def status(self) -> GateStatus:
+        if self is Representation.WITHIN:
+            return GateStatus.PASSED
+        if self in (Representation.TOO_SMALL, Representation.NOT_IN_REFERENCE):
+            return GateStatus.NOT_JUDGED
+        return GateStatus.FAILED
+
+
 @dataclass(frozen=True)
 class GroupShare:
-    """One group's share of the data beside its reference share, and how it was judged."""
+    """One group's share of the data beside its expected share, and how it was judged.
+
+    ``attribute`` is an attribute (``sex``) or an intersection (``sex × race``); ``ci_low`` and
+    ``ci_high`` bound the share simultaneously with the attribute's other groups; ``ratio_low`` and
+    ``ratio_high`` are those bounds divided by the expected share.
+    """
 
     attribute: str
     group: str
@@ -122,12 +159,31 @@ class GroupShare:
     ci_high: float
     reference_share: float | None
     ratio: float | None
+    ratio_low: float | None
+    ratio_high: float | None
+    representation: Representation
     status: GateStatus
 
 
 @dataclass(frozen=True)
+class GoodnessOfFit:
+    """Pearson's chi-square test of an attribute's counts against its expected shares.
+
+    Evidence, not a gate: with tens of thousands of rows any difference is significant, which is why
+    the gate judges ratios. ``approximate`` is true when an expected count is below 5.
+    """
+
+    attribute: str
+    cells: int
+    statistic: float
+    dof: int
+    p_value: float
+    approximate: bool
+
+
+@dataclass(frozen=True)
 class RepresentativenessReport(Report):
-    """Per-group shares against the reference, and the discovery gate's verdict."""
+    """Per-group and per-intersection shares against the reference, and the discovery gate's verdict."""
 
     kind = "representativeness_report"
     title = "Representativeness"
@@ -135,12 +191,19 @@ class RepresentativenessReport(Report):
     verdict: Verdict
     rows: int
     groups: tuple[GroupShare, ...]
+    fits: tuple[GoodnessOfFit, ...]
     reference_source: str
     reference_year: int
     reference_url: str
     policy: dict[str, Any]
 
-    def _chart(self, attribute: str) -> Any:
+    @property
+    def attributes(self) -> list[str]:
+        """Attributes and intersections, in the order they were judged."""
+        return list(dict.fromkeys(g.attribute for g in self.groups))
+
+    def chart(self, attribute: str) -> Any:
+        """The shares of ``attribute`` (or an intersection) against the reference, as a Figure."""
         from kfp_rai.core.charts import IntervalRow, interval_chart
         from kfp_rai.core.report import Figure
 
@@ -148,8 +211,8 @@ class RepresentativenessReport(Report):
         rows = [IntervalRow(g.group, g.share, g.ci_low, g.ci_high, g.reference_share, g.status) for g in groups]
         level = f"{self.policy['confidence_level']:.0%}"
         caption = (
-            f"{attribute}: each group's share of the data (dot, {level} Wilson interval) against its share "
-            f"of the reference population (diamond), coloured by the group's status."
+            f"{attribute}: each group's share of the data (dot; line: {level} simultaneous Goodman interval) against "
+            f"its expected share in the reference population (diamond), coloured by the group's status."
         )
         return Figure(
             interval_chart(
@@ -166,93 +229,221 @@ class RepresentativenessReport(Report):
         p = self.policy
         level = f"{p['confidence_level']:.0%}"
         table = Table(
-            ("status", "attribute", "group", "rows", "share", f"{level} interval", "reference", "ratio"),
+            (
+                "status",
+                "verdict",
+                "attribute",
+                "group",
+                "rows",
+                "share",
+                f"{level} simultaneous interval",
+                "expected",
+                "ratio",
+                "ratio interval",
+            ),
             tuple(
-                (g.status, g.attribute, g.group, g.count, g.share, (g.ci_low, g.ci_high), g.reference_share, g.ratio)
+                (
+                    g.status,
+                    g.representation.value,
+                    g.attribute,
+                    g.group,
+                    g.count,
+                    g.share,
+                    (g.ci_low, g.ci_high),
+                    g.reference_share,
+                    g.ratio,
+                    (g.ratio_low, g.ratio_high) if g.ratio_low is not None else None,
+                )
                 for g in self.groups
             ),
         )
-        attributes = list(dict.fromkeys(g.attribute for g in self.groups))
+        fits = Table(
+            ("attribute", "groups", "chi-square", "dof", "p-value", "note"),
+            tuple(
+                (
+                    f.attribute,
+                    f.cells,
+                    f.statistic,
+                    f.dof,
+                    f.p_value,
+                    "approximate: an expected count < 5" if f.approximate else "",
+                )
+                for f in self.fits
+            ),
+        )
         source = f"{self.reference_source} ({self.reference_year})" + (
             f", {self.reference_url}" if self.reference_url else ""
+        )
+        on = (
+            "the ratio itself"
+            if p["judge_on"] == "point"
+            else "the least favourable end of the ratio's interval (a group whose interval crosses both limits is too "
+            "small to judge)"
         )
         return [
             Section(
                 "Rule",
                 (
                     f"Reference population: {source}.",
-                    f"Every group's share / reference share must be >= {p['min_ratio']} and every group needs at "
-                    f"least {p['min_group_size']} rows. A group missing from the reference cannot be compared: "
-                    f"not judged. Enforced: {'yes' if p['enforce'] else 'no (violations recorded as warnings)'}.",
+                    "Ratio = a group's share of the data / its expected share. Under-represented below "
+                    f"{p['min_ratio']}, over-represented above {p['max_ratio']}, judged on {on}. A group with fewer "
+                    f"than {p['min_group_size']} rows is too small to judge and a group the reference does not "
+                    "describe cannot be compared: both fail closed. A group the reference expects but the data "
+                    "lacks is absent. "
+                    f"Enforced: {'yes' if p['enforce'] else 'no (violations recorded as warnings)'}.",
+                    f"Shares carry {level} simultaneous intervals (Goodman, statsmodels): all groups of one attribute "
+                    "are covered together, not one at a time."
+                    + (
+                        " Intersections are expected at the product of their attributes' reference shares (the "
+                        "reference gives no joint shares, so independence is assumed: a caveat to read with them)."
+                        if p["intersections"]
+                        else " Intersections are not judged (policy)."
+                    ),
                     f"{self.rows} rows checked.",
                 ),
             ),
             findings_section(self.verdict),
-            Section("Shares against the reference", tuple(self._chart(a) for a in attributes)),
+            Section("Shares against the reference", tuple(self.chart(a) for a in self.attributes)),
             Section("Shares by group", (table,)),
+            Section(
+                "Goodness of fit (Pearson chi-square against the expected shares; evidence, not the gate)", (fits,)
+            ),
         ]
 
 
-def _group_findings(
-    attr: str, group: str, count: int, n: int, ref_share: float | None, policy: RepresentativenessPolicy
-) -> list[Finding]:
-    subject = f"{attr}={group}"
-    share = count / n
-    if ref_share is None:
-        return [
-            Finding(
-                _RULE_REFERENCE,
-                subject,
-                GateStatus.NOT_JUDGED,
-                f"{subject}: not in the reference population's mapping, so its share cannot be compared",
-                observed=share,
+def _simultaneous(counts: np.ndarray, level: float) -> np.ndarray:
+    """Goodman's simultaneous intervals, (k, 2); a single category is the whole data."""
+    from statsmodels.stats.proportion import multinomial_proportions_confint
+
+    if len(counts) < 2:
+        return np.ones((len(counts), 2))
+    bounds = np.asarray(multinomial_proportions_confint(counts, alpha=1 - level, method="goodman"), dtype=float)
+    clipped: np.ndarray = np.clip(bounds, 0.0, 1.0)
+    return clipped
+
+
+def _judgement(
+    count: int, share: float, ref: float, low: float, high: float, policy: RepresentativenessPolicy
+) -> tuple[Representation, str]:
+    """The group's representation and the clause that says why (ratio bounds are ``low``/``high``)."""
+    ratio = share / ref
+    if count == 0:
+        return Representation.ABSENT, f"absent from the data (expected share {ref:.3f})"
+    said = f"share {share:.3f} is {ratio:.3f}x its expected share {ref:.3f}"
+    if count < policy.min_group_size:
+        return Representation.TOO_SMALL, f"{count} rows < minimum {policy.min_group_size}: too small to judge ({said})"
+    if policy.judge_on == "interval":
+        under, over = low < policy.min_ratio, high > policy.max_ratio
+        bounds = f"interval {low:.3f}-{high:.3f}x"
+        if under and over:
+            return Representation.TOO_SMALL, (
+                f"{said}, but its {bounds} crosses both {policy.min_ratio} and {policy.max_ratio}: too small to judge"
             )
-        ]
-    findings = []
-    if ref_share <= 0:
+        if under:
+            return Representation.UNDER, f"{said}; its {bounds} reaches below {policy.min_ratio}: under-represented"
+        if over:
+            return Representation.OVER, f"{said}; its {bounds} reaches above {policy.max_ratio}: over-represented"
+        return Representation.WITHIN, f"{said}; its {bounds} lies within {policy.min_ratio}-{policy.max_ratio}"
+    if ratio < policy.min_ratio:
+        return Representation.UNDER, f"{said} (< {policy.min_ratio}): under-represented"
+    if ratio > policy.max_ratio:
+        return Representation.OVER, f"{said} (> {policy.max_ratio}): over-represented"
+    return Representation.WITHIN, f"{said} (within {policy.min_ratio}-{policy.max_ratio})"
+
+
+def _goodness_of_fit(name: str, counts: dict[str, int], expected: dict[str, float]) -> GoodnessOfFit | None:
+    """Chi-square over the groups the reference describes (shares > 0), or None without data there."""
+    from scipy.stats import chisquare
+
+    cells = [g for g, share in expected.items() if share > 0]
+    observed = np.array([counts.get(g, 0) for g in cells], dtype=float)
+    n = observed.sum()
+    if n == 0 or len(cells) < 2:
+        return None
+    shares = np.array([expected[g] for g in cells])
+    f_exp = n * shares / shares.sum()
+    result = chisquare(observed, f_exp)
+    return GoodnessOfFit(
+        attribute=name,
+        cells=len(cells),
+        statistic=float(result.statistic),
+        dof=len(cells) - 1,
+        p_value=float(result.pvalue),
+        approximate=bool((f_exp < _MIN_EXPECTED).any()),
+    )
+
+
+def judge_shares(
+    name: str, counts: dict[str, int], expected: dict[str, float], policy: RepresentativenessPolicy
+) -> tuple[list[GroupShare], list[Finding]]:
+    """Judge every group of one attribute (or intersection) from its counts and expected shares.
+
+    The groups are the union of those in the data and those the reference expects (a share > 0);
+    intervals are simultaneous over all of them.
+    """
+    labels = sorted(set(counts) | {g for g, share in expected.items() if share > 0})
+    observed = np.array([counts.get(g, 0) for g in labels], dtype=float)
+    n = int(observed.sum())
+    bounds = _simultaneous(observed, policy.confidence_level)
+    groups, findings = [], []
+    for (label, count), (low, high) in zip(
+        zip(labels, observed.astype(int).tolist(), strict=True), bounds, strict=True
+    ):
+        subject = f"{name}={label}"
+        share = count / n
+        ref = expected.get(label)
+        ratio: float | None = None
+        ratio_low: float | None = None
+        ratio_high: float | None = None
+        limit: float | int | None = None
+        if ref is None or ref <= 0:
+            representation = Representation.NOT_IN_REFERENCE
+            why = "not in the reference population's mapping" if ref is None else "its reference share is 0"
+            message = f"{subject}: {why}, so its share ({share:.3f}) cannot be compared"
+            rule = _RULE_REFERENCE
+        else:
+            ratio, ratio_low, ratio_high = share / ref, float(low) / ref, float(high) / ref
+            representation, clause = _judgement(count, share, ref, ratio_low, ratio_high, policy)
+            message = f"{subject}: {clause}"
+            if representation is Representation.TOO_SMALL:
+                rule, limit = _RULE_SIZE, policy.min_group_size
+            elif representation is Representation.OVER or (representation is Representation.WITHIN and ratio > 1):
+                rule, limit = _RULE_MAX, policy.max_ratio
+            else:
+                rule, limit = _RULE_MIN, policy.min_ratio
+        status = representation.status
+        interval = (ratio_low, ratio_high) if ratio_low is not None and ratio_high is not None else None
+        observed_value: float | int | None = count if rule == _RULE_SIZE and count < policy.min_group_size else ratio
         findings.append(
-            Finding(
-                _RULE_REFERENCE,
-                subject,
-                GateStatus.NOT_JUDGED,
-                f"{subject}: its reference share is 0, so no ratio can be formed",
-                observed=share,
+            Finding(rule, subject, status, message, observed=observed_value, limit=limit, interval=interval)
+        )
+        groups.append(
+            GroupShare(
+                attribute=name,
+                group=label,
+                count=count,
+                share=share,
+                ci_low=float(low),
+                ci_high=float(high),
+                reference_share=ref,
+                ratio=ratio,
+                ratio_low=ratio_low,
+                ratio_high=ratio_high,
+                representation=representation,
+                status=status,
             )
         )
-    else:
-        ratio = share / ref_share
-        low, high = wilson_interval(count, n, policy.confidence_level)
-        ok = ratio >= policy.min_ratio
-        message = (
-            f"{subject}: absent from the data (reference share {ref_share:.3f})"
-            if count == 0
-            else f"{subject}: share {share:.3f} is {ratio:.2f}x its population share {ref_share:.3f}"
-            + ("" if ok else f" (< {policy.min_ratio})")
-        )
-        findings.append(
-            Finding(
-                _RULE_RATIO,
-                subject,
-                GateStatus.PASSED if ok else GateStatus.FAILED,
-                message,
-                observed=ratio,
-                limit=policy.min_ratio,
-                interval=(low / ref_share, high / ref_share),
-            )
-        )
-    if count > 0:
-        big_enough = count >= policy.min_group_size
-        findings.append(
-            Finding(
-                _RULE_SIZE,
-                subject,
-                GateStatus.PASSED if big_enough else GateStatus.FAILED,
-                f"{subject}: {count} rows" + ("" if big_enough else f" < minimum {policy.min_group_size}"),
-                observed=count,
-                limit=policy.min_group_size,
-            )
-        )
-    return findings
+    return groups, findings
+
+
+def _expected_intersection(reference: ReferencePopulation, attributes: Sequence[str]) -> dict[str, float]:
+    """Expected share of each intersectional group: the product of its attributes' shares."""
+    from kfp_rai.core.groups import INTERSECTION_SEP
+
+    out = {}
+    for combo in itertools.product(*(reference.shares[a].items() for a in attributes)):
+        out[INTERSECTION_SEP.join(label for label, _ in combo)] = float(np.prod([share for _, share in combo]))
+    return out
 
 
 def check_representativeness(
@@ -262,12 +453,13 @@ def check_representativeness(
     sensitive_features: Sequence[str],
     policy: RepresentativenessPolicy | None = None,
 ) -> RepresentativenessReport:
-    """Compare every group's share of ``df`` with its reference population share.
+    """Compare every group's share of ``df``, and every intersection's, with its expected share.
 
-    Each group is checked against two rules: share / reference share >= ``policy.min_ratio`` (a group
-    absent from the data has ratio 0) and at least ``policy.min_group_size`` rows. What cannot be
-    compared (a group the reference does not map, an attribute it has no shares for) is not judged,
-    which fails closed.
+    Each group gets a simultaneous interval, a ratio to its expected share and one verdict: within
+    tolerance, under- or over-represented (``policy.min_ratio``/``max_ratio``, on the point or the
+    interval per ``policy.judge_on``), absent, too small to judge (fewer than
+    ``policy.min_group_size`` rows), or not in the reference. Each attribute and intersection also
+    gets a chi-square goodness-of-fit test. What cannot be compared is not judged: fails closed.
 
     Parameters
     ----------
@@ -284,8 +476,10 @@ def check_representativeness(
     policy = policy or RepresentativenessPolicy()
     if df.empty:
         raise DataValidationError("cannot check representativeness of an empty data set")
-    groups: list[tuple[str, str, int, int, float | None]] = []
+    groups: list[GroupShare] = []
     findings: list[Finding] = []
+    fits: list[GoodnessOfFit] = []
+    described = []
     for attr in sensitive_features:
         if attr not in df.columns:
             raise DataValidationError(f"sensitive feature {attr!r} is not a column of the data")
@@ -299,39 +493,32 @@ def check_representativeness(
                 )
             )
             continue
-        counts = group_labels(df[attr]).value_counts()
-        n = int(counts.sum())
-        ref = reference.shares[attr]
-        for group in sorted(set(counts.index) | set(ref)):
-            count = int(counts.get(group, 0))
-            groups.append((attr, str(group), count, n, ref.get(group)))
-            findings += _group_findings(attr, str(group), count, n, ref.get(group), policy)
+        described.append(attr)
+    combos: list[tuple[str, ...]] = [(a,) for a in described]
+    if policy.intersections:
+        combos += [c for size in range(2, len(described) + 1) for c in itertools.combinations(described, size)]
+    for combo in combos:
+        name = intersection_name(combo)
+        counts = {str(k): int(v) for k, v in intersection_labels(df, combo).value_counts().items()}
+        expected = reference.shares[combo[0]] if len(combo) == 1 else _expected_intersection(reference, combo)
+        judged, said = judge_shares(name, counts, expected, policy)
+        groups += judged
+        findings += said
+        fit = _goodness_of_fit(name, counts, expected)
+        if fit is not None:
+            fits.append(fit)
     verdict = Verdict.judge(
         findings,
-        summary=f"every group of {', '.join(sensitive_features)} is within policy against {reference.source}",
+        summary=f"every group of {', '.join(sensitive_features)} and their intersections is within policy against "
+        f"{reference.source}",
         enforce=policy.enforce,
     )
-    shares = []
-    for attr, group, count, n, ref_share in groups:
-        subject = f"{attr}={group}"
-        low, high = wilson_interval(count, n, policy.confidence_level)
-        shares.append(
-            GroupShare(
-                attribute=attr,
-                group=group,
-                count=count,
-                share=count / n,
-                ci_low=low,
-                ci_high=high,
-                reference_share=ref_share,
-                ratio=count / n / ref_share if ref_share else None,
-                status=GateStatus.worst(f.status for f in verdict.findings if f.subject == subject),
-            )
-        )
+    status_of = {f.subject: f.status for f in verdict.findings}
     return RepresentativenessReport(
         verdict=verdict,
         rows=int(len(df)),
-        groups=tuple(shares),
+        groups=tuple(GroupShare(**{**g.__dict__, "status": status_of[f"{g.attribute}={g.group}"]}) for g in groups),
+        fits=tuple(fits),
         reference_source=reference.source,
         reference_year=reference.year,
         reference_url=reference.url,

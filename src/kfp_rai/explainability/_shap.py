@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,9 @@ class ExplanationReport(Report):
     by_group: dict[str, dict[str, dict[str, float]]]
     sensitive_share: float
     sensitive_features_used: tuple[str, ...]
+    proxies: dict[str, list[str]]
+    proxy_share: float
+    proxy_source: str
     policy: dict[str, Any]
 
     def _chart(self) -> Figure:
@@ -72,6 +75,10 @@ class ExplanationReport(Report):
                     f"Sensitive features used as model inputs: {used}; their share of total attribution: "
                     f"{self.sensitive_share:.3f} (the policy allows at most {self.policy['max_sensitive_share']}). "
                     f"Enforced: {'yes' if self.policy['enforce'] else 'no (violations recorded as warnings)'}.",
+                    f"Proxies (features that stand in for a sensitive attribute; from {self.proxy_source}): "
+                    + (", ".join(f"{f} (of {', '.join(a)})" for f, a in self.proxies.items()) or "none")
+                    + f". Sensitive features and proxies together carry {self.proxy_share:.3f} of attribution "
+                    f"(the policy allows at most {self.policy['max_proxy_share']}).",
                 ),
             ),
             findings_section(self.verdict),
@@ -80,8 +87,18 @@ class ExplanationReport(Report):
                 (
                     self._chart(),
                     Table(
-                        ("feature", "mean |SHAP|", "share"),
-                        tuple((f.feature, f.mean_abs_shap, f.share) for f in self.importance),
+                        ("feature", "mean |SHAP|", "share", "stands for"),
+                        tuple(
+                            (
+                                f.feature,
+                                f.mean_abs_shap,
+                                f.share,
+                                "sensitive"
+                                if f.feature in self.sensitive_features_used
+                                else ", ".join(self.proxies.get(f.feature, [])),
+                            )
+                            for f in self.importance
+                        ),
                     ),
                 ),
             ),
@@ -187,11 +204,15 @@ def explain_model(
     sensitive_features: Sequence[str] = (),
     policy: ExplainabilityPolicy | None = None,
     seed: int = 0,
+    proxies: Mapping[str, Sequence[str]] | None = None,
+    proxy_source: str = "not measured",
 ) -> ExplanationReport:
     """SHAP attributions of ``model`` on a bounded sample of ``df``.
 
     TreeExplainer for tree ensembles behind a preprocessing pipeline; a bounded permutation
-    explainer for anything else.
+    explainer for anything else. Two findings: the sensitive features' share of attribution
+    (``max_sensitive_share``) and the share of the sensitive features and their ``proxies``
+    together (``max_proxy_share``; feature -> the attributes it stands for).
 
     Returns
     -------
@@ -232,8 +253,30 @@ def explain_model(
         }
     used = tuple(f for f in sensitive_features if f in features)
     sensitive_share = float(sum(mean_abs.get(f, 0.0) for f in used)) / total
+    measured = proxies is not None
+    leaning_on = {str(f): list(a) for f, a in (proxies or {}).items() if f in features and f not in used}
+    leaning = [*used, *leaning_on]
+    proxy_share = float(sum(mean_abs.get(f, 0.0) for f in leaning)) / total
     top = ", ".join(f"{f.feature} ({f.share:.0%})" for f in importance[:3])
     within = sensitive_share <= policy.max_sensitive_share
+    proxy_within = proxy_share <= policy.max_proxy_share
+    parts = ", ".join(
+        f"{f} {float(mean_abs.get(f, 0.0)) / total:.0%}" for f in sorted(leaning, key=lambda f: -mean_abs.get(f, 0.0))
+    )
+    proxy_finding = Finding(
+        "explainability.max_proxy_share",
+        "sensitive features and their proxies",
+        (GateStatus.PASSED if proxy_within else GateStatus.FAILED) if measured else GateStatus.NOT_JUDGED,
+        (
+            f"sensitive features and their proxies ({parts or 'none among the inputs'}) carry {proxy_share:.1%} of "
+            "attribution" + ("" if proxy_within else f" (> {policy.max_proxy_share:.0%} allowed)")
+        )
+        if measured
+        else "proxies of the sensitive features were not measured, so reliance on them cannot be judged "
+        "(pass proxies: kfp_rai.discovery.known_proxies)",
+        observed=proxy_share if measured else None,
+        limit=policy.max_proxy_share,
+    )
     finding = Finding(
         "explainability.max_sensitive_share",
         "sensitive features",
@@ -244,8 +287,9 @@ def explain_model(
         limit=policy.max_sensitive_share,
     )
     verdict = Verdict.judge(
-        [finding],
-        summary=f"top features: {top}; sensitive features carry {sensitive_share:.1%} of attribution",
+        [finding, proxy_finding],
+        summary=f"top features: {top}; sensitive features carry {sensitive_share:.1%} of attribution, with their "
+        f"proxies {proxy_share:.1%}",
         enforce=policy.enforce,
     )
     return ExplanationReport(
@@ -256,5 +300,8 @@ def explain_model(
         by_group=by_group,
         sensitive_share=sensitive_share,
         sensitive_features_used=used,
+        proxies=leaning_on,
+        proxy_share=proxy_share,
+        proxy_source=proxy_source,
         policy=policy.to_dict(),
     )
