@@ -5,7 +5,7 @@
 One module per lifecycle stage; each component is a thin adapter over the logic in ``kfp_rai``.
 """
 
-from kfp_rai.components.discovery import check_representativeness, load_dataset, split_dataset
+from kfp_rai.components.discovery import check_representativeness, load_dataset, split_dataset, write_datasheet
 from kfp_rai.components.production import deploy_model, register_model, write_model_card
 from kfp_rai.components.refresh import detect_drift, list_partitions, merge_drift, summarize_partition
 from kfp_rai.components.training import train_model
@@ -31,5 +31,6 @@ __all__ = [
     "summarize_partition",
     "train_model",
     "validate_model",
+    "write_datasheet",
     "write_model_card",
 ]

@@ -3,7 +3,7 @@
 from typing import NamedTuple
 
 from kfp import dsl
-from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Markdown, Metrics, Output
 
 from kfp_rai._image import IMAGE
 
@@ -191,4 +191,90 @@ def check_representativeness(
         metrics.log_metric(name, value)
     if fail_on_violation and not result.passed:
         raise GateFailedError(f"representativeness: {result.reason}")
+    return namedtuple("GateOutputs", ["status", "passed", "reason"])(*gate_outputs(result.verdict))
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def write_datasheet(
+    dataset: Input[Dataset],
+    target: str,
+    positive_label: str,
+    sensitive_features: list[str],
+    collection_plan: str,
+    policy: str,
+    representativeness_report: Input[Artifact],
+    datasheet: Output[Artifact],
+    datasheet_md: Output[Markdown],
+    datasheet_html: Output[HTML],
+    fail_on_violation: bool = False,
+) -> NamedTuple("GateOutputs", status=str, passed=bool, reason=str):
+    """Discovery's decision: the datasheet (Gebru et al.) of the data, checked against its
+    human-written data collection plan.
+
+    Checks the data against the plan (expected columns and groups present, no unexpected group, the
+    sensitive attributes the plan names, rows inside the collection period when it names a date
+    column); measures rows, label base rate and missingness per group and intersection, and the
+    association of every feature with every sensitive attribute (Cramér's V, correlation ratio),
+    marking proxies at the policy's proxies.threshold. Its verdict combines representativeness and
+    the plan: this is the discovery stage's verdict. No plan is not judged (fails closed).
+
+    Args:
+        dataset: The data set (from load_dataset).
+        target: The label column.
+        positive_label: The favourable value of the label.
+        sensitive_features: Columns holding the sensitive attributes.
+        collection_plan: YAML text of the data collection plan (schema: kfp_rai/schemas/collection_plan.schema.json);
+            empty uses the bundled data's own plan, and for other data means "no plan" (not judged).
+        policy: YAML text of a kfp-rai policy; empty uses the defaults.
+        representativeness_report: The representativeness report (from check_representativeness).
+        fail_on_violation: Raise GateFailedError (fail the task) instead of returning passed=false.
+
+    Returns:
+        status: The discovery verdict: passed, warning, failed or not_judged.
+        passed: True when the data may be trained on (passed or warning).
+        reason: One line naming every finding that did not pass, in full.
+        datasheet: The datasheet as JSON (plan, quality per group, associations and proxies, findings).
+        datasheet_md: The datasheet as Markdown.
+        datasheet_html: The datasheet as a self-contained HTML page with charts.
+    """
+    import json
+    from collections import namedtuple
+
+    from kfp_rai.core.bundled import default_collection_plan
+    from kfp_rai.core.evidence import gate_outputs, lineage, write_report
+    from kfp_rai.core.report import Subject
+    from kfp_rai.core.tables import read_table
+    from kfp_rai.discovery import CollectionPlan
+    from kfp_rai.discovery import write_datasheet as write
+    from kfp_rai.errors import GateFailedError
+    from kfp_rai.policy import Policy
+
+    rules = Policy.from_yaml(policy)
+    plan_text = (
+        collection_plan if collection_plan.strip() else default_collection_plan(dataset.metadata.get("source", ""))
+    )
+    df = read_table(dataset.path, format="parquet")
+    with open(representativeness_report.path, encoding="utf-8") as f:
+        representativeness = json.load(f)
+    identifiers = set(dataset.metadata.get("identifier_columns", []))
+    result = write(
+        df,
+        target=target,
+        positive_label=positive_label,
+        sensitive_features=sensitive_features,
+        features=[c for c in df.columns if c != target and c not in sensitive_features and c not in identifiers],
+        plan=CollectionPlan.from_yaml(plan_text) if plan_text else None,
+        representativeness=representativeness,
+        proxy_threshold=rules.proxies.threshold,
+        confidence_level=rules.representativeness.confidence_level,
+        intersections=rules.representativeness.intersections,
+        personal_data=dataset.metadata.get("personal_data", []),
+        enforce_plan=rules.representativeness.enforce,
+    )
+    data_sha = dataset.metadata.get("sha256", "")
+    subject = Subject(data_sha256={"input": data_sha}, policy_sha256=rules.sha256)
+    write_report(result, subject, datasheet.path, html_path=datasheet_html.path, md_path=datasheet_md.path)
+    datasheet.metadata.update(lineage(rules.sha256, data_sha256=data_sha))
+    if fail_on_violation and not result.passed:
+        raise GateFailedError(f"discovery: {result.reason}")
     return namedtuple("GateOutputs", ["status", "passed", "reason"])(*gate_outputs(result.verdict))

@@ -18,11 +18,14 @@ def write_model_card(
     card: Output[Markdown],
     card_html: Output[HTML],
     card_json: Output[Artifact],
+    datasheet: Input[Artifact] = None,
 ) -> NamedTuple("GateOutputs", status=str, passed=bool, reason=str):
-    """Production gate: write the model card (Markdown, HTML, JSON) for a candidate, blocked or not.
+    """Production gate: write the model card (Mitchell et al.: Markdown, HTML, JSON) for a candidate,
+    blocked or not.
 
     The model is eligible for registration only when every gate before it passed or recorded a
-    warning; a blocked card names each gate that blocked it and why, and lists every finding.
+    warning; a blocked card names each gate that blocked it and why, lists every finding, and quotes
+    the written reason of every gate the policy does not enforce.
 
     Args:
         model: The trained model (from train_model).
@@ -30,6 +33,8 @@ def write_model_card(
         validation_report: The validation gate's JSON report (from validate_model).
         explanation_report: The explainability gate's JSON report (from explain_model).
         intended_use: What the model is for and not for, as written by people.
+        datasheet: The datasheet (from write_datasheet); with it, the discovery gate is its verdict
+            (representativeness and the collection plan) and the card describes the data from it.
 
     Returns:
         status: The production gate: passed, warning (eligible with recorded warnings) or failed (blocked).
@@ -55,6 +60,7 @@ def write_model_card(
         validation=read_json(validation_report.path),
         explanation=read_json(explanation_report.path),
         intended_use=intended_use,
+        datasheet=read_json(datasheet.path) if datasheet is not None else None,
     )
     write_report(result, model_subject(meta, meta.get("policy_sha256", "")), card_json.path, card_html.path, card.path)
     card.metadata.update(

@@ -3,7 +3,7 @@
 from typing import NamedTuple
 
 from kfp import dsl
-from kfp.dsl import Dataset, Input, Model, Output
+from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
 from kfp_rai._image import IMAGE
 
@@ -18,12 +18,15 @@ def train_model(
     seed: int,
     model: Output[Model],
     model_name: str = "",
+    datasheet: Input[Artifact] = None,
 ) -> NamedTuple("GateOutputs", status=str, passed=bool, reason=str):
     """Train one-hot encoding + HistGradientBoostingClassifier, seeded, and save it with skops.
 
     Sensitive features are not model inputs unless the policy's training.use_sensitive_features
-    says so; identifier columns (pseudonymized at load) never are. Training fails when the model
-    predicts a single class for every training row: it learned nothing a gate could judge.
+    says so; identifier columns (pseudonymized at load) never are; proxies of a sensitive attribute
+    are left out when the policy's proxies.drop_from_training says so (from the datasheet, else
+    measured on the training data). Training fails when the model predicts a single class for
+    every training row: it learned nothing a gate could judge.
 
     Args:
         train: The training data (from split_dataset).
@@ -35,6 +38,7 @@ def train_model(
         seed: Random seed of the estimator.
         model_name: The model's name, recorded in its metadata; empty derives it from the training data's
             source.
+        datasheet: The datasheet (from write_datasheet) naming the proxies; optional.
 
     Returns:
         status: The training stage's verdict: passed, or failed for a model that predicts one class only.
@@ -59,6 +63,24 @@ def train_model(
 
     rules = Policy.from_yaml(policy)
     df = read_table(train.path, format="parquet")
+    drop: list[str] = []
+    if rules.proxies.drop_from_training:
+        from kfp_rai.discovery import known_proxies
+
+        sheet = None
+        if datasheet is not None:
+            with open(datasheet.path, encoding="utf-8") as f:
+                sheet = json.load(f)
+        ids = set(train.metadata.get("identifier_columns", []))
+        candidates = [c for c in df.columns if c != target and c not in sensitive_features and c not in ids]
+        found, _ = known_proxies(
+            df,
+            sensitive_features=sensitive_features,
+            features=candidates,
+            threshold=rules.proxies.threshold,
+            datasheet=sheet,
+        )
+        drop = list(found)
     fitted, summary = train_fn(
         df,
         target=target,
@@ -67,12 +89,14 @@ def train_model(
         policy=rules.training,
         seed=seed,
         identifier_columns=train.metadata.get("identifier_columns", []),
+        drop_proxies=drop,
     )
     verdict = judge_training(summary)
     meta = {
         **asdict(summary),
         "name": model_name or default_model_name(train.metadata.get("source", "")),
         "decision_threshold": rules.validation.threshold,
+        "hyperparameters": {k: rules.training.to_dict()[k] for k in ("max_iter", "learning_rate", "max_leaf_nodes")},
         "training_verdict": verdict.to_dict(),  # the production gate reads it from here
         **lineage(rules.sha256, training_data_sha256=train.metadata.get("sha256", "")),
     }

@@ -17,12 +17,14 @@ def explain_model(
     seed: int,
     report: Output[Artifact],
     report_html: Output[HTML],
+    datasheet: Input[Artifact] = None,
 ) -> NamedTuple("GateOutputs", status=str, passed=bool, reason=str):
     """Explainability gate: SHAP attributions mapped back to input features, and reliance on
-    sensitive features judged by the policy.
+    sensitive features and on their proxies judged by the policy.
 
     TreeExplainer for the tree model (exact tree-path attributions), a bounded permutation explainer
-    otherwise; global and per-group importance on a seeded sample.
+    otherwise; global and per-group importance on a seeded sample. Proxies (features standing in
+    for a sensitive attribute) come from the datasheet; without one they are measured on data.
 
     Args:
         model: The trained model (from train_model).
@@ -30,32 +32,49 @@ def explain_model(
         sensitive_features: Columns holding the attributes importance is broken down by.
         policy: YAML text of a kfp-rai policy (its explainability section); empty uses the defaults.
         seed: Random seed of the sample explained.
+        datasheet: The datasheet (from write_datasheet) whose proxies are counted; optional.
 
     Returns:
-        status: The verdict: passed, warning, or failed when sensitive features carry more attribution than
-            allowed.
+        status: The verdict: passed, warning, or failed when sensitive features, or they and their proxies,
+            carry more attribution than allowed.
         passed: True when the model may go on (passed or warning).
         reason: One line: the top features and the sensitive features' share of attribution.
         report: The report as JSON (verdict, findings, importance, per-group importance, subject).
         report_html: The report as a self-contained HTML page with a chart.
     """
+    import json
     from collections import namedtuple
 
     from kfp_rai.core.evidence import gate_outputs, lineage, model_subject, write_report
     from kfp_rai.core.model_dir import load_model_dir
     from kfp_rai.core.tables import read_table
+    from kfp_rai.discovery import known_proxies
     from kfp_rai.explainability import explain_model as explain
     from kfp_rai.policy import Policy
 
     rules = Policy.from_yaml(policy)
     fitted, meta = load_model_dir(model.path, model.metadata.get("sha256"))
+    df = read_table(data.path, format="parquet")
+    sheet = None
+    if datasheet is not None:
+        with open(datasheet.path, encoding="utf-8") as f:
+            sheet = json.load(f)
+    proxies, source = known_proxies(
+        df,
+        sensitive_features=sensitive_features,
+        features=meta["features"],
+        threshold=rules.proxies.threshold,
+        datasheet=sheet,
+    )
     result = explain(
         fitted,
-        read_table(data.path, format="parquet"),
+        df,
         features=meta["features"],
         sensitive_features=sensitive_features,
         policy=rules.explainability,
         seed=seed,
+        proxies=proxies,
+        proxy_source=source,
     )
     subject = model_subject(meta, rules.sha256, explained=data.metadata.get("sha256", ""))
     write_report(result, subject, report.path, html_path=report_html.path)

@@ -13,6 +13,7 @@ from kfp_rai.components import (
     split_dataset,
     train_model,
     validate_model,
+    write_datasheet,
     write_model_card,
 )
 
@@ -70,6 +71,7 @@ def _build_and_judge(
     positive_label: str,
     sensitive_features: list[str],
     reference_population: str,
+    collection_plan: str,
     policy: str,
     model_name: str,
     intended_use: str,
@@ -82,8 +84,8 @@ def _build_and_judge(
     """Discovery → training → validation → production on ``data``; returns the split, training and
     card tasks.
 
-    ``.after`` keeps the stages in order where the data flow alone would not (representativeness
-    before training), so a run reads, locally and in the Kubeflow graph, stage by stage.
+    ``.after`` keeps the stages in order where the data flow alone would not (the datasheet, discovery's
+    decision, before training), so a run reads, locally and in the Kubeflow graph, stage by stage.
     """
     split = _resources(split_dataset(dataset=data, target=target, test_size=test_size, seed=seed))
     representativeness = _resources(
@@ -94,6 +96,18 @@ def _build_and_judge(
             policy=policy,
         ).after(split)
     )
+    datasheet = _resources(
+        write_datasheet(
+            dataset=data,
+            target=target,
+            positive_label=positive_label,
+            sensitive_features=sensitive_features,
+            collection_plan=collection_plan,
+            policy=policy,
+            representativeness_report=representativeness.outputs["report"],
+        )
+    )
+    sheet = datasheet.outputs["datasheet"]
     trained = train_model(
         train=split.outputs["train"],
         target=target,
@@ -102,7 +116,8 @@ def _build_and_judge(
         policy=policy,
         seed=seed,
         model_name=model_name,
-    ).after(representativeness)
+        datasheet=sheet,
+    )
     _signs(_resources(trained, _LARGE))
     explained = explain_model(
         model=trained.outputs["model"],
@@ -110,6 +125,7 @@ def _build_and_judge(
         sensitive_features=sensitive_features,
         policy=policy,
         seed=seed,
+        datasheet=sheet,
     )
     _verifies(_resources(explained, _LARGE))
     validated = validate_model(
@@ -129,6 +145,7 @@ def _build_and_judge(
         validation_report=validated.outputs["report"],
         explanation_report=explained.outputs["report"],
         intended_use=intended_use,
+        datasheet=sheet,
     )
     _verifies(_resources(card))
     with dsl.If(card.outputs["passed"] == True, name="every-gate-passed"):  # noqa: E712 - kfp needs ==
@@ -156,6 +173,7 @@ def lifecycle_pipeline(
     positive_label: str = ">50K",
     sensitive_features: list[str] = ["sex", "race"],  # noqa: B006 - kfp pipeline defaults are literals
     reference_population: str = "",
+    collection_plan: str = "",
     policy: str = "",
     model_name: str = "",
     intended_use: str = "",
@@ -166,9 +184,10 @@ def lifecycle_pipeline(
     serving_namespace: str = "kfp-rai",
     pseudonymize: list[str] = [],  # noqa: B006
 ):
-    """Responsible-AI lifecycle: discovery (data checks, representativeness) → training → validation
-    (explanations, performance, fairness) → production (model card, gated registration, optional
-    deployment) → refresh (drift of current data; on drift, retrain, re-judge and re-register).
+    """Responsible-AI lifecycle: discovery (data checks, representativeness, collection plan, datasheet)
+    → training → validation (explanations, performance, fairness) → production (model card, gated
+    registration, optional deployment) → refresh (drift of current data; on drift, retrain, re-judge
+    and re-register).
 
     Args:
         data: Training data: a .csv/.parquet path the pods can read, or bundled:adult (UCI Adult inside the
@@ -181,6 +200,8 @@ def lifecycle_pipeline(
             list).
         reference_population: YAML text of the population the data should represent (source, year, shares,
             mapping); empty uses the bundled US Census 2000 shares for sex and race.
+        collection_plan: YAML text of the human-written data collection plan (docs/collection-plan.md); empty uses
+            the bundled data's own plan, and for other data means no plan (the discovery gate is not judged).
         policy: YAML text of the policy (every threshold; see docs/policy.md); empty uses the defaults.
         model_name: Registry name of the model; empty derives it from the data (adult-income for the bundled
             data, else the file name).
@@ -205,6 +226,7 @@ def lifecycle_pipeline(
         positive_label=positive_label,
         sensitive_features=sensitive_features,
         reference_population=reference_population,
+        collection_plan=collection_plan,
         policy=policy,
         model_name=loaded.outputs["model_name"],
         intended_use=loaded.outputs["intended_use"],

@@ -30,6 +30,11 @@ TASKS = {
             "metrics": "representativeness_metrics.json",
         },
     ),
+    "write-datasheet": TaskKind(
+        "discovery",
+        "datasheet + collection plan (discovery gate)",
+        {"datasheet": "datasheet.json", "datasheet_md": "datasheet.md", "datasheet_html": "datasheet.html"},
+    ),
     "train-model": TaskKind("training", "train model", {"model": "model"}),
     "explain-model": TaskKind(
         "validation", "explainability gate", {"report": "explanation.json", "report_html": "explanation.html"}
@@ -59,7 +64,7 @@ TASKS = {
 }
 # The task whose outputs are a stage's verdict, and the output holding its report (findings).
 DECIDERS = {
-    "discovery": ("check-representativeness", "report"),
+    "discovery": ("write-datasheet", "datasheet"),
     "training": ("train-model", None),
     "validation": ("validate-model", "report"),
     "production": ("write-model-card", "card_json"),

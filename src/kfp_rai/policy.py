@@ -34,7 +34,7 @@ from kfp_rai.errors import InvalidParameterError
 
 _MSG = "policy {where} must be {rule}, got {value!r}"
 _MSG_UNKNOWN = "unknown policy key {key!r} in section {section!r}; known keys: {known}"
-Kind = Literal["number", "integer", "boolean", "columns", "decisions", "choice"]
+Kind = Literal["number", "integer", "boolean", "columns", "decisions", "choice", "text"]
 Closed = Literal["both", "left", "right", "neither"]
 
 
@@ -64,6 +64,8 @@ class Constraint:
         """The rule in words, as every error message states it (``a number in (0, 1]``)."""
         if self.kind == "boolean":
             return "true or false"
+        if self.kind == "text":
+            return "text"
         if self.kind == "columns":
             return "a list of column names"
         if self.kind == "decisions":
@@ -92,6 +94,10 @@ class Constraint:
             if not isinstance(value, bool):
                 raise bad
             return value
+        if self.kind == "text":
+            if not isinstance(value, str):
+                raise bad
+            return value.strip()
         if self.kind == "columns":
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
                 raise bad
@@ -129,6 +135,7 @@ def Integer(low: int) -> Constraint:  # noqa: N802
 SHARE = Number(0, 1)  # a proportion or rate, both ends allowed
 LEVEL = Number(0, 1, "neither")  # a confidence level or significance level
 BOOLEAN = Constraint("boolean")
+TEXT = Constraint("text")
 COLUMNS = Constraint("columns")
 
 
@@ -170,6 +177,11 @@ class PolicySection:
                 _MSG_UNKNOWN.format(key=unknown[0], section=cls.section, known=sorted(declared))
             )
         values = {k: declared[k].constraint.check(f"{cls.section}.{k}", v) for k, v in given.items()}
+        if "enforce" in declared and values.get("enforce") is False and not values.get("exception_reason"):
+            raise InvalidParameterError(
+                f"{cls.section}.enforce is false but {cls.section}.exception_reason is empty: write why this gate "
+                "records violations instead of blocking (it is quoted on the model card)"
+            )
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -219,6 +231,11 @@ class RepresentativenessPolicy(PolicySection):
     )
     enforce: bool = setting(
         True, BOOLEAN, "false records a violation as a warning instead of failing (a written human decision)."
+    )
+    exception_reason: str = setting(
+        "",
+        TEXT,
+        "Why enforce is false: the written human decision, required then and quoted on the model card.",
     )
 
 
@@ -273,6 +290,12 @@ class ValidationPolicy(PolicySection):
     min_group_size: int = setting(
         30, Integer(1), "A group with fewer test rows cannot be judged: the gate fails closed."
     )
+    gate_intersections: bool = setting(
+        True,
+        BOOLEAN,
+        "Judge the intersection of the sensitive attributes (e.g. sex × race) like each attribute: its groups' "
+        "sizes and its disparities; false reports it without judging it.",
+    )
     bootstrap_samples: int = setting(200, Integer(0), "Bootstrap resamples for confidence intervals (0: none).")
     confidence_level: float = setting(0.95, LEVEL, "Level of those intervals.")
     judge_on: str = setting(
@@ -284,6 +307,11 @@ class ValidationPolicy(PolicySection):
     threshold: float = setting(0.5, LEVEL, "Decision threshold on the predicted probability of the positive label.")
     enforce: bool = setting(
         True, BOOLEAN, "false records a violation as a warning instead of failing (a written human decision)."
+    )
+    exception_reason: str = setting(
+        "",
+        TEXT,
+        "Why enforce is false: the written human decision, required then and quoted on the model card.",
     )
 
 
@@ -304,6 +332,11 @@ class ExplainabilityPolicy(PolicySection):
     )
     enforce: bool = setting(
         True, BOOLEAN, "false records a violation as a warning instead of failing (a written human decision)."
+    )
+    exception_reason: str = setting(
+        "",
+        TEXT,
+        "Why enforce is false: the written human decision, required then and quoted on the model card.",
     )
 
 

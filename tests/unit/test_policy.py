@@ -58,6 +58,8 @@ def _outside(c: Constraint) -> list[object]:
         return ["drop", [["a", "drop"]], {"a": "erase"}, {"a": 1}, {1: "drop"}]
     if c.kind == "choice":
         return ["maybe", c.choices[0].upper(), 1, None, [c.choices[0]]]
+    if c.kind == "text":
+        return [1, True, None, ["a reason"], {"why": "x"}]
     values: list[object] = ["1", True, None]
     step = 1 if c.kind == "integer" else 1e-9
     if c.low is not None:
@@ -80,6 +82,8 @@ def _inside(c: Constraint) -> list[object]:
         return [{"a": choice} for choice in c.choices] + [{}]
     if c.kind == "choice":
         return list(c.choices)
+    if c.kind == "text":
+        return ["a written reason"]
     low = c.low if c.low is not None else -10
     high = c.high if c.high is not None else low + 10
     edges = [low] if c.low_closed else []
@@ -137,3 +141,11 @@ def test_policy_reference_is_generated_from_the_declarations():
 def test_doctests_run(module):
     failed, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert tried > 0 and failed == 0
+
+
+def test_a_gate_that_does_not_enforce_needs_its_written_reason():
+    with pytest.raises(InvalidParameterError) as info:
+        Policy.from_yaml("validation: {enforce: false}")
+    assert "validation.exception_reason is empty" in str(info.value)
+    policy = Policy.from_yaml("validation: {enforce: false, exception_reason: '  Demo only.  '}")
+    assert policy.validation.exception_reason == "Demo only." and not policy.validation.enforce

@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 
 from kfp_rai.errors import DataValidationError
 from kfp_rai.stats.bins import reference_bins
-from kfp_rai.stats.bootstrap import bootstrap_counts, cell_counts, disparities, rates
+from kfp_rai.stats.bootstrap import bootstrap_counts, bootstrap_roc_auc, cell_counts, disparities, rates
 from kfp_rai.stats.drift import ks_from_sketches, wasserstein_from_sketches
 from kfp_rai.stats.groups import GroupCounts, merge_counts, roc_auc
 from kfp_rai.stats.stream import open_batches, show_progress
@@ -231,6 +231,27 @@ def test_the_bootstrap_from_counts_agrees_with_a_row_level_bootstrap():
         assert np.allclose(a.std(axis=0), sd, rtol=0.1)
     dp_a, dp_b = disparities(ours)["demographic_parity_difference"], disparities(rows)["demographic_parity_difference"]
     assert abs(np.percentile(dp_a, 97.5) - np.percentile(dp_b, 97.5)) <= 0.25 * dp_b.std()
+
+
+def test_roc_auc_from_resampled_histograms_agrees_with_a_row_level_bootstrap_of_sklearn():
+    rng = np.random.default_rng(3)
+    n, n_boot = 600, 1000
+    y = rng.integers(0, 2, n)
+    scores = np.clip(rng.normal(0.4 + 0.2 * y, 0.2), 0, 1)
+    hist = GroupCounts.of("g", np.zeros(n), y, (scores >= 0.5).astype(int), scores).scores[0]
+    ours = bootstrap_roc_auc(hist, n_boot=n_boot, seed=0)
+    # Row-level bootstrap stratified by class, each resample scored by scikit-learn.
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    theirs = []
+    for _ in range(n_boot):
+        rows = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
+        theirs.append(roc_auc_score(y[rows], scores[rows]))
+    theirs = np.array(theirs)
+    sd = theirs.std()
+    for q in (2.5, 50, 97.5):
+        assert abs(np.percentile(ours, q) - np.percentile(theirs, q)) <= 0.25 * sd
+    assert ours.std() == pytest.approx(sd, rel=0.1)
+    assert np.isnan(bootstrap_roc_auc(hist * np.array([[1], [0]]), n_boot=5, seed=0)).all()
 
 
 def test_the_bootstrap_is_seeded_its_cost_is_rows_free_and_strata_keep_their_size():

@@ -57,6 +57,11 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument(
         "--reference-population", metavar="FILE", help="reference population YAML (default: US Census 2000)"
     )
+    run.add_argument(
+        "--collection-plan",
+        metavar="FILE",
+        help="data collection plan YAML (default: the bundled data's own; other data without one is not judged)",
+    )
     run.add_argument("--policy", metavar="FILE", help="policy YAML/JSON (default: built-in thresholds)")
     run.add_argument(
         "--registry", default="registry", metavar="DIR", help="model registry directory (default: ./registry)"

@@ -63,7 +63,7 @@ def cmd_deploy_manifest(args: argparse.Namespace) -> int:
 
 
 def _remote_params(args: argparse.Namespace) -> dict[str, Any]:
-    from kfp_rai.discovery import ReferencePopulation
+    from kfp_rai.discovery import CollectionPlan, ReferencePopulation
     from kfp_rai.pipelines.remote import parse_params, read_text_param
     from kfp_rai.policy import Policy
 
@@ -74,6 +74,9 @@ def _remote_params(args: argparse.Namespace) -> dict[str, Any]:
     if (reference := read_text_param(args.reference_population, "reference population")) is not None:
         ReferencePopulation.from_yaml(reference)
         params["reference_population"] = reference
+    if (plan := read_text_param(args.collection_plan, "data collection plan")) is not None:
+        CollectionPlan.from_yaml(plan)
+        params["collection_plan"] = plan
     return params
 
 
@@ -117,6 +120,7 @@ def add_remote_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--param", action="append", metavar="NAME=VALUE", help="pipeline parameter (repeatable)")
     parser.add_argument("--policy", metavar="FILE", help="policy YAML, passed as the policy parameter")
     parser.add_argument("--reference-population", metavar="FILE", help="reference population YAML")
+    parser.add_argument("--collection-plan", metavar="FILE", help="data collection plan YAML")
     parser.add_argument("--experiment", default="kfp-rai", help="KFP experiment (default: kfp-rai)")
     parser.add_argument("--image", metavar="REF", help="component image for this submission")
     parser.add_argument("--service-account", metavar="NAME", help="Kubernetes service account of the run's pods")

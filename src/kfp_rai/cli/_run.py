@@ -35,7 +35,7 @@ def preflight(args: argparse.Namespace) -> dict[str, Any]:
     """Check every input before anything runs; return the pipeline arguments."""
     from kfp_rai.core.bundled import default_intended_use, default_model_name
     from kfp_rai.core.tables import read_table
-    from kfp_rai.discovery import ReferencePopulation, hmac_key_from_env, prepare_dataset
+    from kfp_rai.discovery import CollectionPlan, ReferencePopulation, hmac_key_from_env, prepare_dataset
     from kfp_rai.policy import Policy
     from kfp_rai.production import validate_model_name
     from kfp_rai.training import feature_columns
@@ -78,6 +78,10 @@ def preflight(args: argparse.Namespace) -> dict[str, Any]:
     if args.reference_population:
         ReferencePopulation.load(args.reference_population)
         reference_text = Path(args.reference_population).read_text(encoding="utf-8")
+    plan_text = ""
+    if args.collection_plan:
+        CollectionPlan.load(args.collection_plan)
+        plan_text = Path(args.collection_plan).read_text(encoding="utf-8")
     registry = Path(args.registry).expanduser().resolve()
     nearest = next(p for p in (registry, *registry.parents) if p.exists())
     if not nearest.is_dir():
@@ -91,6 +95,7 @@ def preflight(args: argparse.Namespace) -> dict[str, Any]:
         "positive_label": args.positive_label,
         "sensitive_features": sensitive,
         "reference_population": reference_text,
+        "collection_plan": plan_text,
         "policy": policy_text,
         "model_name": model_name,
         "intended_use": args.intended_use or default_intended_use(data),
@@ -245,9 +250,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         failed_task, message = error_from_log(followed.lines) if result["status"] != "succeeded" else (None, None)
         pipeline_dir = result.get("pipeline_dir")
         tasks = collect_outputs(Path(pipeline_dir), run_dir) if pipeline_dir else {}
-    shown_arguments = {k: v for k, v in arguments.items() if k not in ("policy", "reference_population")}
+    shown_arguments = {
+        k: v for k, v in arguments.items() if k not in ("policy", "reference_population", "collection_plan")
+    }
     shown_arguments["policy"] = args.policy or "(default policy)"
     shown_arguments["reference_population"] = args.reference_population or "(bundled US Census 2000)"
+    shown_arguments["collection_plan"] = args.collection_plan or "(the bundled data's own, else none)"
     record = build_run_record(
         run_dir,
         tasks,

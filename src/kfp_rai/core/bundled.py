@@ -50,11 +50,14 @@ class BundledDataset:
     file: str
     model_name: str
     intended_use: str
+    collection_plan: str
 
 
 _BUNDLED = {
-    "adult": BundledDataset("adult/adult.data.gz", "adult-income", _ADULT_INTENDED_USE),
-    "adult-test": BundledDataset("adult/adult.test.gz", "adult-income", _ADULT_INTENDED_USE),
+    "adult": BundledDataset("adult/adult.data.gz", "adult-income", _ADULT_INTENDED_USE, "adult/collection_plan.yaml"),
+    "adult-test": BundledDataset(
+        "adult/adult.test.gz", "adult-income", _ADULT_INTENDED_USE, "adult/collection_plan.yaml"
+    ),
 }
 
 
@@ -100,6 +103,13 @@ def default_model_name(source: str) -> str:
         stem = stem.removesuffix(suffix)
     name = re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-._")[:63]
     return name or "model"
+
+
+def default_collection_plan(source: str) -> str:
+    """The bundled set's data collection plan (YAML text), else "" (no plan: not judged)."""
+    if source.startswith(BUNDLED_PREFIX):
+        return data_path(*_bundled(source[len(BUNDLED_PREFIX) :]).collection_plan.split("/")).read_text("utf-8")
+    return ""
 
 
 def default_intended_use(source: str) -> str:

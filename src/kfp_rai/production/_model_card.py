@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kfp_rai.core.report import Report, Section, Table, findings_section
+from kfp_rai.core.report import Bullets, Report, Section, Table, findings_section
 from kfp_rai.core.verdict import Finding, GateStatus, Verdict
 
 _EXPLAINABILITY_RULES = "explainability."
@@ -33,6 +33,7 @@ class ModelCard(Report):
     validation: dict[str, Any]
     explanation: dict[str, Any]
     lineage: dict[str, Any]
+    datasheet: dict[str, Any] | None = None
 
     @property
     def eligible(self) -> bool:
@@ -43,78 +44,257 @@ class ModelCard(Report):
             self.verdict.status, "BLOCKED"
         )
 
-    def sections(self) -> list[Section]:
-        v, r, e, t = self.validation, self.representativeness, self.explanation, self.training
-        overall = v.get("overall", {})
+    def exceptions(self) -> list[tuple[str, str]]:
+        """(gate, the written reason) for every gate whose policy records violations instead of
+        blocking, read from the policy each stage report was judged under."""
+        out = []
+        for name, report in (
+            ("representativeness", self.representativeness),
+            ("validation", self.validation),
+            ("explainability", self.explanation),
+        ):
+            policy = report.get("policy", {})
+            if policy.get("enforce") is False:
+                out.append((name, policy.get("exception_reason") or "no reason was written"))
+        return out
+
+    def _model_details(self) -> Section:
+        rows = [(k, ", ".join(map(str, val)) if isinstance(val, list) else val) for k, val in self.details.items()]
+        rows += [(f"hyperparameter {k}", v) for k, v in self.training.get("hyperparameters", {}).items()]
+        return Section("Model details", (Table(("field", "value"), tuple(rows)),))
+
+    def _factors(self) -> Section:
+        v, sheet = self.validation, self.datasheet or {}
+        attributes = [f["attribute"] for f in v.get("fairness", [])]
+        proxies = _proxies(sheet)
+        dropped = self.training.get("dropped_proxies", [])
+        return Section(
+            "Factors",
+            (
+                "Groups the model was evaluated on (each attribute and intersection): "
+                + (", ".join(attributes) or "none")
+                + ".",
+                "Proxies (features standing in for a sensitive attribute, from the datasheet): "
+                + (", ".join(f"{f} (of {', '.join(a)})" for f, a in proxies.items()) or "none found or not measured")
+                + "."
+                + (f" Left out of training by the policy: {', '.join(dropped)}." if dropped else ""),
+                "Not evaluated: any attribute not listed above (e.g. age bands, disability), and how the "
+                "model behaves on populations unlike the training data's.",
+            ),
+        )
+
+    def _metrics(self) -> Section:
+        p = self.validation.get("policy", {})
+        e = self.explanation.get("policy", {})
+        rows = [
+            ("accuracy", "share of correct predictions", f">= {p.get('min_accuracy')}"),
+            ("ROC AUC", "probability a positive row scores above a negative one", f">= {p.get('min_roc_auc')}"),
+            ("selection rate", "share of rows predicted positive", "—"),
+            ("TPR", "share of positive rows predicted positive (recall)", "—"),
+            ("FPR", "share of negative rows predicted positive", "—"),
+            ("precision", "share of positive predictions that are right", "—"),
+            (
+                "demographic parity difference",
+                "largest minus smallest selection rate across groups",
+                f"<= {p.get('max_demographic_parity_difference')}",
+            ),
+            (
+                "demographic parity ratio",
+                "smallest / largest selection rate across groups",
+                f">= {p.get('min_demographic_parity_ratio')}",
+            ),
+            (
+                "equalized odds difference",
+                "the larger of the TPR gap and the FPR gap across groups",
+                f"<= {p.get('max_equalized_odds_difference')}",
+            ),
+            (
+                "sensitive share",
+                "share of SHAP attribution on sensitive features",
+                f"<= {e.get('max_sensitive_share')}",
+            ),
+            (
+                "proxy share",
+                "share of SHAP attribution on sensitive features and their proxies",
+                f"<= {e.get('max_proxy_share')}",
+            ),
+        ]
+        level = p.get("confidence_level")
+        judged = "the least favourable end of its interval" if p.get("judge_on") == "interval" else "the value itself"
+        return Section(
+            "Metrics",
+            (
+                f"Decision threshold {p.get('threshold')} on the predicted probability. Intervals: {level:.0%} "
+                f"bootstrap percentiles over {p.get('bootstrap_samples')} resamples of the test rows"
+                f" (groups below {p.get('min_group_size')} rows are too small to judge). Each limit applies to "
+                f"{judged}."
+                if isinstance(level, float)
+                else "No validation policy was recorded.",
+                Table(("metric", "definition", "policy limit"), tuple(rows)),
+            ),
+        )
+
+    def _data(self) -> list[Section]:
+        t, r, v, sheet = self.training, self.representativeness, self.validation, self.datasheet or {}
+        plan = sheet.get("plan") or {}
+        source = (
+            f"{plan.get('title')} — licence {plan.get('licence')}, collected {plan.get('collection', {}).get('start')} "
+            f"to {plan.get('collection', {}).get('end')}. {plan.get('purpose', '')}"
+            if plan
+            else "No data collection plan was given: the data's provenance is not stated."
+        )
+        notes = tuple(sheet.get("notes", ()))
+        return [
+            Section(
+                "Training data",
+                (
+                    source,
+                    f"{t.get('rows')} training rows; target `{t.get('target')}`, positive label "
+                    f"`{t.get('positive_label')}` (base rate {t.get('positive_rate', float('nan')):.3f}). Seed "
+                    f"{t.get('seed')}.",
+                    f"Representativeness: {r.get('status', 'not_judged').replace('_', ' ')} — {r.get('reason', '')}",
+                    Bullets(notes or ("The datasheet notes nothing about base rates or missing values by group.",)),
+                ),
+            ),
+            Section(
+                "Evaluation data",
+                (
+                    f"{v.get('rows')} held-out rows of the same data set (a stratified split): the evaluation "
+                    "says how the model does on data like its training data, not on a different population.",
+                ),
+            ),
+        ]
+
+    def _quantitative(self) -> Section:
+        v = self.validation
+        overall, ci = v.get("overall", {}), v.get("overall_intervals", {})
+        metrics = ("accuracy", "selection_rate", "true_positive_rate", "false_positive_rate", "precision")
+
         disparities = Table(
             ("attribute", "gated", "DP difference", "DP ratio", "EO difference"),
             tuple(
                 (
                     f["attribute"],
                     f["gated"],
-                    f["demographic_parity_difference"],
-                    f["demographic_parity_ratio"],
-                    f["equalized_odds_difference"],
+                    *(
+                        _value_and_interval(f[name], f.get("intervals", {}).get(name))
+                        for name in (
+                            "demographic_parity_difference",
+                            "demographic_parity_ratio",
+                            "equalized_odds_difference",
+                        )
+                    ),
                 )
                 for f in v.get("fairness", [])
             ),
         )
         groups = Table(
-            ("attribute", "group", "rows", "accuracy", "selection rate", "TPR", "FPR", "precision"),
+            ("attribute", "group", "rows", "accuracy", "selection rate", "TPR", "FPR", "precision", "ROC AUC"),
             tuple(
                 (
                     f["attribute"],
                     g["group"],
                     g["count"],
-                    g["accuracy"],
-                    g["selection_rate"],
-                    g["true_positive_rate"],
-                    g["false_positive_rate"],
-                    g.get("precision"),
+                    *(
+                        "too small to judge"
+                        if g.get("too_small")
+                        else _value_and_interval(g.get(m), g.get("intervals", {}).get(m))
+                        for m in metrics
+                    ),
+                    "too small to judge" if g.get("too_small") else g.get("roc_auc"),
                 )
                 for f in v.get("fairness", [])
-                if f["gated"]
                 for g in f["groups"]
             ),
         )
+        return Section(
+            "Quantitative analyses",
+            (
+                f"Overall: accuracy {overall.get('accuracy', float('nan')):.3f}"
+                + (f" ({ci['accuracy'][0]:.3f}-{ci['accuracy'][1]:.3f})" if ci.get("accuracy") else "")
+                + f", ROC AUC {overall.get('roc_auc', float('nan')):.3f}"
+                + (f" ({ci['roc_auc'][0]:.3f}-{ci['roc_auc'][1]:.3f})" if ci.get("roc_auc") else "")
+                + ".",
+                "Disparities between groups (value, interval):",
+                disparities,
+                "Per group and intersection (value, interval):",
+                groups,
+                f"Validation: {v.get('status', 'not_judged').replace('_', ' ')} — {v.get('reason', '')}",
+            ),
+        )
+
+    def _ethics(self) -> Section:
+        r, sheet, e = self.representativeness, self.datasheet or {}, self.explanation
+        under = [
+            f"{g['attribute']}={g['group']} ({g['representation']})"
+            for g in r.get("groups", [])
+            if g.get("representation") not in (None, "within tolerance")
+        ]
+        personal = [c["column"] for c in sheet.get("personal_data", [])]
+        items = [
+            "Groups not represented as in the reference population: " + (", ".join(under) or "none") + ".",
+            f"Reliance on sensitive features and their proxies: {e.get('proxy_share', float('nan')):.1%} of "
+            "attribution (a model can treat groups differently without seeing the attribute).",
+            "Personal data found when loading: "
+            + (", ".join(personal) + " (each handled as the policy decided)" if personal else "none detected")
+            + ".",
+            "The model's errors fall on people: read the per-group error rates above before any use, and keep "
+            "a person in the loop for decisions that matter to someone.",
+        ]
+        return Section("Ethical considerations", (Bullets(tuple(items)),))
+
+    def _caveats(self) -> Section:
+        return Section(
+            "Caveats and recommendations",
+            (
+                Bullets(
+                    (
+                        "Fairness was measured only for the sensitive attributes listed; groups below the policy's "
+                        "minimum size are too small to judge and fail closed.",
+                        "Metrics come from one held-out split; the intervals are bootstrap percentiles over it.",
+                        "Representativeness of intersections assumes the reference's attributes are independent "
+                        "(the product of their shares) unless the reference gives joint shares.",
+                        "Re-run the lifecycle when the data drifts (refresh) and before any change of intended use.",
+                        "Do not use the model outside its intended use; a BLOCKED card means it must not be deployed.",
+                    )
+                ),
+            ),
+        )
+
+    def sections(self) -> list[Section]:
+        v, r, e = self.validation, self.representativeness, self.explanation
         gates = Table(
             ("gate", "status", "reason"),
             tuple((f.subject, f.status, f.message) for f in self.verdict.findings),
         )
         every = [
             findings_section(_verdict(report), f"{name.capitalize()} findings (all of them)")
-            for name, report in (("discovery", r), ("validation", v))
+            for name, report in (("discovery", self.datasheet or r), ("validation", v))
         ]
+        exceptions = self.exceptions()
         return [
             Section("Gates", (gates,)),
             Section(
-                "Model details",
+                "Policy exceptions",
                 (
-                    Table(
-                        ("field", "value"),
-                        tuple((k, ", ".join(val) if isinstance(val, list) else val) for k, val in self.details.items()),
-                    ),
+                    Bullets(tuple(f"{gate}: not enforced. Written reason: “{why}”" for gate, why in exceptions))
+                    if exceptions
+                    else "None: every gate was enforced.",
                 ),
             ),
+            self._model_details(),
             Section("Intended use", (self.intended_use,)),
             Section(
-                "Training data",
+                "Out-of-scope uses",
                 (
-                    f"{t.get('rows')} rows; target `{t.get('target')}`, positive label `{t.get('positive_label')}` "
-                    f"(base rate {t.get('positive_rate', float('nan')):.3f}). Seed {t.get('seed')}.",
-                    f"Representativeness: {r.get('status', 'not_judged').replace('_', ' ')} — {r.get('reason', '')}",
+                    "Any use not stated above; decisions about people outside the data's population or period; "
+                    "any use while this card is BLOCKED.",
                 ),
             ),
-            Section(
-                "Evaluation",
-                (
-                    f"{v.get('rows')} held-out rows. Accuracy {overall.get('accuracy', float('nan')):.3f}, "
-                    f"ROC AUC {overall.get('roc_auc', float('nan')):.3f}.",
-                    disparities,
-                    groups,
-                    f"Validation: {v.get('status', 'not_judged').replace('_', ' ')} — {v.get('reason', '')}",
-                ),
-            ),
+            self._factors(),
+            self._metrics(),
+            *self._data(),
+            self._quantitative(),
             Section(
                 "Explanation",
                 (
@@ -125,17 +305,27 @@ class ModelCard(Report):
                     ),
                 ),
             ),
+            self._ethics(),
+            self._caveats(),
             *every,
             Section("Lineage", (Table(("input", "value"), tuple(self.lineage.items())),)),
-            Section(
-                "Caveats",
-                (
-                    "Fairness was measured only for the sensitive attributes listed; groups below the "
-                    "policy's minimum size cannot be judged and fail closed. Metrics come from one held-out "
-                    "split; the intervals are bootstrap percentiles over that split.",
-                ),
-            ),
         ]
+
+
+def _proxies(sheet: Mapping[str, Any]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for a in sheet.get("associations", []):
+        if a.get("proxy"):
+            out.setdefault(a["feature"], []).append(a["attribute"])
+    return out
+
+
+def _value_and_interval(value: Any, interval: Any) -> Any:
+    """``0.312 (0.298-0.327)`` as one cell, or the bare value without an interval."""
+    if value is None or not interval:
+        return value
+    low, high = interval
+    return f"{value:.3f} ({low:.3f}-{high:.3f})"
 
 
 def _verdict(report: Mapping[str, Any]) -> Verdict:
@@ -147,7 +337,7 @@ def _verdict(report: Mapping[str, Any]) -> Verdict:
 
 
 def production_gate(
-    representativeness: Mapping[str, Any],
+    discovery: Mapping[str, Any],
     training: Mapping[str, Any],
     validation: Mapping[str, Any],
     explanation: Mapping[str, Any],
@@ -159,7 +349,7 @@ def production_gate(
     judges reliance on sensitive features); if it was judged without them, the explanation gate is
     checked here on its own, so no wiring can skip it.
     """
-    gates = [("discovery", representativeness), ("training", training), ("validation", validation)]
+    gates = [("discovery", discovery), ("training", training), ("validation", validation)]
     if not any(f.rule.startswith(_EXPLAINABILITY_RULES) for f in _verdict(validation).findings):
         gates.append(("explainability", explanation))
     findings = []
@@ -194,8 +384,12 @@ def build_model_card(
     validation: Mapping[str, Any],
     explanation: Mapping[str, Any],
     intended_use: str,
+    datasheet: Mapping[str, Any] | None = None,
 ) -> ModelCard:
     """Assemble a card from the stage reports (their JSON) and the model's metadata.
+
+    With the ``datasheet`` (discovery's decision: representativeness and the collection plan), the
+    discovery gate is the datasheet's verdict and the card describes the data from it.
 
     The card's verdict is :func:`production_gate`: eligible for registration only when every gate
     passed or recorded a warning; a blocked card names each gate that blocked it and why.
@@ -217,7 +411,10 @@ def build_model_card(
     }
     return ModelCard(
         verdict=production_gate(
-            representativeness, model_metadata.get("training_verdict", {}), validation, explanation
+            datasheet if datasheet is not None else representativeness,
+            model_metadata.get("training_verdict", {}),
+            validation,
+            explanation,
         ),
         model_name=model_name,
         details=details,
@@ -227,4 +424,5 @@ def build_model_card(
         validation=dict(validation),
         explanation=dict(explanation),
         lineage=lineage,
+        datasheet=dict(datasheet) if datasheet is not None else None,
     )

@@ -11,6 +11,7 @@ benchmarks/RESULTS.md). The definitions match fairlearn's; tests check the point
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -81,6 +82,25 @@ def disparities(counts: np.ndarray) -> dict[str, np.ndarray]:
             "demographic_parity_ratio": _div(np.nanmin(sel, axis=-1), np.nanmax(sel, axis=-1)),
             "equalized_odds_difference": np.fmax(spread(r["true_positive_rate"]), spread(r["false_positive_rate"])),
         }
+
+
+def bootstrap_roc_auc(hist: np.ndarray, *, n_boot: int, seed: int | Sequence[int]) -> np.ndarray:
+    """ROC AUC of ``n_boot`` resamples of a (2, bins) histogram of negatives' and positives' scores.
+
+    Each class is resampled at its own size (multinomial over its score bins): a bootstrap
+    stratified by class, which keeps every resample's AUC defined. NaN when a class is empty.
+    """
+    rng = np.random.default_rng(seed)
+    neg, pos = np.asarray(hist[0], dtype=np.int64), np.asarray(hist[1], dtype=np.int64)
+    n_neg, n_pos = int(neg.sum()), int(pos.sum())
+    if n_neg == 0 or n_pos == 0:
+        return np.full(n_boot, np.nan)
+    used = (neg > 0) | (pos > 0)  # empty bins change nothing; dropping them keeps the order
+    b_neg = rng.multinomial(n_neg, neg[used] / n_neg, size=n_boot).astype(float)
+    b_pos = rng.multinomial(n_pos, pos[used] / n_pos, size=n_boot).astype(float)
+    below = np.cumsum(b_neg, axis=1) - b_neg
+    auc: np.ndarray = ((b_pos * below).sum(axis=1) + 0.5 * (b_pos * b_neg).sum(axis=1)) / (n_neg * n_pos)
+    return auc
 
 
 def interval(samples: np.ndarray, confidence: float) -> tuple[float, float] | None:

@@ -36,6 +36,7 @@ class TrainingSummary:
     train_accuracy: float
     predicted_positive_rate: float
     feature_profile: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dropped_proxies: tuple[str, ...] = ()
 
 
 _MAX_PROFILE_CATEGORIES = 200
@@ -128,10 +129,13 @@ def train_model(
     policy: TrainingPolicy | None = None,
     seed: int = 0,
     identifier_columns: Sequence[str] = (),
+    drop_proxies: Sequence[str] = (),
 ) -> tuple[Pipeline, TrainingSummary]:
     """Fit the default model on ``df``.
 
-    ``identifier_columns`` (e.g. the columns pseudonymized at load) are never model inputs.
+    ``identifier_columns`` (e.g. the columns pseudonymized at load) are never model inputs, nor
+    are ``drop_proxies`` (features standing in for a sensitive attribute, when the policy's
+    ``proxies.drop_from_training`` says so; they stay in the data for evaluation).
 
     Returns
     -------
@@ -144,6 +148,10 @@ def train_model(
     features = feature_columns(
         df, target=target, sensitive_features=sensitive_features, policy=policy, identifier_columns=identifier_columns
     )
+    dropped = tuple(f for f in features if f in set(drop_proxies))
+    features = [f for f in features if f not in dropped]
+    if not features:
+        raise DataValidationError("no feature is left once the proxies are dropped: nothing to train on")
     X = df[features]
     y = labels(df, target=target, positive_label=positive_label)
     model = build_estimator(X, policy=policy, seed=seed)
@@ -166,6 +174,7 @@ def train_model(
         train_accuracy=float((predicted == y).mean()),
         predicted_positive_rate=float(predicted.mean()),
         feature_profile=feature_profile(X),
+        dropped_proxies=dropped,
     )
 
 

@@ -98,7 +98,7 @@ def evaluate_model(
                 y,
                 y_pred,
                 scores,
-                gated=False,
+                gated=policy.gate_intersections,
                 intersectional=True,
                 n_boot=n_boot,
                 confidence=confidence,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kfp_rai.stats.bootstrap import bootstrap_counts, cell_counts, disparities, interval, rates
+from kfp_rai.stats.bootstrap import bootstrap_counts, bootstrap_roc_auc, cell_counts, disparities, interval, rates
 from kfp_rai.stats.groups import GroupCounts
 
 DISPARITIES = ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference")
@@ -106,7 +106,7 @@ def attribute_fairness(
 ) -> AttributeFairness:
     """Metrics per group of ``groups`` (one label per row) and the disparities between them (the
     rows' exact ROC AUC per group; everything else from :func:`fairness_from_counts`)."""
-    counts = GroupCounts.of(name, groups.to_numpy(), y, y_pred)
+    counts = GroupCounts.of(name, groups.to_numpy(), y, y_pred, scores)
     labels = groups.to_numpy().astype(str)
     aucs = [safe_roc_auc(y[labels == label], scores[labels == label]) for label in counts.labels]
     return fairness_from_counts(
@@ -121,6 +121,10 @@ def attribute_fairness(
     )
 
 
+def _undefined() -> dict[str, np.ndarray]:
+    return {name: np.asarray(float("nan")) for name in DISPARITIES}
+
+
 def fairness_from_counts(
     counts: GroupCounts,
     *,
@@ -133,12 +137,17 @@ def fairness_from_counts(
     min_group_size: int = 0,
 ) -> AttributeFairness:
     """Per-group metrics and disparities from confusion counts; bootstrap intervals drawn from the
-    counts (:func:`kfp_rai.stats.bootstrap.bootstrap_counts`), so their cost does not grow with rows.
+    counts (:func:`kfp_rai.stats.bootstrap.bootstrap_counts`), so their cost does not grow with rows;
+    ROC AUC intervals from the groups' score histograms when ``counts`` holds them.
+
     A group of fewer than ``min_group_size`` rows gets no interval: resampling 20 rows with no
-    positive prediction gives 0.000-0.000, a certainty the data cannot give. It is too small to judge."""
+    positive prediction gives 0.000-0.000, a certainty the data cannot give. It is too small to
+    judge, and the disparities are taken between the groups that are not (with fewer than two
+    such groups they are undefined, which the gate does not pass)."""
     cells = counts.cells
     point = rates(cells)
-    between = disparities(cells)
+    judged = [i for i in range(len(counts.labels)) if int(cells[i].sum()) >= min_group_size]
+    between = disparities(cells[judged]) if len(judged) >= 2 else _undefined()
     # Equalized odds is undefined when any group's TPR or FPR is: the gate must not pass on it.
     defined = not np.isnan(point["true_positive_rate"]).any() and not np.isnan(point["false_positive_rate"]).any()
     eo = float(between["equalized_odds_difference"]) if defined else float("nan")
@@ -148,9 +157,15 @@ def fairness_from_counts(
         boot = bootstrap_counts(cells, n_boot=n_boot, seed=seed)
         boot_rates = rates(boot)
         group_intervals = [_intervals(boot_rates, confidence, i) for i in range(len(counts.labels))]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            disparity_intervals = _intervals(disparities(boot), confidence)
+        if counts.scores is not None:
+            for i in range(len(counts.labels)):
+                auc = interval(bootstrap_roc_auc(counts.scores[i], n_boot=n_boot, seed=[seed, i]), confidence)
+                if auc is not None:
+                    group_intervals[i]["roc_auc"] = auc
+        if len(judged) >= 2:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                disparity_intervals = _intervals(disparities(boot[:, judged]), confidence)
     metrics = tuple(
         GroupMetrics(
             group=label,

@@ -125,7 +125,13 @@ class ValidationReport(Report):
             f"accuracy >= {p['min_accuracy']}, ROC AUC >= {p['min_roc_auc']}; per sensitive attribute: demographic "
             f"parity difference <= {p['max_demographic_parity_difference']}, ratio >= "
             f"{p['min_demographic_parity_ratio']}, equalized odds difference <= {p['max_equalized_odds_difference']}; "
-            f"every group >= {p['min_group_size']} test rows, else not judged. Intersections are reported, not gated. "
+            f"every group >= {p['min_group_size']} test rows, else too small to judge (not judged; disparities are "
+            "taken between the groups large enough). "
+            + (
+                "The intersection of the sensitive attributes is judged the same way. "
+                if p.get("gate_intersections", False)
+                else "Intersections are reported, not gated. "
+            )
             + (
                 "Each limit is judged on the least favourable end of its interval. "
                 if p.get("judge_on") == "interval"
@@ -161,6 +167,7 @@ class ValidationReport(Report):
                     "precision",
                     "precision interval",
                     "ROC AUC",
+                    "ROC AUC interval",
                 ),
                 tuple(
                     (
@@ -176,6 +183,7 @@ class ValidationReport(Report):
                         g.precision,
                         ci("precision", g.intervals, g),
                         g.roc_auc,
+                        ci("roc_auc", g.intervals, g),
                     )
                     for g in f.groups
                 ),
@@ -183,7 +191,7 @@ class ValidationReport(Report):
             blocks: tuple[Any, ...] = (
                 (*self._charts(f), table)
                 if f.gated
-                else ("Reported, not gated: intersections are often too small to judge.", table)
+                else ("Reported, not gated (policy: validation.gate_intersections is false).", table)
             )
             sections.append(Section(f"By {f.attribute}", blocks))
         return sections

@@ -152,7 +152,7 @@ def judge_scored(
         intersectional = name not in columns.sensitive
         fairness.append(
             fairness_from_counts(
-                c, aucs=aucs, gated=not intersectional, intersectional=intersectional,
+                c, aucs=aucs, gated=not intersectional or policy.gate_intersections, intersectional=intersectional,
                 n_boot=n_boot, confidence=confidence, seed=seed, min_group_size=policy.min_group_size,
             )
         )  # fmt: skip
