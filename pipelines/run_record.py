@@ -17,6 +17,7 @@ from typing import Any
 
 from kfp_rai._version import __version__
 from kfp_rai.core.files import read_json, write_json
+from kfp_rai.discovery import associations_from_dicts, proxy_features
 from kfp_rai.pipelines.tasks import DECIDERS, METADATA_ONLY, STAGES, TASKS, base_name, place
 
 RETRAIN = "-2"  # kfp names the second use of a component <name>-2: the retrain branch
@@ -106,13 +107,14 @@ def _judge_pass(run_dir: Path, tasks: dict[str, Task], suffix: str) -> dict[str,
         report = read_json(run_dir / decider.files[output]) if output and output in decider.files else {}
         if stage == "discovery":
             loaded = t["load-dataset"].metadata.get("dataset", {}) if t["load-dataset"] else {}
+            shares = report.get("representativeness", {})
+            keys = ("count", "share", "ci_low", "ci_high", "reference_share", "ratio", "representation")
             numbers.update(
                 personal_data=loaded.get("personal_data", []),
                 rows=report.get("rows"),
-                groups={
-                    f"{g['attribute']}={g['group']}": {k: g[k] for k in ("count", "share", "reference_share", "ratio")}
-                    for g in report.get("groups", [])
-                },
+                groups={f"{g['attribute']}={g['group']}": {k: g[k] for k in keys} for g in shares.get("groups", [])},
+                proxies=proxy_features(associations_from_dicts(report.get("associations", []))),
+                collection_plan=(report.get("plan") or {}).get("title"),
             )
         if stage == "training":
             meta = decider.metadata.get("model", {})

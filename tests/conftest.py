@@ -88,13 +88,23 @@ def blocked_run(tmp_path_factory) -> LifecycleRun:
 
 @pytest.fixture(scope="session")
 def drift_run(tmp_path_factory) -> LifecycleRun:
-    """The README's second run: findings recorded as warnings, drifted current data, deploy asked."""
+    """The README's second run: findings recorded as warnings, drifted current data (Adult's, so
+    Adult's collection plan describes it), deploy asked."""
     base = tmp_path_factory.mktemp("drift")
     current = read_table("bundled:adult-test")
     write_table(current.assign(age=current["age"] + 15), base / "current.parquet")
     policy = REPO / "examples" / "policies" / "adult-record-warnings.yaml"
+    plan = REPO / "src" / "kfp_rai" / "data" / "adult" / "collection_plan.yaml"
     return run_lifecycle(
-        base, "--quiet", "--policy", str(policy), "--current", str(base / "current.parquet"), "--deploy"
+        base,
+        "--quiet",
+        "--policy",
+        str(policy),
+        "--collection-plan",
+        str(plan),
+        "--current",
+        str(base / "current.parquet"),
+        "--deploy",
     )
 
 

@@ -139,6 +139,10 @@ TEXT = Constraint("text")
 COLUMNS = Constraint("columns")
 
 
+# Settings whose ``false`` makes a gate check less: each needs the section's written exception_reason.
+RELAXING = ("enforce", "intersections", "gate_intersections")
+
+
 def setting(default: Any, constraint: Constraint, meaning: str) -> Any:
     """Declare a policy setting: its default, what values it admits, and what it means."""
     return field(default=default, metadata={"constraint": constraint, "meaning": meaning})
@@ -177,10 +181,12 @@ class PolicySection:
                 _MSG_UNKNOWN.format(key=unknown[0], section=cls.section, known=sorted(declared))
             )
         values = {k: declared[k].constraint.check(f"{cls.section}.{k}", v) for k, v in given.items()}
-        if "enforce" in declared and values.get("enforce") is False and not values.get("exception_reason"):
+        relaxed = [k for k in RELAXING if k in declared and values.get(k) is False]
+        if relaxed and not values.get("exception_reason"):
+            keys = " and ".join(f"{cls.section}.{k}" for k in relaxed)
             raise InvalidParameterError(
-                f"{cls.section}.enforce is false but {cls.section}.exception_reason is empty: write why this gate "
-                "records violations instead of blocking (it is quoted on the model card)"
+                f"{keys} false but {cls.section}.exception_reason is empty: write why this gate checks less than it "
+                "would (the reason is quoted on the model card)"
             )
         return cls(**values)
 
@@ -235,7 +241,8 @@ class RepresentativenessPolicy(PolicySection):
     exception_reason: str = setting(
         "",
         TEXT,
-        "Why enforce is false: the written human decision, required then and quoted on the model card.",
+        "Why enforce (or a setting that judges intersections) is false: the written human decision, required "
+        "then and quoted on the model card.",
     )
 
 
@@ -311,7 +318,8 @@ class ValidationPolicy(PolicySection):
     exception_reason: str = setting(
         "",
         TEXT,
-        "Why enforce is false: the written human decision, required then and quoted on the model card.",
+        "Why enforce (or a setting that judges intersections) is false: the written human decision, required "
+        "then and quoted on the model card.",
     )
 
 
@@ -336,7 +344,8 @@ class ExplainabilityPolicy(PolicySection):
     exception_reason: str = setting(
         "",
         TEXT,
-        "Why enforce is false: the written human decision, required then and quoted on the model card.",
+        "Why enforce (or a setting that judges intersections) is false: the written human decision, required "
+        "then and quoted on the model card.",
     )
 
 

@@ -40,6 +40,8 @@ _INSPECT = """() => {
     cells: [...document.querySelectorAll('td.status')].map(c => ({status: c.dataset.status, colour: bg(c)})),
     svgs: [...document.querySelectorAll('svg')].map(area),
     links: [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href')),
+    headings: [...document.querySelectorAll('h2')].map(h => h.innerText.trim()),
+    text: document.body.innerText,
   };
 }"""
 
@@ -99,6 +101,7 @@ def test_every_page_of_a_blocked_run_renders_and_shows_failures_in_the_failure_c
     assert {p.relative_to(blocked_run.out).as_posix() for p in pages} >= {
         "index.html",
         "discovery/representativeness.html",
+        "discovery/datasheet.html",
         "validation/explanation.html",
         "validation/validation.html",
         "production/model_card.html",
@@ -107,12 +110,39 @@ def test_every_page_of_a_blocked_run_renders_and_shows_failures_in_the_failure_c
     seen = {p.relative_to(blocked_run.out).as_posix(): _render(browser, p) for p in pages}
     for path, page in seen.items():
         _check_page(blocked_run.out / path, page)
-    for failed in ("discovery/representativeness.html", "validation/validation.html", "production/model_card.html"):
+    for failed in (
+        "discovery/representativeness.html",
+        "discovery/datasheet.html",
+        "validation/validation.html",
+        "production/model_card.html",
+    ):
         assert seen[failed]["verdict"]["colour"] == FAILURE, failed
     assert seen["production/model_card.html"]["verdict"]["text"].startswith("BLOCKED")
     assert seen["index.html"]["verdict"]["colour"] == FAILURE and "BLOCKED" in seen["index.html"]["verdict"]["text"]
-    assert len(seen["discovery/representativeness.html"]["svgs"]) == 2  # one chart per attribute
-    assert len(seen["validation/validation.html"]["svgs"]) == 4  # selection rate and TPR per gated attribute
+    assert len(seen["discovery/representativeness.html"]["svgs"]) == 3  # sex, race, sex × race
+    assert len(seen["validation/validation.html"]["svgs"]) == 6  # selection rate and TPR per gated attribute
+    # A reviewer's read: the datasheet has Gebru et al.'s sections and its charts, the card Mitchell et al.'s.
+    sheet = seen["discovery/datasheet.html"]
+    for title in ("Motivation", "Composition", "Collection process", "Preprocessing", "Distribution", "Maintenance"):
+        assert title in sheet["headings"], title
+    assert len(sheet["svgs"]) >= 7  # shares vs reference x3, base rates x3, proxies
+    assert "relationship: a proxy of sex" in sheet["text"] and "CC BY 4.0" in sheet["text"]
+    card = seen["production/model_card.html"]
+    for title in (
+        "Model details",
+        "Intended use",
+        "Factors",
+        "Metrics",
+        "Training data",
+        "Evaluation data",
+        "Quantitative analyses",
+        "Ethical considerations",
+        "Caveats and recommendations",
+        "Policy exceptions",
+        "Lineage",
+    ):
+        assert title in card["headings"], title
+    assert "too small to judge" in card["text"] and "marital-status (of sex)" in card["text"]
     assert seen["refresh/drift.html"]["verdict"]["colour"] == SUCCESS  # adult.test has not drifted
 
 
@@ -123,7 +153,12 @@ def test_warnings_and_a_detected_drift_are_never_shown_as_success(drift_run, bro
     drift = seen["refresh/drift.html"]
     assert drift["verdict"]["status"] == GateStatus.WARNING.value and drift["verdict"]["colour"] == WARNING
     assert any(cell["colour"] == WARNING for cell in drift["cells"])  # the drifted column's finding
-    for warned in ("discovery/representativeness.html", "validation/validation.html", "production/model_card.html"):
+    for warned in (
+        "discovery/representativeness.html",
+        "discovery/datasheet.html",
+        "validation/validation.html",
+        "production/model_card.html",
+    ):
         assert seen[warned]["verdict"]["colour"] == WARNING, warned
     assert seen["production/model_card.html"]["verdict"]["text"].startswith("ELIGIBLE WITH WARNINGS")
     assert seen["index.html"]["verdict"]["colour"] == WARNING

@@ -21,36 +21,49 @@ from kfp_rai.components import (
     split_dataset,
     train_model,
     validate_model,
+    write_datasheet,
     write_model_card,
 )
 from kfp_rai.core.files import sha256_file
 
 pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
 SENSITIVE = ["sex", "race"]
 ARGS = {"target": "income", "positive_label": ">50K", "sensitive_features": SENSITIVE}
 
 
+_D = NamedTuple(
+    "D",
+    train=Dataset,
+    test=Dataset,
+    status=str,
+    passed=bool,
+    reason=str,
+    report=Artifact,
+    html=HTML,
+    metrics=Metrics,
+    discovery_status=str,
+    discovery_reason=str,
+    datasheet=Artifact,
+    datasheet_md=Markdown,
+)
+
+
 @dsl.pipeline
-def discovery_chain(source: str, policy: str) -> NamedTuple(
-    "D", train=Dataset, test=Dataset, status=str, passed=bool, reason=str, report=Artifact, html=HTML, metrics=Metrics
-):
+def discovery_chain(source: str, policy: str, plan: str) -> _D:
     loaded = load_dataset(source=source, target="income", positive_label=">50K", sensitive_features=["sex", "race"])
     split = split_dataset(dataset=loaded.outputs["dataset"], target="income", test_size=0.3, seed=0)
     rep = check_representativeness(
         dataset=loaded.outputs["dataset"], sensitive_features=["sex", "race"], reference_population="", policy=policy
     )
-    outputs = NamedTuple(
-        "D",
-        train=Dataset,
-        test=Dataset,
-        status=str,
-        passed=bool,
-        reason=str,
-        report=Artifact,
-        html=HTML,
-        metrics=Metrics,
+    sheet = write_datasheet(
+        dataset=loaded.outputs["dataset"],
+        collection_plan=plan,
+        policy=policy,
+        representativeness_report=rep.outputs["report"],
+        **ARGS,
     )
-    return outputs(
+    return _D(
         split.outputs["train"],
         split.outputs["test"],
         rep.outputs["status"],
@@ -59,6 +72,10 @@ def discovery_chain(source: str, policy: str) -> NamedTuple(
         rep.outputs["report"],
         rep.outputs["report_html"],
         rep.outputs["metrics"],
+        sheet.outputs["status"],
+        sheet.outputs["reason"],
+        sheet.outputs["datasheet"],
+        sheet.outputs["datasheet_md"],
     )
 
 
@@ -257,7 +274,7 @@ def test_load_dataset_refuses_an_unknown_column(local_root, sample_csv):
 
 
 def test_discovery_components(local_root, sample_csv):
-    run = discovery_chain(source=sample_csv, policy="")
+    run = discovery_chain(source=sample_csv, policy="", plan="")
     train, test = run.outputs["train"], run.outputs["test"]
     assert int(train.metadata["rows"]) == 2800 and int(test.metadata["rows"]) == 1200
     assert train.metadata["parent_sha256"] and int(train.metadata["seed"]) == 0
@@ -272,11 +289,23 @@ def test_discovery_components(local_root, sample_csv):
     assert run.outputs["report"].metadata["policy_sha256"]
     assert '<div class="verdict status-failed"' in Path(run.outputs["html"].path).read_text()
     assert run.outputs["metrics"].metadata["share_ratio.sex.Female"] < 0.8
-    lenient = discovery_chain(source=sample_csv, policy="representativeness: {min_ratio: 0.05, min_group_size: 5}")
-    assert lenient.outputs["passed"] is True and lenient.outputs["status"] == "passed", lenient.outputs["reason"]
+    assert run.outputs["metrics"].metadata["share_ratio.sex × race.Female × Black"] < 0.8
+    # The datasheet decides discovery: representativeness and the plan; a CSV of one's own has no plan.
+    assert run.outputs["discovery_status"] == "failed"
+    assert "no data collection plan was given" in run.outputs["discovery_reason"]
+    assert "sex=Female" in run.outputs["discovery_reason"]
+    sheet = json.loads(Path(run.outputs["datasheet"].path).read_text())
+    assert sheet["kind"] == "datasheet" and sheet["plan"] is None
+    assert {"relationship", "marital-status"} <= {a["feature"] for a in sheet["associations"] if a["proxy"]}
+    assert "## Proxy features" in Path(run.outputs["datasheet_md"].path).read_text()
+    lenient = "representativeness: {min_ratio: 0.01, max_ratio: 10, min_group_size: 5}"
+    plan = (REPO / "src" / "kfp_rai" / "data" / "adult" / "collection_plan.yaml").read_text()
+    planned = discovery_chain(source=sample_csv, policy=lenient, plan=plan)
+    assert planned.outputs["passed"] is True and planned.outputs["status"] == "passed", planned.outputs["reason"]
+    assert planned.outputs["discovery_status"] == "passed", planned.outputs["discovery_reason"]
 
 
-WARN_ONLY = "representativeness: {enforce: false}\nvalidation: {enforce: false}\n"
+WARN_ONLY = (REPO / "examples" / "policies" / "adult-record-warnings.yaml").read_text()
 
 
 def test_model_components(local_root, sample_csv, tmp_path):
@@ -297,7 +326,7 @@ def test_model_components(local_root, sample_csv, tmp_path):
     assert "sex.demographic_parity_ratio" in run.outputs["metrics"].metadata
     cm = run.outputs["cm"].metadata
     assert "confusionMatrix" in cm and "confidenceMetrics" in cm
-    assert run.outputs["explained"] == "passed"
+    assert run.outputs["explained"] == "warning"  # proxies of sex, measured on the test data, recorded
 
     assert run.outputs["eligible"] is True and run.outputs["card_status"] == "warning"
     assert run.outputs["card_reason"].startswith("every gate passed, with recorded warnings")

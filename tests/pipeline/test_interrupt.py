@@ -61,6 +61,8 @@ def test_an_interrupted_run_stops_everything_and_registers_nothing_afterwards(af
         "run",
         "--policy",
         str(REPO / "examples/policies/adult-record-warnings.yaml"),
+        "--collection-plan",
+        str(REPO / "src/kfp_rai/data/adult/collection_plan.yaml"),
         "--current",
         str(drifted),
         "--output",

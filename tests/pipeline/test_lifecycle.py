@@ -21,7 +21,18 @@ def test_default_run_blocks_the_unfair_model_with_reasons(blocked_run):
     assert "sex=Female" in stages["discovery"]["reason"]
     # Every finding, in full: the reason names each problem and run.json holds every finding.
     problems = [f for f in stages["validation"]["findings"] if f["status"] != "passed"]
-    assert len(problems) == 5 and all(f["message"] in stages["validation"]["reason"] for f in problems)
+    assert len(problems) == 10 and all(f["message"] in stages["validation"]["reason"] for f in problems)
+    # The issue's "done means": the small intersection is too small to judge, the explanation counts the
+    # proxies of sex, and discovery judges intersections against the census with simultaneous intervals.
+    small = next(f for f in problems if f["subject"] == "sex × race=Female × Other")
+    assert small["status"] == "not_judged" and "too small to judge" in small["message"]
+    proxy = next(f for f in problems if f["rule"] == "explainability.max_proxy_share")
+    assert "marital-status" in proxy["message"] and "relationship" in proxy["message"]
+    assert {"marital-status", "relationship"} <= {f for f, a in stages["discovery"]["proxies"].items() if "sex" in a}
+    female = stages["discovery"]["groups"]["sex=Female"]
+    assert female["representation"] == "under-represented" and female["ci_low"] < female["share"] < female["ci_high"]
+    assert "sex × race=Female × Black" in stages["discovery"]["groups"]
+    assert stages["discovery"]["collection_plan"].startswith("UCI Adult")
     assert not any(cut in json.dumps(record, ensure_ascii=False) for cut in ("...", "…"))
     # The terminal says what happened in stage order and where the full list is.
     printed = blocked_run.printed
@@ -39,7 +50,12 @@ def test_default_run_blocks_the_unfair_model_with_reasons(blocked_run):
         key=["discovery", "training", "validation", "production", "refresh"].index,
     )
     index = (out / "index.html").read_text()
-    for report in ("discovery/representativeness.html", "validation/validation.html", "production/model_card.html"):
+    for report in (
+        "discovery/representativeness.html",
+        "discovery/datasheet.html",
+        "validation/validation.html",
+        "production/model_card.html",
+    ):
         assert f'href="{report}"' in index
     assert stages["discovery"]["groups"]["sex=Female"]["ratio"] < 0.8
     validation = stages["validation"]
@@ -104,7 +120,11 @@ def test_registers_then_retrains_on_drift(drift_run):
     assert sorted(p.name for p in registry.iterdir()) == ["1", "2"]
     meta = json.loads((registry / version / "metadata.json").read_text())
     assert meta["sha256"] == stages["production"]["sha256"]
-    assert "ELIGIBLE WITH WARNINGS" in (registry / version / "model_card.md").read_text()
+    card = (registry / version / "model_card.md").read_text()
+    assert "ELIGIBLE WITH WARNINGS" in card
+    # Each exception of the policy is on the card with its written reason, quoted.
+    assert "validation (not enforced, intersections not gated). Written reason: “Demonstration only" in card
+    assert "explainability (not enforced). Written reason:" in card
     assert (out / "refresh" / "retrain" / "production" / "model_card.md").is_file()
 
 

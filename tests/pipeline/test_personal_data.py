@@ -116,6 +116,8 @@ def test_no_raw_value_and_no_key_reaches_any_output(pii_run, lifecycle, monkeypa
         str(base / "people-now.csv"),
         "--policy",
         str(base / "policy.yaml"),
+        "--collection-plan",  # Adult's rows with personal columns added: Adult's plan describes them
+        str(REPO / "src/kfp_rai/data/adult/collection_plan.yaml"),
         "--model-name",
         "income",
     )

@@ -146,6 +146,8 @@ def test_doctests_run(module):
 def test_a_gate_that_does_not_enforce_needs_its_written_reason():
     with pytest.raises(InvalidParameterError) as info:
         Policy.from_yaml("validation: {enforce: false}")
-    assert "validation.exception_reason is empty" in str(info.value)
+    assert "validation.enforce false but validation.exception_reason is empty" in str(info.value)
+    with pytest.raises(InvalidParameterError, match="validation.gate_intersections false"):
+        Policy.from_yaml("validation: {gate_intersections: false}")
     policy = Policy.from_yaml("validation: {enforce: false, exception_reason: '  Demo only.  '}")
     assert policy.validation.exception_reason == "Demo only." and not policy.validation.enforce

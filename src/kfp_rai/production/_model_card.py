@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kfp_rai.core.report import Bullets, Report, Section, Table, findings_section
+from kfp_rai.core.report import Bullets, Figure, Report, Section, Table, findings_section
 from kfp_rai.core.verdict import Finding, GateStatus, Verdict
 
 _EXPLAINABILITY_RULES = "explainability."
@@ -54,8 +54,17 @@ class ModelCard(Report):
             ("explainability", self.explanation),
         ):
             policy = report.get("policy", {})
-            if policy.get("enforce") is False:
-                out.append((name, policy.get("exception_reason") or "no reason was written"))
+            relaxed = [
+                {"enforce": "not enforced", "intersections": "intersections not judged"}.get(
+                    key, "intersections not gated"
+                )
+                for key in ("enforce", "intersections", "gate_intersections")
+                if policy.get(key) is False
+            ]
+            if relaxed:
+                out.append(
+                    (f"{name} ({', '.join(relaxed)})", policy.get("exception_reason") or "no reason was written")
+                )
         return out
 
     def _model_details(self) -> Section:
@@ -210,6 +219,7 @@ class ModelCard(Report):
         return Section(
             "Quantitative analyses",
             (
+                *self._charts(),
                 f"Overall: accuracy {overall.get('accuracy', float('nan')):.3f}"
                 + (f" ({ci['accuracy'][0]:.3f}-{ci['accuracy'][1]:.3f})" if ci.get("accuracy") else "")
                 + f", ROC AUC {overall.get('roc_auc', float('nan')):.3f}"
@@ -222,6 +232,35 @@ class ModelCard(Report):
                 f"Validation: {v.get('status', 'not_judged').replace('_', ' ')} — {v.get('reason', '')}",
             ),
         )
+
+    def _charts(self) -> tuple[Figure, ...]:
+        """Selection rate and TPR per group of each gated attribute, with intervals and the overall value."""
+        from kfp_rai.core.charts import IntervalRow, Limit, interval_chart
+
+        figures = []
+        overall = self.validation.get("overall", {})
+        for f in self.validation.get("fairness", []):
+            if not f.get("gated"):
+                continue
+            for metric, label in (("selection_rate", "selection rate"), ("true_positive_rate", "true positive rate")):
+                rows = [
+                    IntervalRow(
+                        g["group"],
+                        g[metric],
+                        *(g.get("intervals", {}).get(metric) or (None, None)),
+                    )
+                    for g in f["groups"]
+                ]
+                caption = (
+                    f"{f['attribute']}: {label} per group (dot; line: bootstrap interval, none for a group too small "
+                    f"to judge); dashed: the whole test set."
+                )
+                limits = (Limit(overall[metric], "overall"),) if metric in overall else ()
+                chart = interval_chart(
+                    rows, title=f"{f['attribute']}: {label}", xlabel=label, alt=caption, limits=limits, xlim=(0, 1)
+                )
+                figures.append(Figure(chart, caption))
+        return tuple(figures)
 
     def _ethics(self) -> Section:
         r, sheet, e = self.representativeness, self.datasheet or {}, self.explanation
@@ -277,7 +316,7 @@ class ModelCard(Report):
             Section(
                 "Policy exceptions",
                 (
-                    Bullets(tuple(f"{gate}: not enforced. Written reason: “{why}”" for gate, why in exceptions))
+                    Bullets(tuple(f"{gate}. Written reason: “{why}”" for gate, why in exceptions))
                     if exceptions
                     else "None: every gate was enforced.",
                 ),
