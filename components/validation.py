@@ -96,6 +96,7 @@ def validate_model(
     metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
     explanation: Input[Artifact] = None,
+    reviewer: str = "",
     fail_on_violation: bool = False,
 ) -> NamedTuple("GateOutputs", status=str, passed=bool, reason=str):
     """Validation gate: performance and per-group fairness on held-out data, judged by the policy.
@@ -104,7 +105,9 @@ def validate_model(
     and their intersection (fairlearn's definitions), with bootstrap intervals; demographic-parity
     difference and ratio and equalized-odds difference checked against the policy. Fails closed on
     groups below the minimum size and metrics that cannot be computed. With an explanation, its
-    verdict is part of this one: this is the validation stage's verdict.
+    verdict is part of this one; with a reviewer file, each figure a person computed is compared
+    with ours (beyond validation.reviewer_tolerance, or on other data, it fails): this is the
+    validation stage's verdict.
 
     Args:
         model: The trained model (from train_model).
@@ -115,6 +118,8 @@ def validate_model(
         policy: YAML text of a kfp-rai policy (its validation section); empty uses the defaults.
         seed: Random seed of the bootstrap.
         explanation: The explainability report (from explain_model); optional.
+        reviewer: YAML text of a reviewer file (who, role, date, the test data's sha256, the metrics they computed);
+            empty: no human check.
         fail_on_violation: Raise GateFailedError (fail the task) instead of returning passed=false.
 
     Returns:
@@ -135,9 +140,10 @@ def validate_model(
     from kfp_rai.core.verdict import Verdict
     from kfp_rai.errors import GateFailedError
     from kfp_rai.policy import Policy
-    from kfp_rai.validation import evaluate_model
+    from kfp_rai.validation import ReviewerFile, compare_with_reviewer, evaluate_model
 
     rules = Policy.from_yaml(policy)
+    checked_by = ReviewerFile.from_yaml(reviewer) if reviewer.strip() else None
     fitted, meta = load_model_dir(model.path, model.metadata.get("sha256"))
     result = evaluate_model(
         fitted,
@@ -151,6 +157,10 @@ def validate_model(
         explanation=None if explanation is None else Verdict.from_dict(read_json(explanation.path)),
     )
     test_sha = test.metadata.get("sha256", "")
+    if checked_by is not None:
+        result = compare_with_reviewer(
+            result, checked_by, data_sha256=test_sha, tolerance=rules.validation.reviewer_tolerance
+        )
     write_report(result, model_subject(meta, rules.sha256, test=test_sha), report.path, html_path=report_html.path)
     report.metadata.update(lineage(rules.sha256, model_sha256=meta["sha256"], test_data_sha256=test_sha))
     logged = loggable_metrics(result.overall)

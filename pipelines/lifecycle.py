@@ -73,6 +73,7 @@ def _build_and_judge(
     reference_population: str,
     collection_plan: str,
     policy: str,
+    reviewer: str,
     model_name: str,
     intended_use: str,
     registry_uri: str,
@@ -137,6 +138,7 @@ def _build_and_judge(
         policy=policy,
         seed=seed,
         explanation=explained.outputs["report"],
+        reviewer=reviewer,
     )
     _verifies(_resources(validated))
     card = write_model_card(
@@ -175,6 +177,7 @@ def lifecycle_pipeline(
     reference_population: str = "",
     collection_plan: str = "",
     policy: str = "",
+    reviewer: str = "",
     model_name: str = "",
     intended_use: str = "",
     registry_uri: str = "",
@@ -203,6 +206,9 @@ def lifecycle_pipeline(
         collection_plan: YAML text of the human-written data collection plan (docs/collection-plan.md); empty uses
             the bundled data's own plan, and for other data means no plan (the discovery gate is not judged).
         policy: YAML text of the policy (every threshold; see docs/policy.md); empty uses the defaults.
+        reviewer: YAML text of a reviewer file: the metrics a person computed on the test split, compared with
+            ours in validation (docs/reviewer.md); empty: no human check. The retrain is not checked by it (other
+            data).
         model_name: Registry name of the model; empty derives it from the data (adult-income for the bundled
             data, else the file name).
         intended_use: What the model is for and not for, stated on the model card; empty uses the bundled data's
@@ -236,7 +242,7 @@ def lifecycle_pipeline(
         deploy=deploy,
         serving_namespace=serving_namespace,
     )
-    split, trained, card = _build_and_judge(loaded.outputs["dataset"], **common)
+    split, trained, card = _build_and_judge(loaded.outputs["dataset"], reviewer=reviewer, **common)
     current = _load(source=current_data, policy=policy, **schema).after(card)
     drift = detect_drift(
         current=current.outputs["dataset"],
@@ -246,4 +252,4 @@ def lifecycle_pipeline(
     # Drift is a judgement about *now*: always recompute it.
     _verifies(_resources(drift)).set_caching_options(False)
     with dsl.If(drift.outputs["drift_detected"] == True, name="drift-detected"):  # noqa: E712
-        _build_and_judge(current.outputs["dataset"], **common)
+        _build_and_judge(current.outputs["dataset"], reviewer="", **common)

@@ -312,6 +312,12 @@ class ValidationPolicy(PolicySection):
         "interval (a disparity passes only if its interval's upper end meets the limit).",
     )
     threshold: float = setting(0.5, LEVEL, "Decision threshold on the predicted probability of the positive label.")
+    reviewer_tolerance: float = setting(
+        0.005,
+        SHARE,
+        "Largest difference allowed between a figure a reviewer computed (the reviewer file) and ours; beyond "
+        "it the gate fails, whatever enforce says.",
+    )
     enforce: bool = setting(
         True, BOOLEAN, "false records a violation as a warning instead of failing (a written human decision)."
     )

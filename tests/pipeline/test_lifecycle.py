@@ -137,3 +137,34 @@ def test_a_failing_task_fails_the_run_and_says_where(tmp_path, capsys, lifecycle
     assert failed and record["error"]
     assert "Traceback" not in capsys.readouterr().err
     assert not (run.registry / "adult-income").exists()
+
+
+def test_a_reviewers_figures_are_compared_in_validation_and_named_on_the_card(blocked_run, tmp_path, lifecycle):
+    """The reviewer recomputes on the test split of the first run (same seed, same bytes): one figure
+    agrees, one does not, and the run says so."""
+    import pandas as pd
+
+    validation = json.loads((blocked_run.out / "validation" / "validation.json").read_text())
+    test = pd.read_parquet(blocked_run.out / "discovery" / "test.parquet")
+    sha = validation["subject"]["data_sha256"]["test"]
+    women = next(g for g in validation["fairness"][0]["groups"] if g["group"] == "Female")
+    reviewer = {
+        "reviewer": "Jane Doe",
+        "role": "independent validator",
+        "date": "2026-11-20",
+        "data_sha256": sha,
+        "metrics": [
+            {"metric": "selection_rate", "attribute": "sex", "group": "Female", "value": women["selection_rate"]},
+            {"metric": "accuracy", "value": 0.5},  # a slip the gate must catch
+        ],
+    }
+    assert len(test) == validation["rows"]
+    (tmp_path / "reviewer.yaml").write_text(yaml.safe_dump(reviewer))
+    run = lifecycle(tmp_path, "--quiet", "--reviewer", str(tmp_path / "reviewer.yaml"))
+    stage = run.record["stages"]["validation"]
+    assert run.code == 0 and stage["status"] == "failed"
+    checks = {f["subject"]: f["status"] for f in stage["findings"] if f["rule"].startswith("validation.reviewer")}
+    assert checks == {"reviewer": "passed", "selection_rate (sex=Female)": "passed", "accuracy (overall)": "failed"}
+    assert "accuracy (overall): reviewer 0.5000, ours 0.8699: they disagree by 0.3699" in stage["reason"]
+    card = (run.out / "production" / "model_card.md").read_text()
+    assert "Jane Doe (independent validator) computed 2 figures on 2026-11-20" in card

@@ -64,6 +64,11 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     run.add_argument("--policy", metavar="FILE", help="policy YAML/JSON (default: built-in thresholds)")
     run.add_argument(
+        "--reviewer",
+        metavar="FILE",
+        help="a reviewer's own metrics on the test split, compared with ours in validation (docs/reviewer.md)",
+    )
+    run.add_argument(
         "--registry", default="registry", metavar="DIR", help="model registry directory (default: ./registry)"
     )
     run.add_argument("--output", metavar="DIR", help="run directory (default: runs/<timestamp>-<pipeline>)")

@@ -74,6 +74,11 @@ def _remote_params(args: argparse.Namespace) -> dict[str, Any]:
     if (reference := read_text_param(args.reference_population, "reference population")) is not None:
         ReferencePopulation.from_yaml(reference)
         params["reference_population"] = reference
+    if (reviewer := read_text_param(args.reviewer, "reviewer file")) is not None:
+        from kfp_rai.validation import ReviewerFile
+
+        ReviewerFile.from_yaml(reviewer)
+        params["reviewer"] = reviewer
     if (plan := read_text_param(args.collection_plan, "data collection plan")) is not None:
         CollectionPlan.from_yaml(plan)
         params["collection_plan"] = plan
@@ -121,6 +126,7 @@ def add_remote_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", metavar="FILE", help="policy YAML, passed as the policy parameter")
     parser.add_argument("--reference-population", metavar="FILE", help="reference population YAML")
     parser.add_argument("--collection-plan", metavar="FILE", help="data collection plan YAML")
+    parser.add_argument("--reviewer", metavar="FILE", help="reviewer file: human-computed metrics")
     parser.add_argument("--experiment", default="kfp-rai", help="KFP experiment (default: kfp-rai)")
     parser.add_argument("--image", metavar="REF", help="component image for this submission")
     parser.add_argument("--service-account", metavar="NAME", help="Kubernetes service account of the run's pods")

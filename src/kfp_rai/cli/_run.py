@@ -39,6 +39,7 @@ def preflight(args: argparse.Namespace) -> dict[str, Any]:
     from kfp_rai.policy import Policy
     from kfp_rai.production import validate_model_name
     from kfp_rai.training import feature_columns
+    from kfp_rai.validation import ReviewerFile
 
     if not 0.0 < args.test_size < 1.0:
         raise RAIError(f"--test-size must be between 0 and 1 (the held-out share), got {args.test_size}")
@@ -78,6 +79,10 @@ def preflight(args: argparse.Namespace) -> dict[str, Any]:
     if args.reference_population:
         ReferencePopulation.load(args.reference_population)
         reference_text = Path(args.reference_population).read_text(encoding="utf-8")
+    reviewer_text = ""
+    if args.reviewer:
+        ReviewerFile.load(args.reviewer)
+        reviewer_text = Path(args.reviewer).read_text(encoding="utf-8")
     plan_text = ""
     if args.collection_plan:
         CollectionPlan.load(args.collection_plan)
@@ -97,6 +102,7 @@ def preflight(args: argparse.Namespace) -> dict[str, Any]:
         "reference_population": reference_text,
         "collection_plan": plan_text,
         "policy": policy_text,
+        "reviewer": reviewer_text,
         "model_name": model_name,
         "intended_use": args.intended_use or default_intended_use(data),
         "registry_uri": str(registry),
@@ -251,8 +257,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         pipeline_dir = result.get("pipeline_dir")
         tasks = collect_outputs(Path(pipeline_dir), run_dir) if pipeline_dir else {}
     shown_arguments = {
-        k: v for k, v in arguments.items() if k not in ("policy", "reference_population", "collection_plan")
+        k: v for k, v in arguments.items() if k not in ("policy", "reference_population", "collection_plan", "reviewer")
     }
+    shown_arguments["reviewer"] = args.reviewer or "(none)"
     shown_arguments["policy"] = args.policy or "(default policy)"
     shown_arguments["reference_population"] = args.reference_population or "(bundled US Census 2000)"
     shown_arguments["collection_plan"] = args.collection_plan or "(the bundled data's own, else none)"

@@ -262,6 +262,17 @@ class ModelCard(Report):
                 figures.append(Figure(chart, caption))
         return tuple(figures)
 
+    def _reviewer(self) -> Section:
+        from kfp_rai.validation import reviewer_summary
+
+        record = self.validation.get("reviewer")
+        rows = tuple(
+            (GateStatus(c["status"]), c["metric"], c["theirs"], c["ours"], c["difference"])
+            for c in (record or {}).get("comparisons", [])
+        )
+        table = (Table(("status", "metric", "reviewer", "ours", "difference"), rows),) if rows else ()
+        return Section("Human-computed check", (reviewer_summary(record), *table))
+
     def _ethics(self) -> Section:
         r, sheet, e = self.representativeness, self.datasheet or {}, self.explanation
         under = [
@@ -334,6 +345,7 @@ class ModelCard(Report):
             self._metrics(),
             *self._data(),
             self._quantitative(),
+            self._reviewer(),
             Section(
                 "Explanation",
                 (

@@ -41,6 +41,7 @@ class ValidationReport(Report):
     confusion_matrix: tuple[tuple[int, int], tuple[int, int]]
     roc_curve: dict[str, list[float]]
     policy: dict[str, Any]
+    reviewer: dict[str, Any] | None = None
 
     def disparities(self) -> dict[str, dict[str, float]]:
         """attribute -> disparity name -> value (the numbers the gate judged)."""
@@ -194,4 +195,20 @@ class ValidationReport(Report):
                 else ("Reported, not gated (policy: validation.gate_intersections is false).", table)
             )
             sections.append(Section(f"By {f.attribute}", blocks))
+        sections.append(self._reviewer_section())
         return sections
+
+    def _reviewer_section(self) -> Section:
+        from kfp_rai.validation._reviewer import reviewer_summary
+
+        r = self.reviewer
+        if not r:
+            return Section("Human-computed check", (reviewer_summary(r),))
+        table = Table(
+            ("status", "metric", "reviewer", "ours", "difference"),
+            tuple(
+                (GateStatus(c["status"]), c["metric"], c["theirs"], c["ours"], c["difference"])
+                for c in r["comparisons"]
+            ),
+        )
+        return Section("Human-computed check", (reviewer_summary(r), table, *((r["notes"],) if r.get("notes") else ())))
