@@ -96,7 +96,10 @@ def train_model(
         **asdict(summary),
         "name": model_name or default_model_name(train.metadata.get("source", "")),
         "decision_threshold": rules.validation.threshold,
-        "hyperparameters": {k: rules.training.to_dict()[k] for k in ("max_iter", "learning_rate", "max_leaf_nodes")},
+        "hyperparameters": {
+            k: rules.training.to_dict()[k]
+            for k in ("max_iter", "learning_rate", "max_leaf_nodes", "mitigation", "mitigation_constraint")
+        },
         "training_verdict": verdict.to_dict(),  # the production gate reads it from here
         **lineage(rules.sha256, training_data_sha256=train.metadata.get("sha256", "")),
     }

@@ -276,6 +276,21 @@ class TrainingPolicy(PolicySection):
         0.1, Number(0, None, "neither"), "HistGradientBoostingClassifier: shrinkage of each tree's contribution."
     )
     max_leaf_nodes: int = setting(31, Integer(2), "HistGradientBoostingClassifier: leaves per tree.")
+    mitigation: str = setting(
+        "none",
+        Constraint("choice", choices=("none", "correlation_remover", "exponentiated_gradient", "threshold_optimizer")),
+        "fairlearn mitigation: correlation_remover (pre), exponentiated_gradient (in) or threshold_optimizer (post), "
+        "over the intersection of the sensitive attributes; validation shows the trade-off against the unmitigated "
+        "model. correlation_remover and threshold_optimizer take the sensitive attributes as model inputs.",
+    )
+    mitigation_constraint: str = setting(
+        "demographic_parity",
+        Constraint("choice", choices=("demographic_parity", "equalized_odds")),
+        "The fairness constraint exponentiated_gradient and threshold_optimizer enforce.",
+    )
+    mitigation_max_iter: int = setting(
+        30, Integer(1), "exponentiated_gradient: iterations (each fits one gradient-boosted model)."
+    )
 
 
 @dataclass(frozen=True)

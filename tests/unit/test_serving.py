@@ -598,3 +598,27 @@ def test_state_directories_others_can_write_are_refused(tmp_path, capsys):
         safe_state_dir(theirs)
     assert main(["enable", "--state-dir", str(tmp_path / "idle")]) == 0
     assert "no running server uses" in capsys.readouterr().out
+
+
+def test_a_mitigated_model_is_served_as_validated_with_the_sensitive_inputs_it_needs(adult, tmp_path):
+    """ThresholdOptimizer's group thresholds take sex and race as inputs: the server asks for them
+    and answers exactly what the model in the registry computes (the generic sklearn path)."""
+    from kfp_rai.policy import TrainingPolicy
+
+    policy = TrainingPolicy(mitigation="threshold_optimizer", max_iter=30)
+    trained = train_model(adult, target="income", positive_label=">50K", sensitive_features=SENSITIVE, policy=policy)
+    entry = _register(tmp_path / "registry", trained, Verdict(GateStatus.PASSED, "all gates passed"))
+    running, _ = _start(entry.uri, tmp_path)
+    try:
+        rows = adult.drop(columns=["income"]).iloc[:5]
+        instances = [
+            {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in rows.to_dict("records")
+        ]
+        status, body = _call(f"{running.url}/v1/models/{NAME}:predict", {"instances": instances})
+        assert status == 200
+        expected = trained[0].predict_proba(rows[list(trained[1].features)])[:, 1]
+        assert [p["probability"] for p in body["predictions"]] == pytest.approx(expected.tolist(), abs=1e-9)
+        without_sex = [{k: v for k, v in i.items() if k != "sex"} for i in instances[:1]]
+        assert _call(f"{running.url}/v1/models/{NAME}:predict", {"instances": without_sex})[0] == 400
+    finally:
+        running.server.stop()

@@ -138,8 +138,16 @@ def test_without_a_key_nothing_is_signed(tmp_path, monkeypatch, model_dir):
         sign_model_dir(model_dir)
 
 
-def test_the_trust_list_is_exactly_what_training_writes(model_dir):
-    assert model_types(model_dir / MODEL_FILE) == TRUSTED_NODES
+def test_the_trust_list_is_exactly_what_training_writes(model_dir, adult):
+    from kfp_rai.core.model_dir import model_bytes
+    from kfp_rai.policy import TrainingPolicy
+
+    written = model_types(model_dir / MODEL_FILE)
+    for method in ("correlation_remover", "exponentiated_gradient", "threshold_optimizer"):
+        policy = TrainingPolicy(mitigation=method, max_iter=20, mitigation_max_iter=2)
+        model, _ = train_model(adult, target="income", positive_label=">50K", sensitive_features=["sex"], policy=policy)
+        written |= model_types(model_bytes(model))
+    assert written == TRUSTED_NODES
 
 
 def test_other_shapes_of_data_need_nothing_beyond_the_trust_list():

@@ -28,17 +28,23 @@ META_FILE = "metadata.json"
 CARD_FILE = "model_card.md"
 REFERENCE_FILE = "reference_summary.json"  # the training data's summary (kfp_rai.stats), for drift
 
-# Exactly the (class, skops node kind) pairs a kfp-rai model file may name: what train_model writes
-# (a test trains models and compares). Anything else, a function, a callable constructor, or a
-# trusted class built by another node kind, is refused before skops builds a single object.
+# Exactly the (class, skops node kind) pairs a kfp-rai model file may name: what train_model writes,
+# with or without a mitigation (a test trains models and compares). Anything else, a function, a
+# callable constructor, or a trusted class built by another node kind, is refused before skops
+# builds a single object.
 TRUSTED_NODES = frozenset(
     {
         ("builtins.dict", "DictNode"),
+        ("builtins.int", "TypeNode"),
         ("builtins.list", "ListNode"),
         ("builtins.slice", "SliceNode"),
         ("builtins.str", "JsonNode"),
         ("builtins.str", "TypeNode"),
         ("builtins.tuple", "TupleNode"),
+        ("fairlearn.preprocessing._correlation_remover.CorrelationRemover", "ObjectNode"),
+        ("kfp_rai.training._mitigation.DecorrelatedClassifier", "ObjectNode"),
+        ("kfp_rai.training._mitigation.GroupThresholdClassifier", "ObjectNode"),
+        ("kfp_rai.training._mitigation.RandomizedClassifier", "ObjectNode"),
         ("numpy.float64", "TypeNode"),
         ("numpy.ndarray", "NdArrayNode"),
         ("numpy.random._generator.Generator", "RandomGeneratorNode"),

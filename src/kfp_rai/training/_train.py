@@ -37,6 +37,8 @@ class TrainingSummary:
     predicted_positive_rate: float
     feature_profile: dict[str, dict[str, Any]] = field(default_factory=dict)
     dropped_proxies: tuple[str, ...] = ()
+    mitigation: str = "none"
+    mitigation_constraint: str = ""
 
 
 _MAX_PROFILE_CATEGORIES = 200
@@ -130,7 +132,7 @@ def train_model(
     seed: int = 0,
     identifier_columns: Sequence[str] = (),
     drop_proxies: Sequence[str] = (),
-) -> tuple[Pipeline, TrainingSummary]:
+) -> tuple[Any, TrainingSummary]:
     """Fit the default model on ``df``.
 
     ``identifier_columns`` (e.g. the columns pseudonymized at load) are never model inputs, nor
@@ -154,9 +156,25 @@ def train_model(
         raise DataValidationError("no feature is left once the proxies are dropped: nothing to train on")
     X = df[features]
     y = labels(df, target=target, positive_label=positive_label)
-    model = build_estimator(X, policy=policy, seed=seed)
+    model: Any = build_estimator(X, policy=policy, seed=seed)
     start = time.perf_counter()
     model.fit(X, y)
+    if policy.mitigation != "none":
+        from kfp_rai.training._mitigation import mitigate
+
+        model = mitigate(
+            model,
+            df,
+            y,
+            features=features,
+            sensitive_features=sensitive_features,
+            method=policy.mitigation,
+            constraint=policy.mitigation_constraint,
+            max_iter=policy.mitigation_max_iter,
+            seed=seed,
+        )
+        features = list(model.features)
+        X = df[features]
     seconds = time.perf_counter() - start
     categorical = tuple(X.select_dtypes(exclude="number").columns)
     predicted = model.predict(X)
@@ -175,6 +193,8 @@ def train_model(
         predicted_positive_rate=float(predicted.mean()),
         feature_profile=feature_profile(X),
         dropped_proxies=dropped,
+        mitigation=policy.mitigation,
+        mitigation_constraint=getattr(model, "constraint", ""),
     )
 
 

@@ -34,6 +34,15 @@ def _roc_points(y: np.ndarray, scores: np.ndarray) -> dict[str, list[float]]:
     }
 
 
+def _tradeoff_row(name: str, overall: Any, fairness: Sequence[Any], verdict: Verdict) -> dict[str, Any]:
+    """One model's side of the mitigation trade-off: performance, disparities, its verdict."""
+    row: dict[str, Any] = {"model": name, "accuracy": overall["accuracy"], "roc_auc": overall["roc_auc"]}
+    for f in fairness:
+        row.update({f"{f.attribute} {k}": v for k, v in f.disparities().items()})
+    row["status"] = verdict.status.value
+    return row
+
+
 def evaluate_model(
     model: Any,
     df: pd.DataFrame,
@@ -107,7 +116,35 @@ def evaluate_model(
             )
         )
     tn, fp, fn, tp = np.bincount(y * 2 + y_pred, minlength=4).tolist()
+    tradeoff = None
+    if getattr(model, "unmitigated", None) is not None:
+        import dataclasses
+
+        baseline = evaluate_model(
+            model.unmitigated,
+            df,
+            features=model.unmitigated_features,
+            target=target,
+            positive_label=positive_label,
+            sensitive_features=sensitive_features,
+            policy=dataclasses.replace(policy, bootstrap_samples=0),
+            seed=seed,
+        )
+        tradeoff = {
+            "method": model.method,
+            "constraint": model.constraint,
+            "rows": [
+                _tradeoff_row("unmitigated", baseline.overall, baseline.fairness, baseline.verdict),
+                _tradeoff_row(
+                    f"{model.method} ({model.constraint})",
+                    overall,
+                    fairness,
+                    judge_validation(overall, overall_intervals, fairness, policy),
+                ),
+            ],
+        }
     return ValidationReport(
+        tradeoff=tradeoff,
         verdict=judge_validation(overall, overall_intervals, fairness, policy, explanation),
         rows=int(len(df)),
         threshold=policy.threshold,

@@ -42,6 +42,7 @@ class ValidationReport(Report):
     roc_curve: dict[str, list[float]]
     policy: dict[str, Any]
     reviewer: dict[str, Any] | None = None
+    tradeoff: dict[str, Any] | None = None
 
     def disparities(self) -> dict[str, dict[str, float]]:
         """attribute -> disparity name -> value (the numbers the gate judged)."""
@@ -195,8 +196,28 @@ class ValidationReport(Report):
                 else ("Reported, not gated (policy: validation.gate_intersections is false).", table)
             )
             sections.append(Section(f"By {f.attribute}", blocks))
+        if self.tradeoff:
+            sections.append(self._tradeoff_section())
         sections.append(self._reviewer_section())
         return sections
+
+    def _tradeoff_section(self) -> Section:
+        t = self.tradeoff or {}
+        rows = t.get("rows", [])
+        columns = [k for k in rows[0] if k != "status"] if rows else []
+        table = Table(
+            ("status", *columns),
+            tuple((GateStatus(r["status"]), *(r[c] for c in columns)) for r in rows),
+        )
+        return Section(
+            "Mitigation trade-off (same test data)",
+            (
+                f"The model was trained with fairlearn's {t.get('method')} ({t.get('constraint')}). Below, the "
+                "unmitigated model it was built from, judged on the same test rows by the same policy (its status "
+                "leaves out the explanation); the gate judges the mitigated model.",
+                table,
+            ),
+        )
 
     def _reviewer_section(self) -> Section:
         from kfp_rai.validation._reviewer import reviewer_summary
