@@ -34,6 +34,17 @@ REF = (
     "  race: {shares: {White: 0.5, Black: 0.5}}\n"
 )
 
+PLAN = (
+    "title: t\npurpose: p\nsources: [{name: s}]\nowners: [{name: o, role: r}]\nlicence: CC0\n"
+    "collection: {start: '2020-01-01', end: '2020-12-31', method: survey}\n"
+    "expected_columns: [income, sex, race]\nsensitive_attributes: [sex, race]\n"
+    "expected_populations: {sex: {groups: [Male, Female], source: s}}\nretention: one year\n"
+)
+REVIEWER = (
+    "reviewer: J\nrole: validator\ndate: '2026-11-20'\ndata_sha256: " + "a" * 64 + "\n"
+    "metrics: [{metric: accuracy, value: 0.8}]\n"
+)
+
 
 def _csv(df: pd.DataFrame) -> bytes:
     return df.to_csv(index=False).encode()
@@ -454,6 +465,59 @@ CASES = [
         "repeats the key 'Male'",
         {"r.yaml": REF.replace("Male: 0.5,", "Male: 0.5, Male: 0.4,").encode()},
         ("--reference-population", "{r_yaml}"),
+        "check",
+    ),
+    # data collection plans
+    Case(
+        "plan-no-licence",
+        "a collection plan without its licence",
+        "at the top level: 'licence' is a required property",
+        {"plan.yaml": PLAN.replace("licence: CC0\n", "").encode()},
+        ("--collection-plan", "{plan_yaml}"),
+    ),
+    Case(
+        "plan-bad-date",
+        "a collection period that is not a date",
+        "data collection plan, at collection/start",
+        {"plan.yaml": PLAN.replace("2020-01-01", "January").encode()},
+        ("--collection-plan", "{plan_yaml}"),
+    ),
+    Case(
+        "plan-end-before-start",
+        "a collection period that ends before it starts",
+        "collection.end 2019-12-31 is before collection.start 2020-01-01",
+        {"plan.yaml": PLAN.replace("2020-12-31", "2019-12-31").encode()},
+        ("--collection-plan", "{plan_yaml}"),
+    ),
+    Case(
+        "plan-unknown-key",
+        "a key the schema does not know",
+        "Additional properties are not allowed ('owner' was unexpected)",
+        {"plan.yaml": (PLAN + "owner: me\n").encode()},
+        ("--collection-plan", "{plan_yaml}"),
+    ),
+    # reviewer files
+    Case(
+        "reviewer-unknown-metric",
+        "a reviewer's metric kfp-rai does not compute",
+        "'f1' is not a metric computed overall",
+        {"rev.yaml": REVIEWER.replace("accuracy", "f1").encode()},
+        ("--reviewer", "{rev_yaml}"),
+    ),
+    Case(
+        "reviewer-short-hash",
+        "a data hash that is not a sha256",
+        "must be the 64 hex digits",
+        {"rev.yaml": REVIEWER.replace("a" * 64, "abc").encode()},
+        ("--reviewer", "{rev_yaml}"),
+    ),
+    # policy exceptions
+    Case(
+        "policy-exception-without-reason",
+        "a gate that does not enforce, with no written reason",
+        "representativeness.enforce false but representativeness.exception_reason is empty",
+        {"p.yaml": b"representativeness: {enforce: false}\n"},
+        ("--policy", "{p_yaml}"),
         "check",
     ),
     # options
