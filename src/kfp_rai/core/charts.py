@@ -31,7 +31,7 @@ class IntervalRow:
     low: float | None = None
     high: float | None = None
     reference: float | None = None
-    status: GateStatus = GateStatus.PASSED
+    status: GateStatus | None = GateStatus.PASSED  # None: measured, not judged by any gate (neutral colour)
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def interval_chart(
         ax = fig.add_subplot()
         ys = list(range(len(rows)))[::-1]
         for y, row in zip(ys, rows, strict=True):
-            colour = STATUS_COLOURS[row.status]
+            colour = NEUTRAL if row.status is None else STATUS_COLOURS[row.status]
             if _finite(row.low) and _finite(row.high):
                 ax.plot([row.low, row.high], [y, y], color=colour, linewidth=2, solid_capstyle="butt")
             if _finite(row.value):
@@ -113,7 +113,14 @@ def interval_chart(
             ax.set_xlim(*xlim)
         ax.set_ylim(-0.7, len(rows) - 0.3)
         handles = [
-            Line2D([], [], marker="o", linestyle="-", color=STATUS_COLOURS[s], label=s.label.lower())
+            Line2D(
+                [],
+                [],
+                marker="o",
+                linestyle="-",
+                color=NEUTRAL if s is None else STATUS_COLOURS[s],
+                label="measured (not a gate)" if s is None else s.label.lower(),
+            )
             for s in dict.fromkeys(r.status for r in rows)
         ]
         if any(_finite(r.reference) for r in rows):

@@ -118,6 +118,7 @@ class DatasheetReport(Report):
     notes: tuple[str, ...]
     associations: tuple[Association, ...]
     proxy_threshold: float
+    confidence_level: float
     representativeness: dict[str, Any]
     plan_verdict: Verdict
     personal_data: tuple[dict[str, Any], ...]
@@ -156,12 +157,13 @@ class DatasheetReport(Report):
         figures = []
         for attribute in dict.fromkeys(q.attribute for q in self.quality):
             rows = [
-                IntervalRow(q.group, q.base_rate, q.base_rate_low, q.base_rate_high)
+                IntervalRow(q.group, q.base_rate, q.base_rate_low, q.base_rate_high, status=None)
                 for q in self.quality
                 if q.attribute == attribute
             ]
             caption = (
-                f"{attribute}: share of rows labelled {self.positive_label!r} per group (95% Wilson interval); "
+                f"{attribute}: share of rows labelled {self.positive_label!r} per group ({self.confidence_level:.0%} "
+                "Wilson interval); "
                 f"dashed line: the whole data ({self.positive_rate:.1%})."
             )
             chart = interval_chart(
@@ -232,7 +234,8 @@ class DatasheetReport(Report):
                 "Who is in the data, against the population it should represent",
                 (
                     f"Reference: {rep.get('reference_source', '—')} ({rep.get('reference_year', '—')}). "
-                    f"Verdict: {GateStatus(rep['status']).label if 'status' in rep else '—'}. " + rep.get("reason", ""),
+                    f"Verdict: {GateStatus(rep['status']).label if 'status' in rep else '—'}; each group's verdict is "
+                    "in the table, every finding at the end of this datasheet.",
                     *self._share_charts(),
                     Table(
                         ("status", "verdict", "attribute", "group", "rows", "share", "expected", "ratio"),
@@ -264,7 +267,7 @@ class DatasheetReport(Report):
                             "group",
                             "rows",
                             "base rate",
-                            "95% interval",
+                            f"{self.confidence_level:.0%} interval",
                             *(f"missing {c}" for c in missing_columns),
                         ),
                         tuple(
@@ -381,6 +384,7 @@ def write_datasheet(
             df, sensitive_features=sensitive_features, features=features, threshold=proxy_threshold
         ),
         proxy_threshold=proxy_threshold,
+        confidence_level=confidence_level,
         representativeness=dict(representativeness),
         plan_verdict=plan_verdict,
         personal_data=tuple(dict(c) for c in personal_data),

@@ -247,7 +247,9 @@ class ModelCard(Report):
                     IntervalRow(
                         g["group"],
                         g[metric],
-                        *(g.get("intervals", {}).get(metric) or (None, None)),
+                        low=(g.get("intervals", {}).get(metric) or (None, None))[0],
+                        high=(g.get("intervals", {}).get(metric) or (None, None))[1],
+                        status=None,
                     )
                     for g in f["groups"]
                 ]
