@@ -139,6 +139,21 @@ TEXT = Constraint("text")
 COLUMNS = Constraint("columns")
 
 
+def _enforce() -> Any:
+    return setting(
+        True, BOOLEAN, "false records a violation as a warning instead of failing (a written human decision)."
+    )
+
+
+def _exception_reason() -> Any:
+    return setting(
+        "",
+        TEXT,
+        "Why enforce (or a setting that judges intersections) is false: the written human decision, required "
+        "then and quoted on the model card.",
+    )
+
+
 # Settings whose ``false`` makes a gate check less: each needs the section's written exception_reason.
 RELAXING = ("enforce", "intersections", "gate_intersections")
 
@@ -235,15 +250,8 @@ class RepresentativenessPolicy(PolicySection):
     confidence_level: float = setting(
         0.95, LEVEL, "Simultaneous level of the intervals of one attribute's (or intersection's) shares (Goodman)."
     )
-    enforce: bool = setting(
-        True, BOOLEAN, "false records a violation as a warning instead of failing (a written human decision)."
-    )
-    exception_reason: str = setting(
-        "",
-        TEXT,
-        "Why enforce (or a setting that judges intersections) is false: the written human decision, required "
-        "then and quoted on the model card.",
-    )
+    enforce: bool = _enforce()
+    exception_reason: str = _exception_reason()
 
 
 @dataclass(frozen=True)
@@ -333,15 +341,8 @@ class ValidationPolicy(PolicySection):
         "Largest difference allowed between a figure a reviewer computed (the reviewer file) and ours; beyond "
         "it the gate fails, whatever enforce says.",
     )
-    enforce: bool = setting(
-        True, BOOLEAN, "false records a violation as a warning instead of failing (a written human decision)."
-    )
-    exception_reason: str = setting(
-        "",
-        TEXT,
-        "Why enforce (or a setting that judges intersections) is false: the written human decision, required "
-        "then and quoted on the model card.",
-    )
+    enforce: bool = _enforce()
+    exception_reason: str = _exception_reason()
 
 
 @dataclass(frozen=True)
@@ -359,15 +360,8 @@ class ExplainabilityPolicy(PolicySection):
         "Largest share of total attribution the sensitive features and their proxies may carry together "
         "(what flows through a sensitive attribute or something standing in for it).",
     )
-    enforce: bool = setting(
-        True, BOOLEAN, "false records a violation as a warning instead of failing (a written human decision)."
-    )
-    exception_reason: str = setting(
-        "",
-        TEXT,
-        "Why enforce (or a setting that judges intersections) is false: the written human decision, required "
-        "then and quoted on the model card.",
-    )
+    enforce: bool = _enforce()
+    exception_reason: str = _exception_reason()
 
 
 @dataclass(frozen=True)

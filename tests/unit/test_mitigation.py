@@ -115,3 +115,13 @@ def test_a_group_with_one_label_cannot_be_thresholded_and_says_so(unfair):
     policy = TrainingPolicy(mitigation="threshold_optimizer", **FAST)
     with pytest.raises(DataValidationError, match=r"\['F'\] hold one"):
         train_model(one, target="y", positive_label="yes", sensitive_features=["sex"], policy=policy)
+
+
+def test_correlation_remover_projects_out_exactly_the_sensitive_columns():
+    from kfp_rai.training._mitigation import _source_column
+
+    inputs = ["sex_flag", "sex", "age"]
+    assert _source_column("cat__sex_Female", inputs) == "sex"
+    assert _source_column("remainder__sex_flag", inputs) == "sex_flag"
+    assert _source_column("cat__sex_flag_yes", inputs) == "sex_flag"
+    assert _source_column("remainder__age", inputs) == "age"

@@ -142,6 +142,14 @@ def _constraint(name: str) -> Any:
     return DemographicParity() if name == "demographic_parity" else EqualizedOdds()
 
 
+def _source_column(name: str, inputs: Sequence[str]) -> str:
+    """The input column an encoder output (``cat__sex_Female``, ``remainder__age``) comes from: the
+    longest matching name, so ``sex_flag`` is never read as a value of ``sex``."""
+    _, _, rest = name.partition("__")
+    matches = [c for c in inputs if rest == c or rest.startswith(f"{c}_")]
+    return max(matches, key=len) if matches else ""
+
+
 def correlation_remover(
     df: pd.DataFrame,
     y: np.ndarray,
@@ -161,9 +169,7 @@ def correlation_remover(
     categorical = list(df[inputs].select_dtypes(exclude="number").columns)
     encoder.transformers = [("cat", encoder.transformers[0][1], categorical)]
     names = list(encoder.fit(df[inputs]).get_feature_names_out())
-    ids = [
-        i for i, n in enumerate(names) if any(n.startswith(f"cat__{s}_") or n == f"remainder__{s}" for s in sensitive)
-    ]
+    ids = [i for i, n in enumerate(names) if _source_column(n, inputs) in sensitive]
     pipeline = Pipeline(
         [
             ("preprocess", encoder),
