@@ -139,6 +139,8 @@ def test_the_policy_judges_the_point_or_the_interval_bound():
     b = next(g for g in wide.groups if g.group == "b")
     assert b.ratio_low < 0.8 and b.ratio_high > 1.25
     assert b.representation is Representation.TOO_SMALL and wide.status is GateStatus.NOT_JUDGED
+    finding = next(f for f in wide.verdict.findings if f.subject == "g=b")
+    assert finding.rule == "representativeness.judge_on" and finding.observed == b.ratio and finding.interval
 
 
 def test_not_judged_is_never_waived_by_a_policy_that_does_not_enforce():

@@ -405,15 +405,17 @@ def judge_shares(
             ratio, ratio_low, ratio_high = share / ref, float(low) / ref, float(high) / ref
             representation, clause = _judgement(count, share, ref, ratio_low, ratio_high, policy)
             message = f"{subject}: {clause}"
-            if representation is Representation.TOO_SMALL:
+            if representation is Representation.TOO_SMALL and count < policy.min_group_size:
                 rule, limit = _RULE_SIZE, policy.min_group_size
+            elif representation is Representation.TOO_SMALL:  # an interval crossing both limits
+                rule, limit = "representativeness.judge_on", None
             elif representation is Representation.OVER or (representation is Representation.WITHIN and ratio > 1):
                 rule, limit = _RULE_MAX, policy.max_ratio
             else:
                 rule, limit = _RULE_MIN, policy.min_ratio
         status = representation.status
         interval = (ratio_low, ratio_high) if ratio_low is not None and ratio_high is not None else None
-        observed_value: float | int | None = count if rule == _RULE_SIZE and count < policy.min_group_size else ratio
+        observed_value: float | int | None = count if rule == _RULE_SIZE else ratio
         findings.append(
             Finding(rule, subject, status, message, observed=observed_value, limit=limit, interval=interval)
         )
