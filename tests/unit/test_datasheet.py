@@ -37,11 +37,31 @@ def _plan(**changes):
 
 
 def test_cramers_v_of_a_hand_computed_table():
-    # [[30, 10], [10, 30]]: chi-square = 80 (30*30 - 10*10)^2 / (40^4) = 20, V = sqrt(20 / 80) = 0.5
+    # [[30, 10], [10, 30]]: chi-square = 80 (30*30 - 10*10)^2 / (40^4) = 20, V = sqrt(20 / 80) = 0.5;
+    # bias-corrected (Bergsma 2013): phi2 - 1/79 over min(r, k) - 1 - 1/79.
     feature = np.array([0] * 30 + [0] * 10 + [1] * 10 + [1] * 30)
     attribute = np.array([0] * 30 + [1] * 10 + [0] * 10 + [1] * 30)
-    assert cramers_v(feature, attribute) == pytest.approx(0.5)
+    assert cramers_v(feature, attribute, corrected=False) == pytest.approx(0.5)
+    assert cramers_v(feature, attribute) == pytest.approx(np.sqrt((0.25 - 1 / 79) / (1 - 1 / 79)))
     assert cramers_v(np.zeros(10, dtype=int), attribute[:10]) == 0.0
+
+
+def test_a_many_valued_column_is_not_a_proxy_by_chance_but_a_number_missing_for_one_group_is():
+    rng = np.random.default_rng(0)
+    sex = rng.choice(["F", "M"], 500)
+    df = pd.DataFrame(
+        {
+            "sex": sex,
+            "code": rng.integers(0, 100, 500).astype(str),  # independent of sex, 100 levels
+            "pregnancies": np.where(sex == "M", np.nan, rng.integers(0, 5, 500)),  # missing for every man
+        }
+    )
+    found = {
+        a.feature: a
+        for a in find_proxies(df, sensitive_features=["sex"], features=["code", "pregnancies"], threshold=0.3)
+    }
+    assert found["code"].strength < 0.1 and not found["code"].proxy  # uncorrected it would be 0.44
+    assert found["pregnancies"].proxy and found["pregnancies"].measure == "Cramér's V of being missing"
 
 
 def test_correlation_ratio_is_the_square_root_of_the_anova_r_squared():
@@ -199,3 +219,33 @@ def test_adults_datasheet(adult):
         assert f"## {title}" in md
     assert "CC BY 4.0" in md and "under-represented" in md and md.count("<svg") == 0
     assert sheet.to_html().count("<svg") >= 6
+
+
+def test_rows_without_a_readable_date_leave_the_period_unchecked_and_zones_keep_their_day(adult):
+    collection = {"start": "2020-01-01", "end": "2020-12-31", "method": "survey", "date_column": "day"}
+    plan = CollectionPlan.from_dict(_plan(collection=collection))
+    df = adult.head(4)
+
+    def judged(values):
+        verdict = check_plan(df.assign(day=values), plan, sensitive_features=["sex", "race"])
+        return next(f for f in verdict.findings if f.subject == "day")
+
+    assert judged(["2020-05-01", None, None, None]).status is GateStatus.NOT_JUDGED
+    assert "3 of 4 rows have no readable date" in judged(["2020-05-01", None, None, None]).message
+    assert judged([20200501] * 4).status is GateStatus.NOT_JUDGED  # numbers are not dates
+    # 00:30 at +01:00 is still 1 January where it happened; naive and aware values may mix.
+    mixed = ["2020-01-01 00:30+01:00", "2020-05-01", "2020-06-01 10:00-05:00", "2020-12-31"]
+    assert judged(mixed).status is GateStatus.PASSED
+
+
+def test_a_plan_with_odd_yaml_is_one_clear_error():
+    from kfp_rai.core.files import load_yaml
+
+    unquoted = CollectionPlan.from_yaml(PLAN.read_text().replace('"1994-01-01"', "1994-01-01"))
+    assert unquoted.start.isoformat() == "1994-01-01"
+    with pytest.raises(InvalidParameterError, match="not among its sensitive_attributes"):
+        CollectionPlan.from_dict(
+            _plan(expected_populations={1: {"groups": ["x"], "source": "s"}, "zz": {"groups": ["y"], "source": "s"}})
+        )
+    with pytest.raises(InvalidParameterError, match="a key is a name"):
+        load_yaml("? [a, b]\n: 1\n", "data collection plan")

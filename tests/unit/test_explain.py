@@ -8,6 +8,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from kfp_rai.core.verdict import GateStatus
 from kfp_rai.discovery import known_proxies
+from kfp_rai.errors import DataValidationError
 from kfp_rai.explainability import explain_model
 from kfp_rai.explainability._shap import _original_feature
 from kfp_rai.policy import ExplainabilityPolicy, ProxyPolicy, TrainingPolicy
@@ -130,3 +131,7 @@ def test_reliance_on_proxies_is_not_judged_when_nobody_measured_them():
     assert proxies == {"planted": ["g"]}
     seen = explain_model(model, df, features=["a", "planted"], sensitive_features=["g"], policy=policy, proxies=proxies)
     assert seen.proxy_share > 0.25 and seen.status is GateStatus.FAILED
+    with pytest.raises(DataValidationError, match="not a datasheet"):
+        known_proxies(
+            df, sensitive_features=["g"], features=["a"], threshold=0.3, datasheet={"kind": "validation_report"}
+        )

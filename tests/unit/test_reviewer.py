@@ -102,6 +102,7 @@ def test_figures_from_other_data_or_for_an_unknown_group_do_not_confirm_anything
         ({"metrics": [{"metric": "accuracy", "attribute": "sex", "value": 0.5}]}, "not a metric computed between"),
         ({"metrics": [{"metric": "accuracy", "group": "Female", "value": 0.5}]}, "a 'group' needs its 'attribute'"),
         ({"signature": "x"}, "unknown key 'signature'"),
+        ({1: "x", None: "y"}, "unknown key"),
     ],
 )
 def test_a_bad_reviewer_file_is_one_clear_error(change, fragment):

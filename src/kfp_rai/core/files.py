@@ -109,6 +109,10 @@ def load_yaml(text: str, what: str) -> Any:
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = loader.construct_object(key_node)
+            if isinstance(key, (list, dict, set)):
+                raise InvalidParameterError(
+                    f"{what} has a key that is a list or mapping (line {key_node.start_mark.line + 1}): a key is a name"
+                )
             if key in seen:
                 raise InvalidParameterError(
                     f"{what} repeats the key {key!r} (line {key_node.start_mark.line + 1}): each key may appear once"

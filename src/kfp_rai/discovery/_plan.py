@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -55,8 +56,9 @@ class CollectionPlan:
         """Validate ``data`` against the JSON Schema; the first problem is one clear error."""
         import jsonschema
 
+        data = _dates_as_text(data)
         validator = jsonschema.Draft202012Validator(_schema(), format_checker=jsonschema.FormatChecker())
-        errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+        errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
         if errors:
             first = errors[0]
             where = "/".join(str(p) for p in first.absolute_path) or "the top level"
@@ -73,7 +75,7 @@ class CollectionPlan:
             raise InvalidParameterError(
                 f"data collection plan: collection.end {end} is before collection.start {start}"
             )
-        unknown = sorted(set(data["expected_populations"]) - set(data["sensitive_attributes"]))
+        unknown = sorted(str(k) for k in set(data["expected_populations"]) - set(data["sensitive_attributes"]))
         if unknown:
             raise InvalidParameterError(
                 f"data collection plan: expected_populations names {unknown}, which are not among its "
@@ -90,34 +92,81 @@ class CollectionPlan:
         return read_text_file(path, "data collection plan", cls.from_yaml)
 
 
+def _dates_as_text(data: Any) -> Any:
+    """YAML reads an unquoted 1994-01-01 as a date: the plan's dates are its text."""
+    if isinstance(data, dict) and isinstance(data.get("collection"), dict):
+        collection = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in data["collection"].items()}
+        return {**data, "collection": collection}
+    return data
+
+
 def _finding(subject: str, ok: bool, message: str, status: GateStatus = GateStatus.FAILED, **kw: Any) -> Finding:
     return Finding(_RULE, subject, GateStatus.PASSED if ok else status, message, **kw)
 
 
 def _period_findings(df: pd.DataFrame, plan: CollectionPlan) -> list[Finding]:
+    """Every row's date lies in the period. A date column holding numbers, values that are not
+    dates, or rows without a date cannot be checked: not judged, with the count."""
     column = plan.data["collection"].get("date_column")
     if not column:
         return []
     if column not in df.columns:
         return [_finding(column, False, f"date column {column!r} named by the plan is not in the data")]
-    dates = pd.to_datetime(df[column], errors="coerce", utc=True)
-    unreadable = int(dates.isna().sum() - df[column].isna().sum())
-    if unreadable:
+    values = df[column]
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         return [
             _finding(
                 column,
                 False,
-                f"{unreadable} values of {column!r} are not dates: the collection period cannot be checked",
+                f"{column!r} holds numbers, not dates: the collection period cannot be checked (write dates as "
+                "YYYY-MM-DD)",
                 GateStatus.NOT_JUDGED,
             )
         ]
-    days = dates.dropna().dt.date
+    days = pd.Series([None] * len(values), index=values.index, dtype=object)
+    with warnings.catch_warnings():  # pandas warns about mixed zones, which are read value by value below
+        warnings.simplefilter("ignore")
+        try:  # one parse for the usual column (one time zone, or none); each day in its own zone
+            parsed = pd.to_datetime(values, errors="coerce")
+            days = parsed.dt.date.where(parsed.notna(), None).astype(object)
+        except (TypeError, ValueError, AttributeError):
+            pass
+    retry = days.isna() & values.notna()  # mixed zones, or naive beside aware: value by value
+    if retry.any():
+        days[retry] = [_day(v) for v in values[retry].tolist()]
+    undated = int(days.isna().sum())
+    if undated:
+        return [
+            _finding(
+                column,
+                False,
+                f"{undated} of {len(days)} rows have no readable date in {column!r}: the collection period cannot "
+                "be checked for them",
+                GateStatus.NOT_JUDGED,
+            )
+        ]
     outside = int(((days < plan.start) | (days > plan.end)).sum())
     span = f"{plan.start}..{plan.end}"
     if outside:
         return [_finding(column, False, f"{outside} rows fall outside the plan's collection period {span}")]
-    covered = f"{days.min()}..{days.max()}" if len(days) else "no dated rows"
-    return [_finding(column, True, f"every dated row lies in the collection period {span} (data: {covered})")]
+    return [
+        _finding(column, True, f"every row's date lies in the collection period {span} ({days.min()}..{days.max()})")
+    ]
+
+
+def _day(value: Any) -> dt.date | None:
+    """The calendar day a value names, in its own time zone; None when it names none."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        stamp = pd.Timestamp(str(value))
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return None if pd.isna(stamp) else stamp.date()
 
 
 def check_plan(

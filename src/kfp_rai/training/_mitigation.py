@@ -49,7 +49,8 @@ class MitigatedClassifier:
 
 
 def _two_columns(positive: np.ndarray) -> np.ndarray:
-    positive = np.asarray(positive, dtype=float)
+    # a weighted vote can sum to 1 + 1e-15: a probability stays in [0, 1]
+    positive = np.clip(np.asarray(positive, dtype=float), 0.0, 1.0)
     return np.column_stack([1.0 - positive, positive])
 
 

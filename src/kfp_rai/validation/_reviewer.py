@@ -69,7 +69,7 @@ class ReviewerFile:
     def from_dict(cls, data: Any) -> ReviewerFile:
         if not isinstance(data, dict):
             raise InvalidParameterError("a reviewer file must be a mapping: reviewer, role, date, data_sha256, metrics")
-        unknown = sorted(set(data) - {"reviewer", "role", "date", "data_sha256", "metrics", "notes"})
+        unknown = sorted(str(k) for k in set(data) - {"reviewer", "role", "date", "data_sha256", "metrics", "notes"})
         if unknown:
             raise InvalidParameterError(f"reviewer file: unknown key {unknown[0]!r}")
         for key in ("reviewer", "role", "data_sha256"):
