@@ -221,3 +221,21 @@ def test_report_renders(adult):
     assert '<div class="verdict status-failed"' in html and "<svg" in html
     data = report.to_dict()
     assert data["kind"] == "representativeness_report" and data["status"] == "failed" and data["findings"]
+
+
+def test_a_ratio_at_exactly_the_limit_passes_and_an_absence_nobody_could_expect_is_too_small():
+    ref = ReferencePopulation.from_dict(
+        {"source": "t", "year": 2020, "attributes": {"g": {"shares": {"a": 0.6, "b": 0.3, "c": 0.1}}}}
+    )
+    df = pd.DataFrame({"g": ["a"] * 620 + ["b"] * 300 + ["c"] * 80})  # c: 0.08 / 0.1 = 0.8 exactly
+    c = next(g for g in check_representativeness(df, ref, sensitive_features=["g"]).groups if g.group == "c")
+    assert c.representation is Representation.WITHIN
+    rare = ReferencePopulation.from_dict(
+        {"source": "t", "year": 2020, "attributes": {"g": {"shares": {"a": 0.98, "b": 0.01, "c": 0.01}}}}
+    )
+    few = pd.DataFrame({"g": ["a"] * 980 + ["b"] * 20})  # c expected on 10 rows: its absence proves little
+    c = next(g for g in check_representativeness(few, rare, sensitive_features=["g"]).groups if g.group == "c")
+    assert c.representation is Representation.TOO_SMALL and c.status is GateStatus.NOT_JUDGED
+    many = pd.concat([few] * 10)  # expected on 100 rows: absent
+    c = next(g for g in check_representativeness(many, rare, sensitive_features=["g"]).groups if g.group == "c")
+    assert c.representation is Representation.ABSENT and c.status is GateStatus.FAILED

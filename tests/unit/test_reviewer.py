@@ -116,3 +116,18 @@ def test_a_bad_reviewer_file_is_one_clear_error(change, fragment):
     with pytest.raises(InvalidParameterError) as info:
         ReviewerFile.from_dict({**data, **change})
     assert fragment in str(info.value)
+
+
+def test_the_card_lists_every_loosened_setting_even_without_a_written_reason(judged):
+    report, *_ = judged
+    loose = {"policy": {**report.policy, "min_demographic_parity_ratio": 0.0, "reviewer_tolerance": 1.0}}
+    card = build_model_card(
+        model_name="m", model_metadata={"training_verdict": {"status": "passed", "reason": "ok", "findings": []}},
+        representativeness={"status": "passed", "reason": "ok", "findings": []},
+        validation={**report.to_dict(), **loose}, explanation={"status": "passed", "reason": "ok", "findings": []},
+        intended_use="tests",
+    )  # fmt: skip
+    changed = card.changed_settings()
+    assert "validation.min_demographic_parity_ratio: 0.0 (default 0.8)" in changed
+    assert "validation.reviewer_tolerance: 1.0 (default 0.005)" in changed
+    assert "validation.min_demographic_parity_ratio: 0.0 (default 0.8)" in card.to_markdown()

@@ -262,3 +262,22 @@ def test_the_policy_can_judge_a_limit_on_the_interval_instead_of_the_point():
     no_interval = validation_findings(overall, {}, [f], ValidationPolicy(judge_on="interval"))
     accuracy = next(x for x in no_interval if x.rule == "validation.min_accuracy")
     assert accuracy.status is GateStatus.NOT_JUDGED  # no interval to judge on: fails closed
+
+
+def test_overall_roc_auc_has_an_interval_and_a_tiny_group_does_not_undefine_equalized_odds():
+    from kfp_rai.validation import attribute_fairness, overall_metrics
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    y = rng.integers(0, 2, n)
+    scores = np.clip(rng.normal(0.35 + 0.3 * y, 0.2), 0, 1)
+    pred = (scores >= 0.5).astype(np.int64)
+    values, intervals = overall_metrics(y, pred, scores, n_boot=200, confidence=0.95, seed=0)
+    assert intervals["roc_auc"][0] < values["roc_auc"] < intervals["roc_auc"][1]
+    groups = pd.Series(np.where(np.arange(n) < 10, "tiny", rng.choice(["a", "b"], n)))
+    y_tiny = np.where(np.arange(n) < 10, 0, y)  # the tiny group has no positive: its TPR is undefined
+    f = attribute_fairness(
+        "g", groups, y_tiny, pred, scores, gated=True, intersectional=False, n_boot=50, confidence=0.95, seed=0,
+        min_group_size=30,
+    )  # fmt: skip
+    assert np.isfinite(f.equalized_odds_difference)

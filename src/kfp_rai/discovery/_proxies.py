@@ -115,9 +115,9 @@ def find_proxies(
                 strength = correlation_ratio(values[keep], groups[keep]) if keep.any() else 0.0
                 measure, nmi, rows = CORRELATION_RATIO, None, int(keep.sum())
                 if not keep.all():
-                    missing = cramers_v((~keep).astype(np.int64), groups)
-                    if missing > strength:
-                        strength, measure, rows = missing, MISSINGNESS, len(values)
+                    through_missing = cramers_v((~keep).astype(np.int64), groups)
+                    if through_missing > strength:
+                        strength, measure, rows = through_missing, MISSINGNESS, len(values)
             else:
                 codes = _codes(column)
                 strength, measure, rows = cramers_v(codes, groups), CRAMERS_V, len(codes)

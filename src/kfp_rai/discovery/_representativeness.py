@@ -34,6 +34,7 @@ _RULE_MAX = "representativeness.max_ratio"
 _RULE_SIZE = "representativeness.min_group_size"
 _RULE_REFERENCE = "representativeness.reference"
 _MIN_EXPECTED = 5  # chi-square's usual rule for a trustworthy p-value
+_EPS = 1e-9
 
 
 def _share(attr: str, cat: Any, value: Any) -> float:
@@ -323,17 +324,28 @@ def _simultaneous(counts: np.ndarray, level: float) -> np.ndarray:
 
 
 def _judgement(
-    count: int, share: float, ref: float, low: float, high: float, policy: RepresentativenessPolicy
+    count: int, n: int, ref: float, low: float, high: float, policy: RepresentativenessPolicy
 ) -> tuple[Representation, str]:
-    """The group's representation and the clause that says why (ratio bounds are ``low``/``high``)."""
+    """The group's representation and the clause that says why (ratio bounds are ``low``/``high``).
+
+    Limits are compared with a tolerance of 1e-9: shares normalized to sum to 1 put a ratio of
+    exactly 0.8 at 0.79999999999999.
+    """
+    share = count / n
     ratio = share / ref
     if count == 0:
-        return Representation.ABSENT, f"absent from the data (expected share {ref:.3f})"
+        expected = ref * n
+        if expected < policy.min_group_size:
+            return Representation.TOO_SMALL, (
+                f"absent, but only {expected:.1f} rows were expected (< minimum {policy.min_group_size}): too small "
+                "to judge"
+            )
+        return Representation.ABSENT, f"absent from the data (expected share {ref:.3f}, {expected:.0f} rows)"
     said = f"share {share:.3f} is {ratio:.3f}x its expected share {ref:.3f}"
     if count < policy.min_group_size:
         return Representation.TOO_SMALL, f"{count} rows < minimum {policy.min_group_size}: too small to judge ({said})"
     if policy.judge_on == "interval":
-        under, over = low < policy.min_ratio, high > policy.max_ratio
+        under, over = low < policy.min_ratio - _EPS, high > policy.max_ratio + _EPS
         bounds = f"interval {low:.3f}-{high:.3f}x"
         if under and over:
             return Representation.TOO_SMALL, (
@@ -344,9 +356,9 @@ def _judgement(
         if over:
             return Representation.OVER, f"{said}; its {bounds} reaches above {policy.max_ratio}: over-represented"
         return Representation.WITHIN, f"{said}; its {bounds} lies within {policy.min_ratio}-{policy.max_ratio}"
-    if ratio < policy.min_ratio:
+    if ratio < policy.min_ratio - _EPS:
         return Representation.UNDER, f"{said} (< {policy.min_ratio}): under-represented"
-    if ratio > policy.max_ratio:
+    if ratio > policy.max_ratio + _EPS:
         return Representation.OVER, f"{said} (> {policy.max_ratio}): over-represented"
     return Representation.WITHIN, f"{said} (within {policy.min_ratio}-{policy.max_ratio})"
 
@@ -403,9 +415,9 @@ def judge_shares(
             rule = _RULE_REFERENCE
         else:
             ratio, ratio_low, ratio_high = share / ref, float(low) / ref, float(high) / ref
-            representation, clause = _judgement(count, share, ref, ratio_low, ratio_high, policy)
+            representation, clause = _judgement(count, n, ref, ratio_low, ratio_high, policy)
             message = f"{subject}: {clause}"
-            if representation is Representation.TOO_SMALL and count < policy.min_group_size:
+            if representation is Representation.TOO_SMALL and count < policy.min_group_size:  # or expected so
                 rule, limit = _RULE_SIZE, policy.min_group_size
             elif representation is Representation.TOO_SMALL:  # an interval crossing both limits
                 rule, limit = "representativeness.judge_on", None

@@ -67,6 +67,26 @@ class ModelCard(Report):
                 )
         return out
 
+    def changed_settings(self) -> list[str]:
+        """Every policy setting the stage reports were judged under that differs from kfp-rai's
+        default: a loosened number needs no written reason, but it is never hidden."""
+        from kfp_rai.policy import ExplainabilityPolicy, ProxyPolicy, RepresentativenessPolicy, ValidationPolicy
+
+        out = []
+        for section, report in (
+            (RepresentativenessPolicy, self.representativeness),
+            (ValidationPolicy, self.validation),
+            (ExplainabilityPolicy, self.explanation),
+        ):
+            used, default = report.get("policy", {}), section().to_dict()
+            for key, value in used.items():
+                if key != "exception_reason" and key in default and value != default[key]:
+                    out.append(f"{section.section}.{key}: {value} (default {default[key]})")
+        threshold = (self.datasheet or {}).get("proxy_threshold")
+        if threshold is not None and threshold != ProxyPolicy().threshold:
+            out.append(f"proxies.threshold: {threshold} (default {ProxyPolicy().threshold})")
+        return out
+
     def _model_details(self) -> Section:
         rows = [(k, ", ".join(map(str, val)) if isinstance(val, list) else val) for k, val in self.details.items()]
         rows += [(f"hyperparameter {k}", v) for k, v in self.training.get("hyperparameters", {}).items()]
@@ -324,6 +344,7 @@ class ModelCard(Report):
             for name, report in (("discovery", self.datasheet or r), ("validation", v))
         ]
         exceptions = self.exceptions()
+        changed = self.changed_settings()
         return [
             Section("Gates", (gates,)),
             Section(
@@ -331,7 +352,9 @@ class ModelCard(Report):
                 (
                     Bullets(tuple(f"{gate}. Written reason: “{why}”" for gate, why in exceptions))
                     if exceptions
-                    else "None: every gate was enforced.",
+                    else "No gate was relaxed: each was enforced and judged intersections.",
+                    "Settings that differ from kfp-rai's defaults:",
+                    Bullets(tuple(changed) or ("none: the built-in defaults applied.",)),
                 ),
             ),
             self._model_details(),

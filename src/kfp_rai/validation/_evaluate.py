@@ -118,8 +118,6 @@ def evaluate_model(
     tn, fp, fn, tp = np.bincount(y * 2 + y_pred, minlength=4).tolist()
     tradeoff = None
     if getattr(model, "unmitigated", None) is not None:
-        import dataclasses
-
         baseline = evaluate_model(
             model.unmitigated,
             df,
@@ -127,7 +125,7 @@ def evaluate_model(
             target=target,
             positive_label=positive_label,
             sensitive_features=sensitive_features,
-            policy=dataclasses.replace(policy, bootstrap_samples=0),
+            policy=policy,  # the same bootstrap: under judge_on interval its verdict needs the intervals
             seed=seed,
         )
         tradeoff = {

@@ -75,8 +75,16 @@ def validation_findings(
             interval=overall_intervals.get("accuracy"),
             judge_on=p.judge_on,
         ),
-        # no bootstrap interval for ROC AUC: its floor is judged on the value
-        _limit("validation.min_roc_auc", "roc_auc", "ROC AUC", overall["roc_auc"], p.min_roc_auc, at_least=True),
+        _limit(
+            "validation.min_roc_auc",
+            "roc_auc",
+            "ROC AUC",
+            overall["roc_auc"],
+            p.min_roc_auc,
+            at_least=True,
+            interval=overall_intervals.get("roc_auc"),
+            judge_on=p.judge_on,
+        ),
     ]
     if not any(f.gated for f in fairness):
         findings.append(

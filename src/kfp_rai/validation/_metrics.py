@@ -79,7 +79,8 @@ def _intervals(
 def overall_metrics(
     y: np.ndarray, y_pred: np.ndarray, scores: np.ndarray, *, n_boot: int, confidence: float, seed: int
 ) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
-    """Accuracy, selection rate, TPR, FPR and ROC AUC over all rows, and the rates' intervals."""
+    """Accuracy, selection rate, TPR, FPR and ROC AUC over all rows, and their intervals (ROC AUC's
+    from the score histograms, resampled within each class)."""
     zeros = np.zeros(len(y), dtype=np.int64)
     values = {k: float(v[0]) for k, v in rates(cell_counts(zeros, y, y_pred, 1)).items()}
     values["roc_auc"] = safe_roc_auc(y, scores)
@@ -87,6 +88,13 @@ def overall_metrics(
     if n_boot:
         boot = bootstrap_counts(cell_counts(zeros, y, y_pred, 1), n_boot=n_boot, seed=seed)
         found = _intervals(rates(boot), confidence, 0)
+        hist = GroupCounts.of("all", zeros, y, y_pred, scores).scores
+        if hist is not None:
+            auc = interval(
+                bootstrap_roc_auc(hist[0], n_boot=n_boot, seed=[seed, 1 << 30]), confidence
+            )  # apart from the groups [seed, i]
+            if auc is not None:
+                found["roc_auc"] = auc
     return values, found
 
 
@@ -148,8 +156,11 @@ def fairness_from_counts(
     point = rates(cells)
     judged = [i for i in range(len(counts.labels)) if int(cells[i].sum()) >= min_group_size]
     between = disparities(cells[judged]) if len(judged) >= 2 else _undefined()
-    # Equalized odds is undefined when any group's TPR or FPR is: the gate must not pass on it.
-    defined = not np.isnan(point["true_positive_rate"]).any() and not np.isnan(point["false_positive_rate"]).any()
+    # Equalized odds is undefined when a judged group's TPR or FPR is: the gate must not pass on it.
+    defined = (
+        not np.isnan(point["true_positive_rate"][judged]).any()
+        and not np.isnan(point["false_positive_rate"][judged]).any()
+    )
     eo = float(between["equalized_odds_difference"]) if defined else float("nan")
     group_intervals: list[dict[str, tuple[float, float]]] = [{} for _ in counts.labels]
     disparity_intervals: dict[str, tuple[float, float]] = {}
