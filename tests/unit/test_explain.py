@@ -135,3 +135,27 @@ def test_reliance_on_proxies_is_not_judged_when_nobody_measured_them():
         known_proxies(
             df, sensitive_features=["g"], features=["a"], threshold=0.3, datasheet={"kind": "validation_report"}
         )
+
+
+def test_proxies_dropped_from_training_stay_in_the_data_and_leave_the_model(adult_split):
+    train, test = adult_split
+    proxies, _ = known_proxies(
+        train,
+        sensitive_features=SENSITIVE,
+        features=[c for c in train.columns if c not in (*SENSITIVE, "income")],
+        threshold=ProxyPolicy().threshold,
+    )
+    model, summary = train_model(
+        train.sample(4000, random_state=0),
+        target="income",
+        positive_label=">50K",
+        sensitive_features=SENSITIVE,
+        drop_proxies=list(proxies),
+    )
+    assert set(summary.dropped_proxies) == set(proxies) >= {"relationship", "marital-status"}
+    assert not set(proxies) & set(summary.features) and "relationship" in test.columns
+    report = explain_model(
+        model, test, features=summary.features, sensitive_features=SENSITIVE,
+        policy=ExplainabilityPolicy(sample_size=100), proxies=proxies,
+    )  # fmt: skip
+    assert report.proxy_share == 0.0 and report.passed
