@@ -24,10 +24,10 @@ from kfp_rai.discovery._proxies import (
     known_proxies,
     proxy_features,
 )
+from kfp_rai.discovery._reference import ReferencePopulation
 from kfp_rai.discovery._representativeness import (
     GoodnessOfFit,
     GroupShare,
-    ReferencePopulation,
     Representation,
     RepresentativenessReport,
     check_representativeness,
