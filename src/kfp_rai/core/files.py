@@ -11,7 +11,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from kfp_rai.errors import IntegrityError, InvalidParameterError
 
@@ -171,3 +171,26 @@ def read_key_file(path: PathLike, what: str, *, private: bool = True) -> bytes:
     if private and (mode & 0o007 or (mode & 0o070 and not group_read_ok)):
         raise IntegrityError(f"{what} is accessible to other users (mode {mode:o}): chmod 600 it")
     return file.read_bytes()
+
+
+class HumanWrittenYaml:
+    """Mixin for a file people write (reference population, collection plan, reviewer file):
+    ``from_yaml`` and ``load`` parse it strictly and hand the data to the class's ``from_dict``,
+    so every such file is read, and refused, the same way. ``what`` names it in messages."""
+
+    what: ClassVar[str] = "file"
+
+    @classmethod
+    def from_dict(cls: type[_Doc], data: Any) -> _Doc:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    @classmethod
+    def from_yaml(cls: type[_Doc], text: str) -> _Doc:
+        return cls.from_dict(load_yaml(text, cls.what))
+
+    @classmethod
+    def load(cls: type[_Doc], path: PathLike) -> _Doc:
+        return read_text_file(path, cls.what, cls.from_yaml)
+
+
+_Doc = TypeVar("_Doc", bound=HumanWrittenYaml)

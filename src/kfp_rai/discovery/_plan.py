@@ -15,11 +15,11 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 
-from kfp_rai.core.files import load_yaml, read_text_file
+from kfp_rai.core.files import HumanWrittenYaml
 from kfp_rai.core.groups import group_labels
 from kfp_rai.core.verdict import Finding, GateStatus, Verdict
 from kfp_rai.errors import InvalidParameterError
@@ -38,8 +38,10 @@ def _schema() -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class CollectionPlan:
+class CollectionPlan(HumanWrittenYaml):
     """A validated data collection plan (see ``schemas/collection_plan.schema.json``)."""
+
+    what: ClassVar[str] = "data collection plan"
 
     data: dict[str, Any]
 
@@ -82,14 +84,6 @@ class CollectionPlan:
                 "sensitive_attributes"
             )
         return plan
-
-    @classmethod
-    def from_yaml(cls, text: str) -> CollectionPlan:
-        return cls.from_dict(load_yaml(text, "data collection plan"))
-
-    @classmethod
-    def load(cls, path: str) -> CollectionPlan:
-        return read_text_file(path, "data collection plan", cls.from_yaml)
 
 
 def _dates_as_text(data: Any) -> Any:

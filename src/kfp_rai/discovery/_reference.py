@@ -4,9 +4,9 @@ mapping from the data's labels to the source's categories."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from kfp_rai.core.files import load_yaml, read_text_file
+from kfp_rai.core.files import HumanWrittenYaml
 from kfp_rai.core.numbers import is_finite_number
 from kfp_rai.errors import InvalidParameterError
 
@@ -20,7 +20,7 @@ def _share(attr: str, cat: Any, value: Any) -> float:
 
 
 @dataclass(frozen=True)
-class ReferencePopulation:
+class ReferencePopulation(HumanWrittenYaml):
     """Population shares per sensitive attribute, from a cited source, with a written mapping
     from the data's labels to the source's categories.
 
@@ -31,6 +31,8 @@ class ReferencePopulation:
     shares : dict
         attribute -> data label -> population share (mapped and normalized to sum to 1).
     """
+
+    what: ClassVar[str] = "reference population"
 
     source: str
     year: int
@@ -83,14 +85,6 @@ class ReferencePopulation:
                 raise InvalidParameterError(f"a source category of {attr!r} is mapped to two data labels")
             shares[str(attr)] = mapped
         return cls(source=str(data["source"]), year=year, url=str(data.get("url", "")), shares=shares)
-
-    @classmethod
-    def from_yaml(cls, text: str) -> ReferencePopulation:
-        return cls.from_dict(load_yaml(text, "reference population"))
-
-    @classmethod
-    def load(cls, path: str) -> ReferencePopulation:
-        return read_text_file(path, "reference population", cls.from_yaml)
 
     @classmethod
     def default(cls) -> ReferencePopulation:

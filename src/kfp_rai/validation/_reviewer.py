@@ -26,9 +26,9 @@ import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from kfp_rai.core.files import load_yaml, read_text_file
+from kfp_rai.core.files import HumanWrittenYaml
 from kfp_rai.core.numbers import is_finite_number
 from kfp_rai.core.verdict import Finding, GateStatus, Verdict
 from kfp_rai.errors import InvalidParameterError
@@ -57,7 +57,10 @@ class ReviewerMetric:
 
 
 @dataclass(frozen=True)
-class ReviewerFile:
+class ReviewerFile(HumanWrittenYaml):
+    """Who checked, when, on which test data (sha256), and the figures they computed."""
+
+    what: ClassVar[str] = "reviewer file"
     reviewer: str
     role: str
     date: str
@@ -96,14 +99,6 @@ class ReviewerFile:
             metrics=tuple(_metric(i, item) for i, item in enumerate(items, 1)),
             notes=str(data.get("notes") or ""),
         )
-
-    @classmethod
-    def from_yaml(cls, text: str) -> ReviewerFile:
-        return cls.from_dict(load_yaml(text, "reviewer file"))
-
-    @classmethod
-    def load(cls, path: str) -> ReviewerFile:
-        return read_text_file(path, "reviewer file", cls.from_yaml)
 
 
 def _metric(i: int, item: Any) -> ReviewerMetric:
