@@ -8,6 +8,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -129,6 +130,40 @@ def load_yaml(text: str, what: str) -> Any:
         raise InvalidParameterError(f"the {what} holds a value that cannot be read: {exc}") from exc
 
 
+MAX_HUMAN_FILE_BYTES = 1 << 20  # a policy, plan, reviewer or reference file is a few KiB; 1 MiB is no such file
+_STORE_URI = re.compile(r"^(s3|gs|gcs|hdfs|viewfs|abfs|abfss|file)://\S+$")
+
+
+def is_store_uri(text: str) -> bool:
+    """Whether ``text`` is one object-store URI (what a Kubeflow UI text box can hold of a file)."""
+    return bool(_STORE_URI.match(text.strip()))
+
+
+def text_or_uri(text: str, what: str) -> str:
+    """``text`` itself, or, when it is one URI of a store pyarrow reads (``s3://bucket/policy.yaml``),
+    that file's UTF-8 text: a human-written file can live in the same store as the registry
+    instead of being pasted into a UI text box. Larger than :data:`MAX_HUMAN_FILE_BYTES`, missing
+    or unreadable: one line naming it."""
+    if not text or not is_store_uri(text):
+        return text
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+    uri = text.strip()
+    try:
+        fs, path = pafs.FileSystem.from_uri(uri)
+        with fs.open_input_stream(path) as fh:
+            data = bytes(fh.read(MAX_HUMAN_FILE_BYTES + 1))
+    except (OSError, pa.ArrowException) as exc:
+        raise InvalidParameterError(f"the {what} at {uri} cannot be read: {' '.join(str(exc).split())[:300]}") from exc
+    if len(data) > MAX_HUMAN_FILE_BYTES:
+        raise InvalidParameterError(f"the {what} at {uri} is over {MAX_HUMAN_FILE_BYTES >> 20} MiB: not such a file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidParameterError(f"the {what} at {uri} is not UTF-8 text") from exc
+
+
 def read_text_file(path: PathLike, label: str, parse: Callable[[str], T]) -> T:
     """Read a human-written file (policy, reference population) and parse it; errors name the file."""
     path = Path(path)
@@ -186,7 +221,8 @@ class HumanWrittenYaml:
 
     @classmethod
     def from_yaml(cls: type[_Doc], text: str) -> _Doc:
-        return cls.from_dict(load_yaml(text, cls.what))
+        """Parse the file's text (or read it from a store URI: :func:`text_or_uri`)."""
+        return cls.from_dict(load_yaml(text_or_uri(text, cls.what), cls.what))
 
     @classmethod
     def load(cls: type[_Doc], path: PathLike) -> _Doc:

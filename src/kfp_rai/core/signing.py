@@ -278,3 +278,61 @@ def verify_files(files: dict[str, bytes], shown_as: PathLike) -> dict[str, bytes
 def verify_model_dir(path: PathLike) -> dict[str, bytes]:
     """Read the directory once and verify it (:func:`verify_files`); return its signed files."""
     return verify_files(read_flat_dir(path), Path(path))
+
+
+def _public_key(pem: bytes) -> Any:
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        return serialization.load_pem_public_key(pem)
+    except ValueError as exc:
+        raise IntegrityError(f"the verification key is not a PEM public key: {exc}") from exc
+
+
+def key_id(public_pem: bytes | None = None) -> str:
+    """A short name of the verification key (sha256 of its DER form, 16 hex digits): records say
+    which key signed them, so "another key" is told apart from "tampered"."""
+    import hashlib
+
+    from cryptography.hazmat.primitives import serialization
+
+    der = _public_key(public_pem or verify_pem()).public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(der).hexdigest()[:16]
+
+
+def sign_bytes(data: bytes, what: str) -> bytes:
+    """An ECDSA P-256 / SHA-256 signature (DER) of ``data`` with the signing key: records that
+    are not directories (the registry's events) are signed with the same key as model versions."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pem = _signing_pem()
+    if pem is None:
+        raise IntegrityError(_MSG_NO_KEY.format(env=SIGNING_KEY_ENV, env_file=SIGNING_KEY_FILE_ENV, dir=_keys_dir()))
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise IntegrityError(f"cannot sign {what}: the signing key is not an elliptic-curve key")
+    return key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+
+def verify_bytes(data: bytes, signature: bytes, what: str, public_pem: bytes | None = None) -> None:
+    """Check :func:`sign_bytes`'s signature with the verification key.
+
+    Raises
+    ------
+    IntegrityError
+        The signature does not match ``data`` under this key (changed, or signed by another key).
+    """
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = _public_key(public_pem or verify_pem())
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise IntegrityError("the verification key is not an elliptic-curve key")
+    try:
+        key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature as exc:
+        raise IntegrityError(f"{what} fails its signature check: it was changed, or signed by another key") from exc

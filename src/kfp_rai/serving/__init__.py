@@ -7,6 +7,7 @@ on first use: kserve takes a second to import, and the audit and kill-switch com
 
 from typing import Any
 
+from kfp_rai.core.state import default_state_dir, safe_state_dir
 from kfp_rai.serving._audit import (
     DEVELOPMENT_KEY,
     AuditCheck,
@@ -15,7 +16,7 @@ from kfp_rai.serving._audit import (
     default_checkpoints,
     verify_audit_log,
 )
-from kfp_rai.serving._killswitch import default_state_dir, disable, disabled_reason, enable, safe_state_dir
+from kfp_rai.serving._killswitch import disable, disabled_reason, enable
 from kfp_rai.serving._service import ModelService, RequestRejected, ServedModel, ServingDisabled, load_served_model
 
 _SERVER = ("Server", "build_app", "start_in_thread")
