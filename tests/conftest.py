@@ -21,8 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session", autouse=True)
 def signing_keys(tmp_path_factory):
-    """Every test signs and verifies with a key pair of its own session, never the user's; the
-    kfp.local tasks inherit it through the environment."""
+    """Every test signs and verifies with a key pair of its own session, never the user's, and keeps
+    its state out of the user's; the kfp.local tasks inherit both through the environment."""
     from kfp_rai.core.signing import ensure_local_keys
 
     config = tmp_path_factory.mktemp("kfp-rai-config")
@@ -31,9 +31,15 @@ def signing_keys(tmp_path_factory):
         for k in ("KFP_RAI_SIGNING_KEY", "KFP_RAI_SIGNING_KEY_FILE", "KFP_RAI_VERIFY_KEY", "KFP_RAI_VERIFY_KEY_FILE")
     }
     os.environ["KFP_RAI_CONFIG_DIR"] = str(config)
+    # The registry heads a user has read (and the kill switch's default place) stay out of ~/.local/state.
+    state = tmp_path_factory.mktemp("kfp-rai-state")
+    state.chmod(0o700)
+    saved["KFP_RAI_STATE_DIR"] = os.environ.pop("KFP_RAI_STATE_DIR", None)
+    os.environ["KFP_RAI_STATE_DIR"] = str(state)
     keys, _ = ensure_local_keys()
     yield keys
     os.environ.pop("KFP_RAI_CONFIG_DIR", None)
+    os.environ.pop("KFP_RAI_STATE_DIR", None)
     os.environ.update({k: v for k, v in saved.items() if v is not None})
 
 

@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Literal
 
 import yaml
 
-from kfp_rai.core.files import load_yaml, read_text_file
+from kfp_rai.core.files import load_yaml, read_text_file, text_or_uri
 from kfp_rai.core.numbers import is_finite_number
 from kfp_rai.errors import InvalidParameterError
 
@@ -155,7 +155,7 @@ def _exception_reason() -> Any:
 
 
 # Settings whose ``false`` makes a gate check less: each needs the section's written exception_reason.
-RELAXING = ("enforce", "intersections", "gate_intersections")
+RELAXING = ("enforce", "intersections", "gate_intersections", "require_approval", "separation_of_duties")
 
 
 def setting(default: Any, constraint: Constraint, meaning: str) -> Any:
@@ -201,7 +201,7 @@ class PolicySection:
             keys = " and ".join(f"{cls.section}.{k}" for k in relaxed)
             raise InvalidParameterError(
                 f"{keys} false but {cls.section}.exception_reason is empty: write why this gate checks less than it "
-                "would (the reason is quoted on the model card)"
+                "would (the reason is quoted on the model card and on the registry's events)"
             )
         return cls(**values)
 
@@ -409,6 +409,27 @@ class PrivacyPolicy(PolicySection):
         return dict(self.columns)
 
 
+@dataclass(frozen=True)
+class PromotionPolicy(PolicySection):
+    """Production: what a registered version needs before it may take the production alias
+    (`kfp-rai models approve / promote`; docs/governance.md)."""
+
+    section: ClassVar[str] = "promotion"
+    require_approval: bool = setting(
+        True,
+        BOOLEAN,
+        "A version is promoted only after a person approved it; false waives the approval (exception_reason is "
+        "then required and recorded on the promotion event).",
+    )
+    separation_of_duties: bool = setting(
+        True,
+        BOOLEAN,
+        "An approval by the person who launched the run that trained the version is refused (as is one for a run "
+        "that recorded no launcher); false allows it, with exception_reason recorded on the approval.",
+    )
+    exception_reason: str = _exception_reason()
+
+
 SECTIONS: tuple[type[PolicySection], ...] = (
     PrivacyPolicy,
     RepresentativenessPolicy,
@@ -417,6 +438,7 @@ SECTIONS: tuple[type[PolicySection], ...] = (
     ValidationPolicy,
     ExplainabilityPolicy,
     DriftPolicy,
+    PromotionPolicy,
 )
 
 
@@ -432,6 +454,7 @@ class Policy:
     validation: ValidationPolicy = field(default_factory=ValidationPolicy)
     explainability: ExplainabilityPolicy = field(default_factory=ExplainabilityPolicy)
     drift: DriftPolicy = field(default_factory=DriftPolicy)
+    promotion: PromotionPolicy = field(default_factory=PromotionPolicy)
 
     @classmethod
     def from_dict(cls, data: Any) -> Policy:
@@ -451,7 +474,9 @@ class Policy:
 
     @classmethod
     def from_yaml(cls, text: str) -> Policy:
-        """Parse YAML (or JSON, a subset of YAML) text. Empty text gives the default policy."""
+        """Parse YAML (or JSON, a subset of YAML) text, or read it from a store URI
+        (``s3://bucket/policy.yaml``). Empty text gives the default policy."""
+        text = text_or_uri(text, "policy")
         return cls.from_dict(load_yaml(text, "policy") if text and text.strip() else {})
 
     @classmethod

@@ -112,6 +112,28 @@ def _corrupt_log(path: Path) -> None:
     path.write_text("this line is not an audit record\n")
 
 
+def _registry(*, approve: bool = False, tamper: bool = False) -> Callable[[Path], None]:
+    """A registry holding version 1 of model m (gates passed, launched by ann), optionally approved
+    by bob, optionally with its first event edited."""
+
+    def make(path: Path) -> None:
+        from kfp_rai.core.verdict import GateStatus, Verdict
+        from kfp_rai.production import ModelRegistry
+        from kfp_rai.production import approve as approve_version
+
+        registry = ModelRegistry(str(path))
+        verdict = Verdict(GateStatus.PASSED, "every gate passed")
+        registry.register("m", model=b"model", model_card="# card", metadata={}, verdict=verdict, launched_by="ann")
+        if approve:
+            approve_version(registry, "m", "1", by="bob", note="fine")
+        if tamper:
+            event = path / "m" / "events" / "00000001.event"
+            os.chmod(event, 0o644)
+            event.write_bytes(event.read_bytes().replace(b'"by":"ann"', b'"by":"eve"'))
+
+    return make
+
+
 AUDIT = {"KFP_RAI_AUDIT_KEY": "audit-key-for-tests-0123456789abcdef"}
 SERVE = {**AUDIT, "KFP_RAI_SERVING_TOKEN": "serving-token-for-tests-0123"}
 
@@ -621,16 +643,139 @@ CASES = [
         "an audit log with a line that is not a record",
         "log line 1 is not a record",
         {"s": _state, "s/audit/audit.jsonl": _corrupt_log, "m": _trained},
-        ("--model-uri", "{m}", "--state-dir", "{s}", "--allow-unregistered"),
+        ("--model-uri", "{m}", "--state-dir", "{s}", "--allow-unregistered", "--allow-unapproved"),
         env=SERVE,
         command=("serve",),
+    ),
+    Case(
+        "serve-unapproved",
+        "serving a registered version no person approved",
+        "its registry records no approval of it",
+        {"r": _registry()},
+        ("--registry", "{r}", "--model", "m", "--version", "1"),
+        env=SERVE,
+        command=("serve",),
+    ),
+    Case(
+        "serve-nothing-in-production",
+        "serving the production alias before anyone promoted a version",
+        "no version of m is production yet",
+        {"r": _registry(approve=True)},
+        ("--registry", "{r}", "--model", "m"),
+        env=SERVE,
+        command=("serve",),
+    ),
+    Case(
+        "serve-both-sources",
+        "a version URI and a registry model at once",
+        "not both",
+        {"r": _registry()},
+        ("--model-uri", "{r}/m/1", "--registry", "{r}", "--model", "m"),
+        env=SERVE,
+        command=("serve",),
+    ),
+    # governance: a person's decisions in the registry
+    Case(
+        "models-no-registry",
+        "a registry directory that does not exist",
+        "no registry there",
+        cli=("list", "--registry", "{dir}/nowhere"),
+        command=("models",),
+    ),
+    Case(
+        "models-unknown-model",
+        "a model the registry does not hold",
+        "holds no registered version of 'other'",
+        {"r": _registry()},
+        ("show", "other", "1", "--registry", "{r}"),
+        command=("models",),
+    ),
+    Case(
+        "models-bad-name",
+        "a model name that is not one",
+        "is not valid",
+        {"r": _registry()},
+        ("history", "Not A Name", "--registry", "{r}"),
+        command=("models",),
+    ),
+    Case(
+        "models-unknown-version",
+        "a version the model does not have",
+        "m has no version '7'",
+        {"r": _registry()},
+        ("approve", "m", "7", "--by", "bob", "--note", "ok", "--registry", "{r}"),
+        command=("models",),
+    ),
+    Case(
+        "models-approve-no-note",
+        "an approval that does not say why",
+        "required: --note",
+        {"r": _registry()},
+        ("approve", "m", "1", "--by", "bob", "--registry", "{r}"),
+        command=("models",),
+    ),
+    Case(
+        "models-approve-own-run",
+        "an approval by the person who launched the run (separation of duties)",
+        "ann launched the run that trained version 1",
+        {"r": _registry()},
+        ("approve", "m", "1", "--by", "Ann", "--note", "mine", "--registry", "{r}"),
+        command=("models",),
+    ),
+    Case(
+        "models-approve-twice",
+        "approving a version that is approved already",
+        "version 1 of m is approved, not a candidate",
+        {"r": _registry(approve=True)},
+        ("approve", "m", "1", "--by", "carol", "--note", "again", "--registry", "{r}"),
+        command=("models",),
+    ),
+    Case(
+        "models-promote-unapproved",
+        "promoting a version nobody approved",
+        "version 1 of m is not approved",
+        {"r": _registry()},
+        ("promote", "m", "1", "--by", "bob", "--registry", "{r}"),
+        command=("models",),
+    ),
+    Case(
+        "models-rollback-nothing",
+        "rolling back a model nothing of which is in production",
+        "there is nothing to roll back",
+        {"r": _registry(approve=True)},
+        ("rollback", "m", "--by", "bob", "--note", "incident", "--registry", "{r}"),
+        command=("models",),
+    ),
+    Case(
+        "models-tampered-event",
+        "a registry event edited by someone without the key",
+        "event 1 of m in",
+        {"r": _registry(tamper=True)},
+        ("list", "--registry", "{r}"),
+        command=("models",),
+    ),
+    Case(
+        "models-policy",
+        "an approval judged under a policy that is not one",
+        "unknown policy key 'promote'",
+        {"r": _registry(), "p.yaml": b"promote: {require_approval: false}\n"},
+        ("approve", "m", "1", "--by", "bob", "--note", "ok", "--policy", "{p_yaml}", "--registry", "{r}"),
+        command=("models",),
+    ),
+    Case(
+        "deploy-manifest-unapproved",
+        "an InferenceService for a version no person approved",
+        "is not an approved version of a registry",
+        {"r": _registry()},
+        ("--registry", "{r}", "--model", "m", "--version", "1", "--storage-uri", "s3://b/m/1"),
+        command=("deploy-manifest",),
     ),
     Case(
         "deploy-manifest-local",
         "an InferenceService for a registry version no cluster can fetch",
         "a local path a cluster cannot fetch",
         {"m": _trained},
-        ("--model-uri", "{m}"),
+        ("--model-uri", "{m}", "--allow-unapproved"),
         command=("deploy-manifest",),
     ),
     Case(

@@ -17,7 +17,15 @@ import yaml
 from kfp_rai.core.model_dir import model_bytes
 from kfp_rai.core.verdict import GateStatus, Verdict
 from kfp_rai.errors import DeploymentError, IntegrityError, InvalidParameterError
-from kfp_rai.production import ModelRegistry, deploy_model, manifest_yaml, storage_uri
+from kfp_rai.production import (
+    ModelRegistry,
+    approve,
+    deploy_model,
+    manifest_yaml,
+    promote,
+    servable_version,
+    storage_uri,
+)
 from kfp_rai.production._inference_service import SECRETS, isvc_name
 from kfp_rai.training import train_model
 
@@ -37,8 +45,15 @@ def model_dir(tmp_path_factory, adult):
         model_card="# card",
         metadata={**asdict(summary), "decision_threshold": 0.5},
         verdict=Verdict(GateStatus.PASSED, "all gates passed"),
+        launched_by="trainer",
     )
+    approve(registry, "adult-income", "1", by="reviewer", note="fine")
+    promote(registry, "adult-income", "1", by="reviewer")
     return Path(entry.uri)
+
+
+def _signed_approval(model_dir):
+    return servable_version(model_uri=str(model_dir)).signed_approval
 
 
 def _render(model_dir, **kwargs):
@@ -174,7 +189,7 @@ def test_the_container_serves_the_version_as_kserve_starts_it(model_dir, tmp_pat
     from kfp_rai.core.signing import ensure_local_keys
 
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    _, (isvc,) = _render(model_dir)
+    _, (isvc,) = _render(model_dir, version="1", approval_event=_signed_approval(model_dir))
     container = isvc["spec"]["predictor"]["containers"][0]
     root = tmp_path / "pod"
     mounts = {"/mnt/models": root / "mnt-models", "/var/lib/kfp-rai": root / "state"}
@@ -242,8 +257,33 @@ def test_the_container_serves_the_version_as_kserve_starts_it(model_dir, tmp_pat
         proc.communicate(timeout=30)
     logs = list((mounts["/var/lib/kfp-rai"] / "audit").glob("audit-*.jsonl"))
     assert len(logs) == 1
-    events = [json.loads(line)["event"] for line in logs[0].read_text().splitlines()]
-    assert events == ["audit_log_created", "start", "predict", "stop"]
+    records = [json.loads(line) for line in logs[0].read_text().splitlines()]
+    assert [r["event"] for r in records] == ["audit_log_created", "start", "predict", "stop"]
+    assert records[1]["approval"]["type"] == "promoted" and records[1]["approval"]["by"] == "reviewer"
+    # The same pod without the signed promotion, or with one of another version, serves nothing.
+    for approval in (None, "not base64!", _forged_approval(model_dir)):
+        env.pop("KFP_RAI_APPROVAL_EVENT", None)
+        if approval is not None:
+            env["KFP_RAI_APPROVAL_EVENT"] = approval
+        done = subprocess.run([kfp_rai, *container["command"][1:], *args], env=env, capture_output=True, text=True)
+        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert ("not approved" in done.stderr) if approval is None else ("KFP_RAI_APPROVAL_EVENT" in done.stderr)
+
+
+def _forged_approval(model_dir):
+    """A genuine signed event of this registry, but for another version of the model."""
+    import base64
+
+    from kfp_rai.production._events import decode_event
+
+    event = decode_event(base64.b64decode(_signed_approval(model_dir)), "test")
+    registry = ModelRegistry(str(Path(model_dir).parents[1]))
+    other = registry.events("adult-income").draft(
+        (), type="promoted", version="2", model_sha256=event.model_sha256, by="mallory", time=event.time
+    )
+    from kfp_rai.production._events import encode_event
+
+    return base64.b64encode(encode_event(other)).decode()
 
 
 class _FakeApiServer:
@@ -349,6 +389,19 @@ def test_deploy_manifest_prints_the_inference_service_of_any_version_to_roll_bac
     assert "a local path a cluster cannot fetch: give the version's URI" in capsys.readouterr().err
     assert main([*args, "--storage-uri", "s3://models/adult-income/1", "--namespace", "ml"]) == 0
     isvc = yaml.safe_load(capsys.readouterr().out)
+    env = {e["name"]: e["value"] for e in isvc["spec"]["predictor"]["containers"][0]["env"]}
+    assert env["KFP_RAI_APPROVAL_EVENT"] == _signed_approval(model_dir)  # the promotion, signed
+    # The production alias resolves to the same version and the same object.
+    registry = str(Path(model_dir).parents[1])
+    assert (
+        main(["deploy-manifest", "--registry", registry, "--model", "adult-income", "--storage-uri", "s3://m/1"]) == 0
+    )
+    by_alias = yaml.safe_load(capsys.readouterr().out)
+    assert by_alias["metadata"]["labels"]["kfp-rai/model-version"] == "1"
+    assert (
+        by_alias["metadata"]["labels"]["kfp-rai/model-sha256"]
+        == isvc["metadata"]["annotations"]["kfp-rai/model-sha256"][:63]
+    )
     assert isvc["metadata"]["namespace"] == "ml" and isvc["metadata"]["annotations"]["kfp-rai/model-version"] == "1"
     assert {"name": "STORAGE_URI", "value": "s3://models/adult-income/1"} in isvc["spec"]["predictor"]["containers"][0][
         "env"
@@ -356,6 +409,44 @@ def test_deploy_manifest_prints_the_inference_service_of_any_version_to_roll_bac
     copy = tmp_path / "v"
     shutil.copytree(model_dir, copy)
     (copy / "metadata.json").write_text("{}")
-    assert main(["deploy-manifest", "--model-uri", str(copy), "--storage-uri", "s3://m/1"]) == 2
+    assert main(["deploy-manifest", "--model-uri", str(copy), "--storage-uri", "s3://m/1", "--allow-unapproved"]) == 2
     err = capsys.readouterr().err
     assert "signature" in err and len(err.strip().splitlines()) == 1
+
+
+def test_promotion_with_deploy_in_a_cluster_applies_what_production_names(model_dir, monkeypatch, tmp_path, capsys):
+    """`kfp-rai models promote ... --deploy` inside a cluster: one server-side apply of the production
+    version's InferenceService, carrying its signed promotion, recorded as a deployed event."""
+    from kfp_rai.cli import main
+    from kfp_rai.production import _deploy
+    from kfp_rai.production._kube import apply_objects
+
+    registry = Path(model_dir).parents[1]
+    copy = tmp_path / "registry"
+    shutil.copytree(registry, copy)  # the module's registry stays as the other tests expect it
+    fake = _FakeApiServer()
+    api = fake.client()
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    monkeypatch.setattr(_deploy, "apply_objects", lambda objects: apply_objects(objects, api=api))
+    try:
+        args = ["--registry", str(copy), "--storage-uri", "s3://models/adult-income/1", "--deploy"]
+        assert main(["models", "rollback", "adult-income", "--by", "ops", "--note", "x", *args]) == 2
+        assert "no earlier production version" in capsys.readouterr().err
+        assert main(["models", "promote", "adult-income", "1", "--by", "reviewer", *args]) == 2  # in production
+        capsys.readouterr()
+        state = ModelRegistry(str(copy)).state("adult-income")
+        assert state.aliases["production"] == "1"
+        from kfp_rai.production import deploy_production
+
+        report = deploy_production(ModelRegistry(str(copy)), "adult-income", by="ops", storage="s3://m/adult-income/1")
+    finally:
+        api.close()
+        fake.server.shutdown()
+        fake.server.server_close()
+    assert report.deployed and report.reason.startswith("applied InferenceService/adult-income")
+    ((method, path, _, body),) = fake.requests
+    assert method == "PATCH" and path.startswith("/apis/serving.kserve.io/v1beta1/namespaces/kfp-rai/")
+    env = {e["name"]: e["value"] for e in body["spec"]["predictor"]["containers"][0]["env"]}
+    assert env["KFP_RAI_APPROVAL_EVENT"] == servable_version(registry=str(copy), name="adult-income").signed_approval
+    last = ModelRegistry(str(copy)).events("adult-income").read()[-1]
+    assert last.type == "deployed" and last.details["applied"] is True and last.by == "ops"

@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,7 @@ from kfp_rai.core.model_dir import model_bytes
 from kfp_rai.core.verdict import GateStatus, Verdict
 from kfp_rai.discovery import pseudonym
 from kfp_rai.errors import IntegrityError, InvalidParameterError
-from kfp_rai.production import ModelRegistry
+from kfp_rai.production import ModelRegistry, approve
 from kfp_rai.serving import AuditLog, ModelService, load_served_model, safe_state_dir, verify_audit_log
 from kfp_rai.serving._gate import Limits, Tokens
 from kfp_rai.serving._kserve import Server, start_in_thread
@@ -41,13 +42,17 @@ def _register(root, trained, verdict):
     model, summary = trained
     registry = ModelRegistry(str(root))
     meta = {**asdict(summary), "decision_threshold": 0.5}
-    return registry.register(NAME, model=model_bytes(model), model_card="# card", metadata=meta, verdict=verdict)
+    return registry.register(
+        NAME, model=model_bytes(model), model_card="# card", metadata=meta, verdict=verdict, launched_by="trainer"
+    )
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, trained):
-    """A registry version whose gates passed: servable."""
-    entry = _register(tmp_path_factory.mktemp("registry"), trained, Verdict(GateStatus.PASSED, "all gates passed"))
+    """A registry version whose gates passed, approved by a person: servable."""
+    root = tmp_path_factory.mktemp("registry")
+    entry = _register(root, trained, Verdict(GateStatus.PASSED, "all gates passed"))
+    approve(ModelRegistry(str(root)), NAME, entry.version, by="reviewer", note="fine")
     return entry.uri
 
 
@@ -377,6 +382,11 @@ def test_a_blocked_or_unregistered_model_is_refused(blocked_dir, model_dir, tmp_
     monkeypatch.setenv("KFP_RAI_SERVING_TOKEN", TOKEN)
     args = ["serve", "--state-dir", str(tmp_path / "s"), "--new-audit-log", "--port", "0"]
     assert main([*args, "--model-uri", str(blocked_dir)]) == 2
+    err = capsys.readouterr().err  # nobody may approve a blocked version, so its registry stops it first
+    assert "its registry records no approval of it" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(InvalidParameterError, match="is not eligible"):
+        approve(ModelRegistry(str(Path(blocked_dir).parents[1])), NAME, "1", by="reviewer", note="x")
+    assert main([*args, "--model-uri", str(blocked_dir), "--allow-unapproved"]) == 2
     err = capsys.readouterr().err
     assert "its gates did not let it through (failed: fairness: demographic parity difference" in err
     assert "--allow-unregistered" in err and len(err.strip().splitlines()) == 1

@@ -326,7 +326,11 @@ def test_a_registry_version_is_complete_and_signed_or_absent(tmp_path, monkeypat
     with pytest.raises(KeyboardInterrupt):
         registry.register("m", model=b"two", model_card="# card", metadata={})
     monkeypatch.undo()
-    assert registry.versions("m") == ["1"] and sorted(p.name for p in (tmp_path / "reg" / "m").iterdir()) == ["1"]
+    assert registry.versions("m") == ["1"] and sorted(p.name for p in (tmp_path / "reg" / "m").iterdir()) == [
+        "1",
+        "events",  # the model's history: version 1's registered event, nothing of the interrupted one
+    ]
+    assert [(e.type, e.version) for e in registry.events("m").read()] == [("registered", "1")]
     # Re-running a registration registers nothing twice.
     assert registry.register("m", model=b"one", model_card="# card", metadata={}).version == first.version
     assert registry.register("m", model=b"one", model_card="# other card", metadata={}).version == "2"

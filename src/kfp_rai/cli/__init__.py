@@ -21,6 +21,7 @@ from kfp_rai.cli._cluster import (
     cmd_schedule,
     cmd_submit,
 )
+from kfp_rai.cli._models import add_models_commands
 from kfp_rai.cli._run import cmd_run
 from kfp_rai.cli._serving import add_serving_commands
 from kfp_rai.cli._stats import add_stats_commands
@@ -88,7 +89,18 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="COL",
         help="identifier column replaced by an HMAC pseudonym at load (key: $KFP_RAI_HMAC_KEY), repeatable",
     )
-    run.add_argument("--deploy", action="store_true", help="deploy a registered model (in a cluster; skipped locally)")
+    run.add_argument(
+        "--deploy",
+        action="store_true",
+        help="deploy what the production alias names after a registration (in a cluster; skipped locally)",
+    )
+    run.add_argument(
+        "--launched-by",
+        metavar="WHO",
+        help="who launches this run, recorded on the registration (default: your user name); with separation of "
+        "duties, not the one who approves",
+    )
+    run.add_argument("--fail-when-blocked", action="store_true", help="a model the gates block fails the run (exit 1)")
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
     run.set_defaults(func=cmd_run)
 
@@ -120,16 +132,22 @@ def build_parser() -> argparse.ArgumentParser:
         "deploy-manifest",
         help="print the KServe InferenceService of a registry version (kubectl apply it to deploy or roll back)",
     )
+    manifest.add_argument("--model-uri", help="a registry version: a directory or s3://.../NAME/VERSION")
+    manifest.add_argument("--registry", metavar="DIR|URI", help="the registry of --model (default: ./registry)")
+    manifest.add_argument("--model", metavar="NAME", help="the model whose --alias (default production) to deploy")
+    manifest.add_argument("--alias", choices=["production", "challenger"], help="which alias (default production)")
+    manifest.add_argument("--version", metavar="N", help="a version of --model instead of an alias")
     manifest.add_argument(
-        "--model-uri", required=True, help="the registry version: a directory or s3://.../NAME/VERSION"
-    )
-    manifest.add_argument(
-        "--storage-uri", metavar="URI", help="the version as the cluster fetches it (default: --model-uri)"
+        "--storage-uri", metavar="URI", help="the version as the cluster fetches it (default: its registry URI)"
     )
     manifest.add_argument("--namespace", default="kfp-rai", help="namespace of the InferenceService (default: kfp-rai)")
     manifest.add_argument("--image", metavar="REF", help="serving image (default: $KFP_RAI_IMAGE or the release image)")
+    manifest.add_argument(
+        "--allow-unapproved", action="store_true", help="development only: a version no person approved"
+    )
     manifest.set_defaults(func=cmd_deploy_manifest)
 
+    add_models_commands(sub)
     add_serving_commands(sub)
     add_stats_commands(sub)
     return parser

@@ -26,28 +26,37 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy_manifest(args: argparse.Namespace) -> int:
-    """Print the InferenceService of a registry version (verified first): apply it to deploy that
-    version, or to roll back to it."""
+    """Print the InferenceService of a registry version (verified first): by default the version
+    the production alias names, carrying the signed event that let it serve."""
+    import sys
     import tempfile
 
     from kfp_rai._image import IMAGE
     from kfp_rai.core.model_dir import fetch_version, read_model_metadata
-    from kfp_rai.production import manifest_yaml, storage_uri
+    from kfp_rai.production import manifest_yaml, servable_version, storage_uri
     from kfp_rai.production._deploy import deploy_model
 
     if args.image is not None and not re.fullmatch(r"[\w.\-/:@]+", args.image):
         raise RAIError(f"--image {args.image!r} is not an image reference like registry/name:tag")
-    target = args.storage_uri or storage_uri(args.model_uri)
+    found = servable_version(
+        model_uri=args.model_uri, registry=args.registry, name=args.model, ref=args.version or args.alias
+    )
+    if found.approval is None and not args.allow_unapproved:
+        raise RAIError(
+            f"{found.uri} is not an approved version of a registry: approve and promote it (`kfp-rai models`), or for "
+            "development only --allow-unapproved (its server then needs --allow-unapproved too)"
+        )
+    target = args.storage_uri or storage_uri(found.uri)
     if target is None:
         raise RAIError(
-            f"{args.model_uri} is a local path a cluster cannot fetch: give the version's URI as the cluster "
+            f"{found.uri} is a local path a cluster cannot fetch: give the version's URI as the cluster "
             "sees it with --storage-uri (s3://..., pvc://...)"
         )
     with tempfile.TemporaryDirectory(prefix="kfp-rai-version-") as tmp:
-        local = fetch_version(args.model_uri, tmp)
+        local = fetch_version(found.uri, tmp)
         meta = read_model_metadata(local)  # verified: a tampered version is never rendered
         if not meta.get("name") or not meta.get("version"):
-            raise RAIError(f"{args.model_uri} is not a registry version (its metadata names no model and version)")
+            raise RAIError(f"{found.uri} is not a registry version (its metadata names no model and version)")
         # never applied from here: the operator applies the printed object with their own credentials
         _, (isvc,) = deploy_model(
             local,
@@ -57,7 +66,10 @@ def cmd_deploy_manifest(args: argparse.Namespace) -> int:
             image=args.image or IMAGE,
             namespace=args.namespace,
             apply=False,
+            approval_event=found.signed_approval,
         )
+    if found.approval is None:
+        print("kfp-rai: WARNING: --allow-unapproved: this version was approved by no one", file=sys.stderr)
     print(manifest_yaml(isvc), end="")
     return EXIT_OK
 
@@ -68,6 +80,10 @@ def _remote_params(args: argparse.Namespace) -> dict[str, Any]:
     from kfp_rai.policy import Policy
 
     params: dict[str, Any] = parse_params(args.pipeline, args.param or [])
+    if args.pipeline == "lifecycle" and "launched_by" not in params:  # who launched it, for separation of duties
+        from kfp_rai.cli._run import launched_by
+
+        params["launched_by"] = launched_by(None)
     if (policy := read_text_param(args.policy, "policy")) is not None:
         Policy.from_yaml(policy)
         params["policy"] = policy

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from kfp_rai.errors import RAIError
 
@@ -74,10 +75,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     tokens = Tokens.from_env()
     if tokens.predict is None and not args.insecure_no_auth:
         raise RAIError(_NO_TOKEN)
-    served = load_served_model(args.model_uri)  # verified before the audit log is touched
+    from kfp_rai.production import servable_version
+
+    found = servable_version(
+        model_uri=args.model_uri, registry=args.registry, name=args.model, ref=args.version or args.alias
+    )
+    model_uri, approval = found.uri, found.approval
+    if found.in_registry and approval is None and not args.allow_unapproved:
+        raise RAIError(_unapproved(model_uri, "its registry records no approval of it"))
+    served = load_served_model(model_uri)  # verified before the audit log is touched
     problem = served.unservable()
     if problem and not args.allow_unregistered:
-        raise RAIError(f"refusing to serve {args.model_uri}: {problem} (for development only: --allow-unregistered)")
+        raise RAIError(f"refusing to serve {model_uri}: {problem} (for development only: --allow-unregistered)")
+    if approval is None and not found.in_registry:
+        approval = _approval_from_env(served.meta)
+    unapproved = approval is None
+    if unapproved and not args.allow_unapproved:
+        name = f"{served.meta.get('name')} version {served.meta.get('version')}"
+        raise RAIError(_unapproved(model_uri, f"{name} is not approved"))
     log, checkpoints = _audit_paths(args)
     # A container is stopped with SIGTERM: from the moment the log is opened, SIGTERM closes the
     # trail (a stop record, a final checkpoint) exactly as Ctrl-C does. While the server runs,
@@ -91,6 +106,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 (audit_key is None, _DEV_WARNING),
                 (tokens.predict is None, _OPEN_WARNING),
                 (bool(problem), f"kfp-rai: WARNING: serving a model the gates did not let through: {problem}"),
+                (unapproved, "kfp-rai: WARNING: --allow-unapproved: serving a version no person approved"),
             ):
                 if flag:
                     print(warning, file=sys.stderr, flush=True)
@@ -101,6 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 hmac_key=key,
                 development=audit_key is None,
                 unregistered=bool(problem),
+                approval=None if approval is None else _approval_record(approval),
             )
             cleanup.callback(service.close)
             info = service.describe()
@@ -127,6 +144,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
     return EXIT_OK
+
+
+def _unapproved(model_uri: str, why: str) -> str:
+    return (
+        f"refusing to serve {model_uri}: {why} (a person approves it with `kfp-rai models approve`, and serving "
+        "follows `--registry DIR --model NAME --alias production`; for development only: --allow-unapproved)"
+    )
+
+
+def _approval_from_env(meta: dict[str, Any]) -> Any:
+    import base64
+    import binascii
+
+    from kfp_rai.production import check_approval_event
+    from kfp_rai.production._inference_service import APPROVAL_EVENT_ENV
+
+    text = os.environ.get(APPROVAL_EVENT_ENV)
+    if not text:
+        return None
+    try:
+        data = base64.b64decode(text, validate=True)
+    except binascii.Error as exc:
+        raise RAIError(f"{APPROVAL_EVENT_ENV} is not base64 text (the InferenceService's approval event)") from exc
+    return check_approval_event(data, meta)
+
+
+def _approval_record(event: Any) -> dict[str, Any]:
+    return {k: getattr(event, k) for k in ("type", "seq", "by", "time", "version", "digest")}
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -191,8 +236,14 @@ def add_serving_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
         "serve", parents=[state], help="serve a registered model with KServe's model server, with an audit trail"
     )
     srv.add_argument(
-        "--model-uri", required=True, help="registry version directory or URI, e.g. registry/adult-income/1"
+        "--model-uri", help="a registry version directory or URI, e.g. registry/adult-income/1 (or --registry/--model)"
     )
+    srv.add_argument("--registry", metavar="DIR|URI", help="the registry to resolve --model in (default: ./registry)")
+    srv.add_argument("--model", metavar="NAME", help="serve this model's --alias (default production) or --version")
+    srv.add_argument(
+        "--alias", choices=["production", "challenger"], help="which alias of --model (default production)"
+    )
+    srv.add_argument("--version", metavar="N", help="a version of --model instead of an alias")
     srv.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 in a container)")
     srv.add_argument("--port", type=_port, default=8080, help="port (0: any free one)")
     srv.add_argument(
@@ -216,6 +267,11 @@ def add_serving_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
         "--allow-unregistered",
         action="store_true",
         help="development only: serve a model that is not a registry version whose gates passed",
+    )
+    srv.add_argument(
+        "--allow-unapproved",
+        action="store_true",
+        help="development only: serve a version no person approved (recorded in the audit trail)",
     )
     srv.add_argument(
         "--max-body-kb", type=_positive, default=1024, help="largest request body accepted, in KiB (default 1024)"

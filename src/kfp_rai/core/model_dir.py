@@ -5,7 +5,9 @@ Layout (training output, registry version, serving input alike)::
 
     model.skops      the fitted estimator, serialized with skops (never pickle)
     metadata.json    features, training summary, lineage, and the model file's sha256
-    model_card.md    in a registry version: the card it was registered with
+    model_card.md    in a registry version: the card it was registered with, naming its version
+                     (with model_card.html and model_card.json, and the human-written files it
+                     was judged under: policy.yaml, collection_plan.yaml, reference_population.yaml)
     model.sig        the signature over every file (see kfp_rai.core.signing)
 """
 
@@ -26,6 +28,7 @@ from kfp_rai.errors import IntegrityError, InvalidParameterError
 MODEL_FILE = "model.skops"
 META_FILE = "metadata.json"
 CARD_FILE = "model_card.md"
+CARD_HTML_FILE, CARD_JSON_FILE = "model_card.html", "model_card.json"  # the same card, for browsers and programs
 REFERENCE_FILE = "reference_summary.json"  # the training data's summary (kfp_rai.stats), for drift
 
 # Exactly the (class, skops node kind) pairs a kfp-rai model file may name: what train_model writes,

@@ -7,6 +7,7 @@ applied, the report says so and the rendered object stays as evidence (see
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from kfp_rai.core.verdict import GateStatus, Verdict
 from kfp_rai.errors import DeploymentError
 from kfp_rai.production._inference_service import STOP_ANNOTATION, render_inference_service
 from kfp_rai.production._kube import apply_objects, in_cluster
+from kfp_rai.production._registry import ModelRegistry
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ def deploy_model(
     image: str,
     namespace: str = "kfp-rai",
     apply: bool = True,
+    approval_event: str | None = None,
 ) -> tuple[DeploymentReport, list[dict[str, Any]]]:
     """Render the InferenceService for a registered version and apply it when in a cluster
     (``apply=False``: render only, e.g. for an operator to apply with their own credentials).
@@ -88,6 +91,7 @@ def deploy_model(
         storage=storage_uri or "UNREACHABLE",
         image=image,
         namespace=namespace,
+        approval_event=approval_event,
     )
     names = (f"InferenceService/{isvc['metadata']['name']}",)
     if apply and in_cluster():
@@ -119,3 +123,88 @@ def deploy_model(
         storage_uri=storage_uri or "",
     )
     return report, [isvc]
+
+
+def deploy_production(
+    registry: ModelRegistry,
+    name: str,
+    *,
+    by: str,
+    namespace: str = "kfp-rai",
+    image: str | None = None,
+    storage: str | None = None,
+    manifest_path: str | os.PathLike[str] | None = None,
+    record_unapplied: bool = True,
+) -> DeploymentReport:
+    """Deploy the version the ``production`` alias names, never another: apply its
+    InferenceService in a cluster, else write it to ``manifest_path``; record a ``deployed`` event
+    (for a manifest only written, only with ``record_unapplied``: a person's `--deploy` is, a
+    pipeline's local run is not).
+
+    The InferenceService carries the signed promotion event, so the server in the pod checks that a
+    person promoted exactly this model before it serves.
+    """
+    import base64
+    import tempfile
+
+    from kfp_rai._image import IMAGE
+    from kfp_rai.core.files import atomic_write_text, sha256_bytes
+    from kfp_rai.core.model_dir import fetch_version
+    from kfp_rai.production._approval import authorizing_event
+    from kfp_rai.production._governance import read_state, record_deployment, verified_version
+    from kfp_rai.production._inference_service import manifest_yaml, storage_uri
+    from kfp_rai.production._state import PRODUCTION
+
+    state = read_state(registry, name, remember=record_unapplied)
+    if PRODUCTION not in state.aliases:
+        why = (
+            f"nothing deployed: no version of {name} is in production yet; a person approves and promotes one "
+            "(kfp-rai models approve / promote), and deployment only ever serves what production names"
+        )
+        if manifest_path is not None:
+            atomic_write_text(manifest_path, f"# {why}\n")
+        verdict = Verdict(GateStatus.NOT_JUDGED, why)
+        return DeploymentReport(verdict, False, namespace, name, "", "", image or IMAGE, ())
+    record = state.resolve(PRODUCTION)
+    event = authorizing_event(state, record.version)
+    if event is None:  # the rules make this impossible for a verified log; fail closed anyway
+        raise DeploymentError(f"version {record.version} of {name} has no promotion event: refusing to deploy it")
+    entry, _ = verified_version(registry, record, name)
+    signed = base64.b64encode(registry.events(name).raw(event)).decode("ascii")
+    target = storage or storage_uri(entry.uri)
+    with tempfile.TemporaryDirectory(prefix="kfp-rai-version-") as scratch:
+        report, (isvc,) = deploy_model(
+            fetch_version(entry.uri, scratch),
+            model_name=name,
+            version=record.version,
+            storage_uri=target,
+            image=image or IMAGE,
+            namespace=namespace,
+            apply=in_cluster(),
+            approval_event=signed,
+        )
+    text = manifest_yaml(isvc)
+    where = f"{namespace}/inferenceservice/{isvc['metadata']['name']}"
+    if not report.deployed:
+        if manifest_path is None:
+            return report
+        atomic_write_text(manifest_path, text)
+        where = str(manifest_path)
+        report = dataclasses.replace(
+            report,
+            verdict=Verdict(
+                GateStatus.NOT_JUDGED,
+                f"not in a cluster: wrote the InferenceService of {name} version {record.version} to {where} "
+                f"(apply it with kubectl apply --server-side -f {where})"
+                + (
+                    ""
+                    if target
+                    else "; its storageUri is UNREACHABLE: pass --storage-uri as the cluster sees the registry"
+                ),
+            ),
+        )
+    if report.deployed or record_unapplied:
+        record_deployment(
+            registry, name, by=by, target=where, applied=report.deployed, manifest_sha256=sha256_bytes(text.encode())
+        )
+    return report

@@ -30,6 +30,7 @@ DEPLOYMENT_MODE = "Standard"
 STOP_ANNOTATION = "serving.kserve.io/stop"
 SERVING_ACCOUNT = "kfp-rai-serving"
 PORT = 8080
+APPROVAL_EVENT_ENV = "KFP_RAI_APPROVAL_EVENT"  # the signed event a person promoted the version with
 MODEL_MOUNT = "/mnt/models"  # where KServe's storage initializer puts storageUri
 STATE = "/var/lib/kfp-rai"
 SECRETS = {
@@ -75,7 +76,9 @@ def storage_uri(version_uri: str, artifact_path: str | None = None, artifact_uri
     MinIO speaks S3, so the version becomes ``s3://`` under that artifact.
     """
     if version_uri.startswith(FETCHABLE):
-        return version_uri
+        # KServe's storage initializer takes the endpoint from the service account's Secret, not from
+        # pyarrow's query options (s3://bucket/path?endpoint_override=...).
+        return version_uri.partition("?")[0]
     if artifact_path and artifact_uri and version_uri.startswith(artifact_path.rstrip("/") + "/"):
         remote = artifact_uri.replace("minio://", "s3://", 1).rstrip("/")
         if remote.startswith(FETCHABLE):
@@ -91,8 +94,16 @@ def render_inference_service(
     storage: str,
     image: str,
     namespace: str = "kfp-rai",
+    approval_event: str | None = None,
 ) -> dict[str, Any]:
-    """The InferenceService for one registry version (a plain dict, as the API server takes it)."""
+    """The InferenceService for one registry version (a plain dict, as the API server takes it).
+
+    ``approval_event`` (the signed event that made the version production, base64) reaches the
+    server as ``KFP_RAI_APPROVAL_EVENT``: a server that cannot read the registry checks with the
+    public key that a person promoted exactly this model (`kfp-rai serve` refuses it otherwise).
+    Labels carry the model's name, version and sha256 (a label value holds at most 63
+    characters: the digest's first 63 hex digits; the annotation holds all 64).
+    """
     from kubernetes import client as k8s
 
     ks = kserve()
@@ -102,6 +113,8 @@ def render_inference_service(
         "app.kubernetes.io/part-of": "kfp-rai",
         "app.kubernetes.io/component": "serving",
         "kfp-rai/model": name,
+        "kfp-rai/model-version": version,
+        "kfp-rai/model-sha256": model_sha256[:63],
     }
     annotations = {
         "serving.kserve.io/deploymentMode": DEPLOYMENT_MODE,
@@ -109,6 +122,7 @@ def render_inference_service(
         "kfp-rai/model-version": version,
         "kfp-rai/model-sha256": model_sha256,
         "kfp-rai/storage-uri": storage,
+        **({"kfp-rai/approval-event-sha256": _sha256_b64(approval_event)} if approval_event else {}),
         # Explained exceptions for the security scan (checkov, make verify): the tag is the package
         # version (compile with --image REGISTRY/NAME@sha256:... to pin a digest), and IfNotPresent
         # lets kind use the side-loaded image.
@@ -118,6 +132,7 @@ def render_inference_service(
     env = [
         k8s.V1EnvVar(name="STORAGE_URI", value=storage),  # KServe's initializer: storageUri -> /mnt/models
         *(k8s.V1EnvVar(name=var, value=f"{path}/{file}") for _, path, var, file in SECRETS.values()),
+        *([k8s.V1EnvVar(name=APPROVAL_EVENT_ENV, value=approval_event)] if approval_event else []),
     ]
     mounts = [
         *(k8s.V1VolumeMount(name=v, mount_path=path, read_only=True) for v, (_, path, _, _) in SECRETS.items()),
@@ -205,6 +220,13 @@ def render_inference_service(
     )
     rendered: dict[str, Any] = k8s.ApiClient().sanitize_for_serialization(isvc)
     return rendered
+
+
+def _sha256_b64(text: str) -> str:
+    import base64
+    import hashlib
+
+    return hashlib.sha256(base64.b64decode(text)).hexdigest()
 
 
 def manifest_yaml(isvc: dict[str, Any]) -> str:

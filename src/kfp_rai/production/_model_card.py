@@ -7,12 +7,14 @@ the stage reports' verdicts, never from their text.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from kfp_rai.core.report import Bullets, Figure, Report, Section, Table, findings_section
 from kfp_rai.core.verdict import Finding, GateStatus, Verdict
+from kfp_rai.errors import IntegrityError
 
 _EXPLAINABILITY_RULES = "explainability."
 
@@ -38,6 +40,16 @@ class ModelCard(Report):
     @property
     def eligible(self) -> bool:
         return self.verdict.passed
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelCard:
+        """The card back from its JSON (:meth:`to_dict`): the registry renders it again for the
+        version number it gives, and `kfp-rai models show --html` beside the version's history."""
+        fields = {f.name for f in dataclasses.fields(cls)} - {"verdict"}
+        try:
+            return cls(verdict=Verdict.from_dict(data), **{k: data[k] for k in fields if k in data})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IntegrityError(f"the model card's JSON cannot be read back: {exc}") from exc
 
     def verdict_label(self) -> str:
         return {GateStatus.PASSED: "ELIGIBLE", GateStatus.WARNING: "ELIGIBLE WITH WARNINGS"}.get(

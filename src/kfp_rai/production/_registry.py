@@ -1,7 +1,10 @@
 """A versioned model registry on any pyarrow filesystem (a local directory, s3://...).
 
-Layout: ``<root>/<name>/<version>/{model.skops, model_card.md, metadata.json, model.sig}`` with
-versions ``1, 2, ...``; each version is signed as a whole (see :class:`ModelRegistry`).
+Layout: ``<root>/<name>/<version>/{model.skops, model_card.{md,html,json}, metadata.json, ...,
+model.sig}`` with versions ``1, 2, ...``, each signed as a whole (see :class:`ModelRegistry`), and
+``<root>/<name>/events/``, the model's signed, chained history (:mod:`._events`): a version exists
+for people once its ``registered`` event is written; its state and the aliases come from the events
+(:mod:`._state`), the decisions people take from :mod:`._governance`.
 """
 
 from __future__ import annotations
@@ -11,19 +14,26 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from kfp_rai.core.clock import utc_now
 from kfp_rai.core.files import sha256_bytes
-from kfp_rai.core.model_dir import CARD_FILE, META_FILE, MODEL_FILE, fetch_version, metadata_bytes, read_model_metadata
+from kfp_rai.core.model_dir import CARD_FILE, META_FILE, MODEL_FILE, fetch_version, metadata_bytes, read_model_files
 from kfp_rai.core.signing import SIGNATURE_FILE, sign_files
 from kfp_rai.core.verdict import Finding, GateStatus, Verdict
 from kfp_rai.errors import GateFailedError, IntegrityError, InvalidParameterError
+from kfp_rai.production._events import EventLog, LostRace
+from kfp_rai.production._state import ModelState, apply, replay
+
+CardFiles = Callable[[str], Mapping[str, bytes]]  # version number -> the card's files naming it
+MAX_RETRIES = 100
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
@@ -101,8 +111,24 @@ class ModelRegistry:
             uri = str(Path(uri).expanduser().resolve())
             Path(uri).mkdir(parents=True, exist_ok=True)
         self.uri = uri
-        self._fs, self._root = pafs.FileSystem.from_uri(uri)
+        # s3://bucket/prefix?endpoint_override=host:port&scheme=http: the options stay on every URI
+        self._base, _, self._query = uri.partition("?")
+        try:
+            self._fs, self._root = pafs.FileSystem.from_uri(uri)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise InvalidParameterError(
+                f"registry {uri}: {exc}; give a directory or a URI pyarrow reads (s3://bucket/prefix, gs://, hdfs://)"
+            ) from exc
         self._local = isinstance(self._fs, pafs.LocalFileSystem)
+
+    def probe(self) -> None:
+        """Write and delete a file at the root: raises (OSError, pyarrow's errors) when the store
+        is unreachable or read-only."""
+        probe = self._path(f".kfp-rai-probe-{uuid.uuid4().hex}")
+        self._fs.create_dir(self._root, recursive=True)
+        with self._fs.open_output_stream(probe) as out:
+            out.write(b"probe")
+        self._fs.delete_file(probe)
 
     def _path(self, *parts: str) -> str:
         return "/".join([self._root.rstrip("/"), *parts])
@@ -125,16 +151,32 @@ class ModelRegistry:
         with self._fs.open_input_stream(self._path(name, version, filename)) as fh:
             return bytes(fh.read())
 
-    def _same(self, name: str, model_sha256: str, card: bytes) -> RegisteredModel | None:
+    def _same(self, name: str, model_sha256: str, card_source: str) -> RegisteredModel | None:
         """An existing version holding exactly this model and card (a re-run of a registration)."""
         for version in self.versions(name):
             meta = json.loads(self._read(name, version, META_FILE))
-            if meta.get("sha256") == model_sha256 and self._read(name, version, CARD_FILE) == card:
+            registration = meta.get("registration") or {}
+            if meta.get("sha256") == model_sha256 and registration.get("card_source_sha256") == card_source:
                 return RegisteredModel(name, version, self._uri(name, version), model_sha256, meta)
         return None
 
     def _uri(self, name: str, version: str) -> str:
-        return f"{self.uri.rstrip('/')}/{name}/{version}"
+        return f"{self._base.rstrip('/')}/{name}/{version}" + (f"?{self._query}" if self._query else "")
+
+    def events(self, name: str) -> EventLog:
+        """The event log of ``name`` (its signed, chained history)."""
+        validate_model_name(name)
+        return EventLog(self._fs, self._path(name), name, f"{name} in {self.uri}")
+
+    def state(self, name: str) -> ModelState:
+        """Every version's state and the aliases of ``name``, from its verified event log."""
+        return replay(name, self.events(name).read())
+
+    def models(self) -> list[str]:
+        """Every model name with an event log or a version, sorted."""
+        selector = pafs.FileSelector(self._root, allow_not_found=True)
+        names = [i.base_name for i in self._fs.get_file_info(selector) if i.type == pafs.FileType.Directory]
+        return sorted(n for n in names if _NAME.match(n))
 
     def register(
         self,
@@ -145,45 +187,109 @@ class ModelRegistry:
         metadata: dict[str, Any],
         verdict: Verdict | None = None,
         extra: Mapping[str, bytes] | None = None,
+        card_files: CardFiles | None = None,
+        launched_by: str = "",
+        run_id: str = "",
+        alias: str | None = None,
     ) -> RegisteredModel:
-        """Store ``model`` with its card as a new, signed version of ``name`` and return it.
+        """Store ``model`` with its card as a new, signed version of ``name``, record its
+        ``registered`` event (a ``candidate``; ``alias="challenger"`` also moves that alias) and
+        return it.
 
         ``verdict`` is the card's (the production gate's): it is recorded, signed with the version,
         as ``metadata["registration"]`` with the card's sha256, and serving refuses a version whose
         record does not say its gates passed (or recorded accepted warnings). Without one the
-        version is stored as not judged, and is not served.
+        version is stored as not judged, and is not served. ``card_files`` renders the card for
+        the version number the registry gives (so the stored card names it); without it
+        ``model_card`` is stored as it is.
 
         Registering the same model with the same card again returns the version it already has
-        (a retried task registers nothing twice). ``extra`` files (the reference summary) are
-        stored and signed with the version.
+        (a retried task registers nothing twice, and completes a registration whose event an
+        interruption left unwritten). ``extra`` files (the reference summary, the human-written
+        files the model was judged under) are stored and signed with the version.
         """
         validate_model_name(name)
         sha = sha256_bytes(model)
         if metadata.get("sha256") and metadata["sha256"] != sha:
             raise IntegrityError("the model bytes do not match the sha256 recorded at training time")
-        card = model_card.encode("utf-8")
-        if (existing := self._same(name, sha, card)) is not None:
-            return existing
-        registration = {
-            "status": verdict.status.value if verdict else GateStatus.NOT_JUDGED.value,
-            "eligible": bool(verdict and verdict.status.ok),
-            "reason": verdict.reason if verdict else "registered without a gate verdict",
-            "card_sha256": sha256_bytes(card),
-            "registered": utc_now(),
-        }
-        for _ in range(100):
+        source = sha256_bytes(model_card.encode("utf-8"))
+        entry = self._same(name, sha, source)
+        if entry is None:
+            entry = self._store(name, sha, model, model_card, metadata, verdict, extra, card_files, source)
+        self._record_registration(entry, launched_by=launched_by, run_id=run_id, alias=alias)
+        return entry
+
+    def _store(
+        self,
+        name: str,
+        sha: str,
+        model: bytes,
+        model_card: str,
+        metadata: dict[str, Any],
+        verdict: Verdict | None,
+        extra: Mapping[str, bytes] | None,
+        card_files: CardFiles | None,
+        source: str,
+    ) -> RegisteredModel:
+        for _ in range(MAX_RETRIES):
             numbers = self._numbers(name)
             version = str(numbers[-1] + 1 if numbers else 1)
+            cards = dict(card_files(version)) if card_files else {CARD_FILE: model_card.encode("utf-8")}
+            registration = {
+                "status": verdict.status.value if verdict else GateStatus.NOT_JUDGED.value,
+                "eligible": bool(verdict and verdict.status.ok),
+                "reason": verdict.reason if verdict else "registered without a gate verdict",
+                "card_sha256": sha256_bytes(cards[CARD_FILE]),
+                "card_source_sha256": source,
+                "registered": utc_now(),
+            }
             meta = {**metadata, "name": name, "version": version, "sha256": sha, "registration": registration}
             files = {
+                **{k: v for k, v in (extra or {}).items() if k not in {MODEL_FILE, META_FILE, *cards}},
+                **cards,
                 MODEL_FILE: model,
-                CARD_FILE: card,
                 META_FILE: metadata_bytes(meta),
-                **{k: v for k, v in (extra or {}).items() if k not in {MODEL_FILE, CARD_FILE, META_FILE}},
             }
             if self._publish(name, version, files):
                 return RegisteredModel(name, version, self._uri(name, version), sha, meta)
         raise InvalidParameterError(f"could not register a new version of {name!r}: too many concurrent registrations")
+
+    def _record_registration(self, entry: RegisteredModel, *, launched_by: str, run_id: str, alias: str | None) -> None:
+        """Append the version's ``registered`` event unless the log has it (a retried task)."""
+        log = self.events(entry.name)
+        registration = entry.metadata.get("registration") or {}
+        for _ in range(MAX_RETRIES):
+            events = log.read()
+            state = replay(entry.name, events)
+            if entry.version in state.versions:
+                return
+            event = log.draft(
+                events,
+                type="registered",
+                version=entry.version,
+                model_sha256=entry.sha256,
+                by=launched_by or "a kfp-rai pipeline run (launcher not recorded)",
+                time=str(registration.get("registered") or utc_now()),
+                note=f"registered by a pipeline run; its card says {registration.get('status', 'not_judged')}",
+                evidence={
+                    "run_id": run_id,
+                    "card": f"{entry.uri}/{CARD_FILE}",
+                    "card_sha256": registration.get("card_sha256", ""),
+                },
+                details={
+                    "gate_status": registration.get("status", GateStatus.NOT_JUDGED.value),
+                    "eligible": registration.get("eligible") is True,
+                    "launched_by": launched_by,
+                    **({"alias": alias} if alias else {}),
+                },
+            )
+            apply(state, event)
+            try:
+                log.append(event)
+                return
+            except LostRace:
+                continue
+        raise InvalidParameterError(f"could not record the registration of {entry.name}: the registry kept changing")
 
     def _publish(self, name: str, version: str, files: dict[str, bytes]) -> bool:
         """Sign and publish one version; False when another registration took the number.
@@ -215,8 +321,17 @@ class ModelRegistry:
 
     def get(self, name: str, version: str) -> RegisteredModel:
         """Read a version's metadata after verifying its signature and its model file's hash."""
+        return self.read(name, version)[0]
+
+    def read(self, name: str, version: str) -> tuple[RegisteredModel, dict[str, bytes]]:
+        """A version and its files (the signature left out), read once and verified."""
         if version not in self.versions(name):
             raise InvalidParameterError(f"no complete version {version!r} of model {name!r} in {self.uri}")
         with tempfile.TemporaryDirectory(prefix="kfp-rai-version-") as scratch:
-            meta = read_model_metadata(fetch_version(self._uri(name, version), scratch))
-        return RegisteredModel(name, version, self._uri(name, version), meta["sha256"], meta)
+            files, meta = read_model_files(fetch_version(self._uri(name, version), scratch))
+        if meta.get("name") != name or str(meta.get("version")) != version:
+            raise IntegrityError(
+                f"{self._uri(name, version)} holds version {meta.get('version')} of {meta.get('name')!r} (its signed "
+                "metadata says so): a version was copied into another's place; refusing it"
+            )
+        return RegisteredModel(name, version, self._uri(name, version), meta["sha256"], meta), files

@@ -23,12 +23,13 @@ import pandas as pd
 from kfp_rai.core.files import sha256_bytes
 from kfp_rai.core.model_dir import CARD_FILE, MODEL_FILE, fetch_version, load_model_bytes, read_model_files
 from kfp_rai.core.numbers import is_finite_number
+from kfp_rai.core.state import safe_state_dir
 from kfp_rai.discovery import pseudonym
 from kfp_rai.errors import DataValidationError
 from kfp_rai.serving import _metrics as metrics
 from kfp_rai.serving._audit import AuditLog
 from kfp_rai.serving._fast import FastScorer, model_columns
-from kfp_rai.serving._killswitch import SERVER_LOCK, journal_size, read_journal, safe_state_dir
+from kfp_rai.serving._killswitch import SERVER_LOCK, journal_size, read_journal
 from kfp_rai.stats.intervals import wilson_interval
 
 logger = logging.getLogger(__name__)
@@ -136,13 +137,16 @@ class ModelService:
         hmac_key: bytes | None = None,
         development: bool = False,
         unregistered: bool = False,
+        approval: dict[str, Any] | None = None,
     ) -> None:
         """Serve a model (from :func:`load_served_model`), take the state directory, record the start.
 
         ``audit`` is the one writer of the audit log; ``hmac_key`` pseudonymizes request ids (none:
         ids are withheld from the log, never stored raw or as an unkeyed hash). ``unregistered``
         records that the model was served although :meth:`ServedModel.unservable` refused it
-        (development only: the CLI asks for an explicit flag).
+        (development only: the CLI asks for an explicit flag). ``approval`` is the signed registry
+        event that lets the version serve (its type, number, who, when, digest); None records that
+        it serves unapproved (``--allow-unapproved``, or a library caller that checked nothing).
         """
         self.model, self.meta = served.estimator, served.meta
         self.features: list[str] = list(self.meta["features"])
@@ -173,6 +177,9 @@ class ModelService:
                 "switch": {"disabled": self._disabled is not None, **(last.to_dict() if last else {})},
                 "development_audit_key": development,
                 "unregistered_model_allowed": unregistered,
+                # the signed registry event that let this version serve (None: --allow-unapproved)
+                "approval": approval,
+                "unapproved_model_allowed": approval is None,
                 "ids": "pseudonymized" if hmac_key else "withheld (no pseudonymization key)",
             }
         )
