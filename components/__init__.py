@@ -6,7 +6,13 @@ One module per lifecycle stage; each component is a thin adapter over the logic 
 """
 
 from kfp_rai.components.discovery import check_representativeness, load_dataset, split_dataset, write_datasheet
-from kfp_rai.components.production import deploy_model, register_model, write_model_card
+from kfp_rai.components.production import (
+    check_registry,
+    deploy_model,
+    register_model,
+    stop_blocked_model,
+    write_model_card,
+)
 from kfp_rai.components.refresh import detect_drift, list_partitions, merge_drift, summarize_partition
 from kfp_rai.components.training import train_model
 from kfp_rai.components.validation import (
@@ -17,6 +23,7 @@ from kfp_rai.components.validation import (
 )
 
 __all__ = [
+    "check_registry",
     "check_representativeness",
     "count_scored_partition",
     "deploy_model",
@@ -28,6 +35,7 @@ __all__ = [
     "merge_fairness",
     "register_model",
     "split_dataset",
+    "stop_blocked_model",
     "summarize_partition",
     "train_model",
     "validate_model",

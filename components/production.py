@@ -76,23 +76,63 @@ def write_model_card(
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
+def check_registry(registry_uri: str, model_name: str) -> NamedTuple("RegistryOutputs", status=str, reason=str):
+    """Check the model registry before anything is trained: it is given, reachable and writable,
+    and the model's history (if any) verifies. An empty location, an unreachable or read-only store,
+    or a tampered history fails the run here, with one line.
+
+    Args:
+        registry_uri: The registry every run registers into: a directory, or
+            s3://bucket/prefix?endpoint_override=host:port&scheme=http (KFP's object store; credentials from the
+            Secret mlpipeline-minio-artifact).
+        model_name: The registered model's name.
+
+    Returns:
+        status: passed when the registry can take the model.
+        reason: One line: the registry, how many versions the model has, which is in production.
+    """
+    from collections import namedtuple
+
+    from kfp_rai.production import check_registry as check
+
+    return namedtuple("RegistryOutputs", ["status", "reason"])("passed", check(registry_uri, model_name))
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
 def register_model(
     model: Input[Model],
     model_card: Input[Markdown],
+    model_card_json: Input[Artifact],
     registry_uri: str,
     registered: Output[Model],
-) -> NamedTuple("RegisterOutputs", status=str, passed=bool, reason=str, version=str, sha256=str, uri=str):
-    """Store the model and its card as a new version in the registry.
+    next_steps: Output[Markdown],
+    policy: str = "",
+    collection_plan: str = "",
+    reference_population: str = "",
+    launched_by: str = "",
+    run_id: str = "",
+) -> NamedTuple(
+    "RegisterOutputs", status=str, passed=bool, reason=str, version=str, sha256=str, uri=str, next_step=str
+):
+    """Store the model and its card as a new version in the registry: a candidate, which nobody has
+    approved yet. Pipelines never approve or promote; a person does (kfp-rai models approve / promote).
 
     Refuses (GateFailedError) unless model_card is the eligible card of this very model, so a
     pipeline without a dsl.If on the card still cannot register a blocked model. The model's hash
-    is verified before it is stored.
+    is verified before it is stored. The stored card names its version; the human-written files the
+    model was judged under are stored and signed with it; a signed registered event records who
+    launched the run and its id.
 
     Args:
         model: The trained model (from train_model).
         model_card: The model card (from write_model_card) whose verdict allows registration.
-        registry_uri: A directory or pyarrow URI (s3://bucket/models); empty keeps the registry inside this
-            task's output artifact.
+        registry_uri: The registry every run registers into (a directory or s3://bucket/prefix?...).
+        model_card_json: The card's JSON (from write_model_card), rendered again to name the version.
+        policy: The policy text (or URI) the model was judged under, stored with the version.
+        collection_plan: The data collection plan text (or URI), stored with the version.
+        reference_population: The reference population text (or URI), stored with the version.
+        launched_by: Who launched the run (separation of duties: they may not approve this version).
+        run_id: The pipeline run's id, recorded as the registration's evidence.
 
     Returns:
         status: The production stage's verdict: passed, or warning when gates recorded warnings.
@@ -101,87 +141,120 @@ def register_model(
         version: The new version number (1, 2, ...).
         sha256: The registered model file's sha256.
         uri: Where the version lives (<registry>/<name>/<version>).
+        next_step: What a person does next (review the card, approve or reject, promote).
         registered: Metadata-only artifact describing the registered version (name, version, uri, lineage).
+        next_steps: The next step as Markdown, shown on the run page.
     """
+    import json
     from collections import namedtuple
     from pathlib import Path
 
-    from kfp_rai.core.model_dir import MODEL_FILE, REFERENCE_FILE, read_model_files
-    from kfp_rai.core.verdict import Verdict
-    from kfp_rai.production import ModelRegistry, check_registrable, registration_verdict
+    from kfp_rai.core.files import atomic_write_text, text_or_uri
+    from kfp_rai.core.model_dir import read_model_files
+    from kfp_rai.production import check_registrable, open_registry, register_candidate
 
     files, meta = read_model_files(model.path, model.metadata.get("sha256"))  # read once, verified
     check_registrable(dict(model_card.metadata), meta["sha256"])
-    registry = ModelRegistry(registry_uri or registered.path)
-    card_verdict = Verdict.from_dict(model_card.metadata["verdict"])
-    entry = registry.register(
-        meta["name"],
-        model=files[MODEL_FILE],
-        model_card=Path(model_card.path).read_text(encoding="utf-8"),
-        metadata=meta,
-        verdict=card_verdict,  # signed into the version: serving refuses one whose gates did not pass
-        extra={k: v for k, v in files.items() if k == REFERENCE_FILE},
+    registry = open_registry(registry_uri)
+    texts = {"policy": policy, "collection_plan": collection_plan, "reference_population": reference_population}
+    entry, verdict, step = register_candidate(
+        registry,
+        files=files,
+        meta=meta,
+        card_text=Path(model_card.path).read_text(encoding="utf-8"),
+        card_json=json.loads(Path(model_card_json.path).read_text(encoding="utf-8")),
+        human_texts={k: text_or_uri(v, k.replace("_", " ")) for k, v in texts.items()},
+        launched_by=launched_by,
+        run_id=run_id,
     )
     Path(registered.path).mkdir(parents=True, exist_ok=True)
-    verdict = registration_verdict(card_verdict, entry)
     registered.metadata.update(
         {**entry.metadata, "registry_uri": registry.uri, "uri": entry.uri, "verdict": verdict.to_dict()}
     )
-    outputs = namedtuple("RegisterOutputs", ["status", "passed", "reason", "version", "sha256", "uri"])
-    return outputs(verdict.status.value, verdict.passed, verdict.reason, entry.version, entry.sha256, entry.uri)
+    atomic_write_text(next_steps.path, f"# Next: a person decides\n\n{step}\n")
+    outputs = namedtuple("RegisterOutputs", ["status", "passed", "reason", "version", "sha256", "uri", "next_step"])
+    return outputs(verdict.status.value, verdict.passed, verdict.reason, entry.version, entry.sha256, entry.uri, step)
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def stop_blocked_model(status: str, reason: str, fail_run: bool, report: Output[Markdown]) -> NamedTuple(
+    "BlockedOutputs", status=str, reason=str
+):
+    """The blocked branch of the run graph: a model the gates stopped is named here with the reason,
+    and nothing is registered. With fail_run the whole run fails (a team's choice when launching it).
+
+    Args:
+        status: The production gate's status (from write_model_card): failed or not_judged.
+        reason: The production gate's reason: which gates blocked the model and why.
+        fail_run: True makes a blocked model fail the run; false (default) lets the run succeed, the model blocked.
+
+    Returns:
+        status: The production gate's status, repeated.
+        reason: One line: the model is blocked and why.
+        report: The same as Markdown, shown on the run page.
+    """
+    from collections import namedtuple
+
+    from kfp_rai.core.files import atomic_write_text
+    from kfp_rai.production import blocked_verdict
+
+    verdict = blocked_verdict(status, reason, fail_run=fail_run)
+    atomic_write_text(report.path, f"# Model blocked\n\n{verdict.reason}\n")
+    return namedtuple("BlockedOutputs", ["status", "reason"])(verdict.status.value, verdict.reason)
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def deploy_model(
-    model: Input[Model],
-    registered: Input[Model],
+    registry_uri: str,
+    model_name: str,
     namespace: str,
     report: Output[Artifact],
     manifest: Output[Artifact],
+    launched_by: str = "",
 ) -> NamedTuple("DeployOutputs", status=str, deployed=bool, reason=str):
-    """Serve a registered model as a KServe InferenceService: server-side apply (create or
-    patch) of a custom predictor running this image's `kfp-rai serve`, storageUri = the registry
-    version, keys and tokens from Secrets, probes, resources and a locked-down security context.
+    """Serve the version the registry's production alias names (never "what this run trained") as
+    a KServe InferenceService: server-side apply (create or patch) of a custom predictor running this
+    image's `kfp-rai serve`, storageUri = the registry version, the signed promotion event in its
+    environment, keys and tokens from Secrets, probes, resources and a locked-down security context.
 
     Inside a cluster (run the pipeline with the kfp-rai-deployer service account; KServe installed)
-    the InferenceService is applied in the serving namespace. Elsewhere nothing is applied and
-    deployed is false, with the reason. The image is this task's own (KFP_RAI_IMAGE).
+    the InferenceService is applied in the serving namespace and recorded as a deployed event.
+    Elsewhere, or when nothing is in production yet, nothing is applied and deployed is false, with
+    the reason. The image is this task's own (KFP_RAI_IMAGE).
 
     Args:
-        model: The trained model (from train_model).
-        registered: The registered version (from register_model).
+        registry_uri: The registry (as given to register_model).
+        model_name: The registered model's name.
         namespace: Namespace of the InferenceService (manifests/ prepares kfp-rai).
+        launched_by: Who launched the run, recorded on the deployed event.
 
     Returns:
-        status: passed when deployed, not_judged when skipped outside a cluster.
+        status: passed when deployed, not_judged when skipped.
         deployed: True when the InferenceService was applied.
         reason: One line: what was applied where, or why nothing was.
         report: The deployment report as JSON.
-        manifest: The InferenceService, as YAML (evidence either way; apply it again to roll back).
+        manifest: The InferenceService, as YAML (evidence; empty when nothing is in production).
     """
     from collections import namedtuple
-    from pathlib import Path
 
     from kfp_rai._image import IMAGE as SERVING_IMAGE
-    from kfp_rai.core.evidence import model_subject, write_report
-    from kfp_rai.core.files import atomic_write_text
-    from kfp_rai.production import deploy_model as deploy
-    from kfp_rai.production import manifest_yaml, storage_uri
+    from kfp_rai.core.evidence import write_report
+    from kfp_rai.core.report import Subject
+    from kfp_rai.production import deploy_production, open_registry
 
-    result, objects = deploy(
-        model.path,
-        model_name=registered.metadata["name"],
-        version=str(registered.metadata["version"]),
-        # the version as KServe's storage initializer fetches it (KFP's artifact store speaks S3)
-        storage_uri=storage_uri(registered.metadata["uri"], str(Path(registered.path).resolve()), registered.uri),
-        image=SERVING_IMAGE,
+    result = deploy_production(
+        open_registry(registry_uri),
+        model_name,
+        by=f"kfp-rai pipeline run (launched by {launched_by or 'an unrecorded person'})",
         namespace=namespace,
+        image=SERVING_IMAGE,
+        manifest_path=manifest.path,
+        record_unapplied=False,
     )
-    subject = model_subject(
-        registered.metadata, registered.metadata.get("policy_sha256", ""), str(registered.metadata["version"])
+    subject = Subject(
+        model_name=model_name, model_version=result.model_version or None, model_sha256=result.model_sha256
     )
     write_report(result, subject, report.path)
-    atomic_write_text(manifest.path, manifest_yaml(objects[0]))
     return namedtuple("DeployOutputs", ["status", "deployed", "reason"])(
         result.status.value, result.deployed, result.reason
     )

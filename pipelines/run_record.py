@@ -162,7 +162,7 @@ def _judge_pass(run_dir: Path, tasks: dict[str, Task], suffix: str) -> dict[str,
 
 def _production(t: dict[str, Task | None]) -> dict[str, Any]:
     """Registration and deployment: the register task's verdict replaces the card's once it ran."""
-    reg, dep = t["register-model"], t["deploy-model"]
+    reg, dep, blocked = t["register-model"], t["deploy-model"], t["stop-blocked-model"]
     registered = reg is not None and "version" in reg.params
     out: dict[str, Any] = {"registered": registered, "version": None, "registry_uri": None}
     if registered and reg is not None:
@@ -173,8 +173,12 @@ def _production(t: dict[str, Task | None]) -> dict[str, Any]:
             version=str(reg.params["version"]),
             sha256=reg.params.get("sha256"),
             registry_uri=reg.params.get("uri"),
+            state="candidate",
+            next_step=str(reg.params.get("next_step", "")),
         )
         out["findings"] = reg.metadata.get("registered", {}).get("verdict", {}).get("findings", [])
+    elif blocked is not None:
+        out["blocked"] = str(blocked.params.get("reason", ""))
     if dep is not None:
         out.update(deployed=bool(dep.params.get("deployed")), deployment=str(dep.params.get("reason", "")))
     elif registered:
@@ -202,7 +206,10 @@ def outcome(record: dict[str, Any]) -> tuple[str, str]:
     prod = stages["production"]
     if prod.get("registered"):
         warned = " with recorded warnings" if prod["status"] == "warning" else ""
-        head = f"Pipeline ran: model registered as version {prod['version']}{warned}."
+        head = (
+            f"Pipeline ran: model registered as version {prod['version']}{warned}, a candidate: nobody has "
+            "approved it yet."
+        )
         kind = "registered"
     else:
         blockers = [f["subject"] for f in prod.get("findings", []) if f["status"] not in ("passed", "warning")] or [

@@ -54,7 +54,11 @@ TASKS = {
         "model card (production gate)",
         {"card": "model_card.md", "card_html": "model_card.html", "card_json": "model_card.json"},
     ),
-    "register-model": TaskKind("production", "register model", {"registered": "registered.json"}),
+    "check-registry": TaskKind("discovery", "registry check (before anything is trained)"),
+    "register-model": TaskKind(
+        "production", "register model (candidate)", {"registered": "registered.json", "next_steps": "next_steps.md"}
+    ),
+    "stop-blocked-model": TaskKind("production", "model blocked: nothing registered", {"report": "blocked.md"}),
     "deploy-model": TaskKind(
         "production", "deploy model", {"report": "deployment.json", "manifest": "inference-service.yaml"}
     ),

@@ -19,6 +19,7 @@ from kfp_rai.components import (
     load_dataset,
     register_model,
     split_dataset,
+    stop_blocked_model,
     train_model,
     validate_model,
     write_datasheet,
@@ -131,7 +132,13 @@ def model_chain(source: str, registry_uri: str, policy: str) -> NamedTuple(
         intended_use="tests",
     )
     registered = register_model(
-        model=trained.outputs["model"], model_card=card.outputs["card"], registry_uri=registry_uri
+        model=trained.outputs["model"],
+        model_card=card.outputs["card"],
+        model_card_json=card.outputs["card_json"],
+        registry_uri=registry_uri,
+        policy=policy,
+        launched_by="ann",
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     outputs = NamedTuple(
         "M",
@@ -190,7 +197,12 @@ def blocked_registration_chain(source: str, registry_uri: str):
         explanation_report=explained.outputs["report"],
         intended_use="tests",
     )
-    register_model(model=trained.outputs["model"], model_card=card.outputs["card"], registry_uri=registry_uri)
+    register_model(
+        model=trained.outputs["model"],
+        model_card=card.outputs["card"],
+        model_card_json=card.outputs["card_json"],
+        registry_uri=registry_uri,
+    )
 
 
 @dsl.pipeline
@@ -333,7 +345,15 @@ def test_model_components(local_root, sample_csv, tmp_path):
     assert "**Verdict: ELIGIBLE WITH WARNINGS**" in Path(run.outputs["card"].path).read_text()
     assert run.outputs["version"] == "1" and run.outputs["sha256"] == model.metadata["sha256"]
     assert run.outputs["registered_status"] == "warning"
-    assert (registry / "adult-income" / "1" / "model_card.md").is_file()
+    # A candidate: its stored card names its version, its policy is stored with it, its event says who ran it.
+    stored_card = (registry / "adult-income" / "1" / "model_card.md").read_text()
+    assert "| model | adult-income version 1 |" in stored_card and "version candidate" not in stored_card
+    assert (registry / "adult-income" / "1" / "policy.yaml").read_text() == WARN_ONLY
+    from kfp_rai.production import ModelRegistry, read_state
+
+    state = read_state(ModelRegistry(str(registry)), "adult-income")
+    assert state.versions["1"].state == "candidate" and state.versions["1"].launched_by == "ann"
+    assert state.events[0].evidence["run_id"]  # kfp.local's run id: the registration's evidence
     # The training data's drift summary is stored and signed with the model and its registry version.
     stored = (Path(model.path) / "reference_summary.json").read_bytes()
     summary = json.loads(stored)
@@ -346,6 +366,21 @@ def test_register_model_refuses_a_blocked_model_without_any_dsl_if(local_root, s
     with pytest.raises(RuntimeError, match="register-model"):
         blocked_registration_chain(source=sample_csv, registry_uri=str(tmp_path / "registry"))
     assert not (tmp_path / "registry" / "adult-income").exists() or not any((tmp_path / "registry").rglob("*.skops"))
+
+
+@dsl.pipeline
+def blocked_branch(fail_run: bool) -> str:
+    return stop_blocked_model(status="failed", reason="blocked by the validation gate: x", fail_run=fail_run).outputs[
+        "reason"
+    ]
+
+
+def test_a_blocked_model_fails_the_run_only_when_the_team_asked(local_root):
+    assert (
+        blocked_branch(fail_run=False).output == "model blocked, nothing registered: blocked by the validation gate: x"
+    )
+    with pytest.raises(RuntimeError, match="stop-blocked-model"):
+        blocked_branch(fail_run=True)
 
 
 def test_fail_on_violation_stops_the_run(local_root, sample_csv):

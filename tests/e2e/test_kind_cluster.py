@@ -84,22 +84,43 @@ def test_recurring_run_is_created_and_deleted(client):
         client.delete_pipeline(pipeline.pipeline_id)
 
 
-def test_approved_model_is_deployed_and_serves(client):
-    """With the record-warnings policy the model registers; deploy=true serves it in kfp-rai."""
-    import json
-    import urllib.request
-
-    policy = (COMPILED.parents[2] / "examples" / "policies" / "adult-record-warnings.yaml").read_text()
+def _run(client, name: str, **arguments):
     run = client.create_run_from_pipeline_package(
         str(COMPILED),
-        arguments={"policy": policy, "deploy": True},
-        run_name=f"kfp-rai-e2e-deploy-{int(time.time())}",
+        arguments=arguments,
+        run_name=f"kfp-rai-e2e-{name}-{int(time.time())}",
         experiment_name="kfp-rai-e2e",
         enable_caching=False,
         service_account="kfp-rai-deployer",
     )
     result = client.wait_for_run_completion(run.run_id, timeout=RUN_TIMEOUT_S)
     assert result.state == "SUCCEEDED", result
+    return result
+
+
+def test_approved_model_is_deployed_and_serves(client):
+    """A run registers a candidate in KFP's object store; a person approves and promotes it (the
+    registry reached through scripts/e2e.sh's port-forward, signed with the Secret's key); a
+    second run with deploy=true serves what production names."""
+    import json
+    import urllib.request
+
+    from kfp_rai.cli import main
+
+    policy = (COMPILED.parents[2] / "examples" / "policies" / "adult-record-warnings.yaml").read_text()
+    _run(client, "register", policy=policy, launched_by="e2e-trainer")
+    registry = os.environ.get("KFP_RAI_E2E_REGISTRY")
+    if not registry:
+        _no_cluster("KFP_RAI_E2E_REGISTRY is not set: run the e2e tests through scripts/e2e.sh (make e2e)")
+    from kfp_rai.production import ModelRegistry, read_state
+
+    state = read_state(ModelRegistry(registry), "adult-income")
+    version = max(state.versions, key=int)
+    assert state.versions[version].state == "candidate" and state.versions[version].launched_by == "e2e-trainer"
+    where = ["--registry", registry]
+    assert main(["models", "approve", "adult-income", version, "--by", "e2e-reviewer", "--note", "e2e", *where]) == 0
+    assert main(["models", "promote", "adult-income", version, "--by", "e2e-reviewer", *where]) == 0
+    result = _run(client, "deploy", policy=policy, deploy=True, launched_by="e2e-trainer")
     # The deploy step created the InferenceService; kind's NodePort (manifests/overlays/kind) exposes
     # its predictor pods on localhost:8081. The token is the Secret kind-up created.
     serving = os.environ.get("KFP_RAI_SERVING_URL", "http://localhost:8081")

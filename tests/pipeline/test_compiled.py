@@ -36,7 +36,8 @@ def test_yaml_loads_back_and_uses_one_versioned_image():
     spec = next(yaml.safe_load_all(path.read_text()))
     images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
     assert images == {IMAGE} and IMAGE.endswith(":" + __version__)
-    assert len(spec["deploymentSpec"]["executors"]) == 21  # load x2, drift, 9 build-and-judge x2
+    # load x2, drift, registry check, 9 build-and-judge x2 (register or the blocked branch), deploy (first pass only)
+    assert len(spec["deploymentSpec"]["executors"]) == 23
 
 
 def _described(definitions: dict, kind: str) -> list[str]:

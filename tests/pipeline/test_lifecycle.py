@@ -66,6 +66,10 @@ def test_default_run_blocks_the_unfair_model_with_reasons(blocked_run):
     assert production["registered"] is False and production["version"] is None
     assert production["deployed"] is False and production["deployment"].startswith("nothing to deploy")
     assert production["reason"].startswith("blocked by the discovery and validation gates")
+    # The blocked model took its own branch, named for it, carrying the reason; the run still succeeded.
+    assert production["blocked"].startswith("model blocked, nothing registered: blocked by the discovery")
+    assert "stop-blocked-model" in [t["task"] for t in record["tasks"]]
+    assert (out / "production" / "blocked.md").read_text().startswith("# Model blocked")
     assert len(production["sha256"]) == 64
     assert stages["refresh"]["drift_detected"] is False and stages["refresh"]["retrain"] == {
         "triggered": False,
@@ -101,13 +105,14 @@ def test_registers_then_retrains_on_drift(drift_run):
         t["task"] for t in record["tasks"]
     ]
     assert record["outcome"] == "registered"
-    # Deployment was asked for, but there is no cluster here: skipped, with the reason and the manifest.
-    assert stages["production"]["deployed"] is False
-    assert stages["production"]["deployment"].startswith("skipped: not running in a Kubernetes cluster")
-    (isvc,) = list(yaml.safe_load_all((out / "production" / "inference-service.yaml").read_text()))
-    # What would be applied: the KServe InferenceService of the registered version.
-    assert isvc["kind"] == "InferenceService" and isvc["spec"]["predictor"]["securityContext"]["runAsNonRoot"]
-    assert isvc["metadata"]["annotations"]["kfp-rai/model-version"] == stages["production"]["version"]
+    # Deployment was asked for, but it serves only what production names, and nobody promoted anything:
+    # a registration is a candidate, and the run says what a person does next.
+    assert stages["production"]["deployed"] is False and stages["production"]["state"] == "candidate"
+    assert stages["production"]["deployment"].startswith(
+        "nothing deployed: no version of adult-income is in production"
+    )
+    assert (out / "production" / "inference-service.yaml").read_text().startswith("# nothing deployed")
+    assert "kfp-rai models approve adult-income" in stages["production"]["next_step"]
     refresh = stages["refresh"]
     assert refresh["drift_detected"] is True and refresh["drifted_columns"] == ["age"]
     retrained = refresh["retrain"]["stages"]["production"]
@@ -117,7 +122,7 @@ def test_registers_then_retrains_on_drift(drift_run):
     version = stages["production"]["version"]
     assert {version, retrained["version"]} == {"1", "2"}
     registry = drift_run.registry / "adult-income"
-    assert sorted(p.name for p in registry.iterdir()) == ["1", "2"]
+    assert sorted(p.name for p in registry.iterdir()) == ["1", "2", "events"]
     meta = json.loads((registry / version / "metadata.json").read_text())
     assert meta["sha256"] == stages["production"]["sha256"]
     card = (registry / version / "model_card.md").read_text()

@@ -75,7 +75,7 @@ REGISTERED = _stage("passed", registered=True, version="1")
 @pytest.mark.parametrize(
     ("record", "colour", "words"),
     [
-        (_record(REGISTERED, _stage("passed")), GateStatus.PASSED, "registered as version 1."),
+        (_record(REGISTERED, _stage("passed")), GateStatus.PASSED, "registered as version 1, a candidate"),
         (_record(REGISTERED, _stage("not_judged")), GateStatus.NOT_JUDGED, "could not be judged"),
         (
             _record(REGISTERED, _stage("warning"), {"production": _stage("warning", registered=True, version="2")}),

@@ -126,6 +126,8 @@ def print_summary(record: dict[str, Any], run_dir: Path, out: TextIO | None = No
     prod = record["stages"]["production"]
     if prod.get("registered"):
         print(f"\nRegistered version {prod['version']} (sha256 {prod['sha256']}) at {prod['registry_uri']}", file=out)
+        if prod.get("next_step"):
+            print(f"Next, a person decides: {prod['next_step']}", file=out)
     full = "Lines ending in … are shortened here. " if shortened else ""
     print(f"\n{full}Every reason in full, every finding and report: {index}", file=out)
     print(f"Machine-readable: {shown / 'run.json'}", file=out)

@@ -93,6 +93,10 @@ def preflight(args: argparse.Namespace) -> dict[str, Any]:
         raise RAIError(f"--registry {registry}: {nearest} is a file, not a directory")
     if not os.access(nearest, os.W_OK | os.X_OK):
         raise RAIError(f"--registry {registry}: {nearest} is not writable by this user")
+    if (registry / model_name).is_dir():  # a tampered history stops the run before anything is trained
+        from kfp_rai.production import ModelRegistry, read_state
+
+        read_state(ModelRegistry(str(registry)), model_name)
     return {
         "data": _absolute(data),
         "current_data": _absolute(current),
@@ -110,7 +114,20 @@ def preflight(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "deploy": args.deploy,
         "pseudonymize": pseudonymize,
+        "launched_by": launched_by(args.launched_by),
+        "fail_when_blocked": args.fail_when_blocked,
     }
+
+
+def launched_by(given: str | None) -> str:
+    """Who launches the run: ``--launched-by``, else the operating-system user (recorded on the
+    registration; separation of duties refuses that person's approval of the version)."""
+    from kfp_rai.production._events import actor
+
+    name = (given if given is not None else actor()["os_user"]).strip()
+    if not name or len(name) > 200:
+        raise RAIError("--launched-by must name who launches the run (at most 200 characters)")
+    return name
 
 
 def run_dir_for(args: argparse.Namespace) -> Path:
