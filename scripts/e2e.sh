@@ -8,13 +8,13 @@ export KFP_RAI_E2E_REQUIRED=1  # here a cluster is promised: an unreachable one 
 # The bearer token the served model asks for (the Secret kind-up created); never printed.
 KFP_RAI_SERVING_TOKEN=$(kubectl -n kfp-rai get secret kfp-rai-serving-token -o jsonpath='{.data.token}' | base64 -d)
 export KFP_RAI_SERVING_TOKEN
-# A person's decisions (kfp-rai models approve/promote) are signed with the registry's key and written
-# to the registry in KFP's object store: the approver holds the key (RBAC on the Secret decides who)
-# and reaches the store through a port-forward on loopback. Nothing is printed.
-KFP_RAI_SIGNING_KEY=$(kubectl -n kubeflow get secret kfp-rai-signing -o jsonpath='{.data.signing-key\.pem}' | base64 -d)
+# A person's decisions (kfp-rai models approve/promote) are signed with the decision key kind-up left in
+# your config dir and written to the registry in KFP's object store, reached through a port-forward on
+# loopback; the model versions there verify with the cluster's public key. Nothing is printed.
+KFP_RAI_VERIFY_KEY=$(kubectl -n kubeflow get secret kfp-rai-signing -o jsonpath='{.data.verify-key\.pem}' | base64 -d)
 AWS_ACCESS_KEY_ID=$(kubectl -n kubeflow get secret mlpipeline-minio-artifact -o jsonpath='{.data.accesskey}' | base64 -d)
 AWS_SECRET_ACCESS_KEY=$(kubectl -n kubeflow get secret mlpipeline-minio-artifact -o jsonpath='{.data.secretkey}' | base64 -d)
-export KFP_RAI_SIGNING_KEY AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+export KFP_RAI_VERIFY_KEY AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 export KFP_RAI_E2E_REGISTRY="s3://mlpipeline/kfp-rai/registry?endpoint_override=127.0.0.1:9000&scheme=http"
 kubectl -n kubeflow port-forward svc/minio-service 9000:9000 --address 127.0.0.1 >/dev/null 2>&1 &
 forward=$!

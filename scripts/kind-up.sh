@@ -70,9 +70,18 @@ if ! kubectl -n kubeflow get secret kfp-rai-signing >/dev/null 2>&1; then
     --from-file=signing-key.pem="$keys/keys/signing-key.pem" --from-file=verify-key.pem="$keys/keys/verify-key.pem"
   rm -rf "$keys"
 fi
-kubectl -n kubeflow get secret kfp-rai-signing -o jsonpath='{.data.verify-key\.pem}' | base64 -d |
-  kubectl -n kfp-rai create secret generic kfp-rai-verify-key --from-file=verify-key.pem=/dev/stdin \
-    --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+# People's decisions (approve, promote, roll back) are signed with the decision key, which stays with the
+# people who decide (here: your config dir, ~/.config/kfp-rai/keys/decision-key.pem) and never reaches
+# a pipeline's namespace; its public half goes to the pipeline tasks and the serving app, which verify.
+.venv/bin/python -c 'from kfp_rai.core.signing import ensure_local_keys; ensure_local_keys()'
+decision_public=$(.venv/bin/python -c 'from kfp_rai.core.signing import DECISION_KEYS, verify_pem; import base64, sys; sys.stdout.write(base64.b64encode(verify_pem(DECISION_KEYS)).decode())')
+kubectl -n kubeflow patch secret kfp-rai-signing --type=merge \
+  -p "{\"data\": {\"decision-verify-key.pem\": \"$decision_public\"}}" >/dev/null
+verify_public=$(kubectl -n kubeflow get secret kfp-rai-signing -o jsonpath='{.data.verify-key\.pem}')
+kubectl -n kfp-rai create secret generic kfp-rai-verify-key --dry-run=client -o yaml \
+  --from-file=verify-key.pem=<(printf '%s' "$verify_public" | base64 -d) \
+  --from-file=decision-verify-key.pem=<(printf '%s' "$decision_public" | base64 -d) | kubectl apply -f - >/dev/null
+unset decision_public verify_public
 # The audit key of the serving app (its logs are chained with it); kept if it exists.
 if ! kubectl -n kfp-rai get secret kfp-rai-audit >/dev/null 2>&1; then
   python3 -c 'import secrets; print(secrets.token_hex(32), end="")' |

@@ -207,6 +207,10 @@ def test_the_container_serves_the_version_as_kserve_starts_it(model_dir, tmp_pat
         mounts[path].mkdir(parents=True)
         (mounts[path] / file).write_bytes(contents[secret])
         os.chmod(mounts[path] / file, 0o400)
+    # The verification Secret holds the decision key's public half too (the approval event is checked with it).
+    decision = mounts[SECRETS["verify-key"][1]] / "decision-verify-key.pem"
+    decision.write_bytes(Path(os.environ["KFP_RAI_CONFIG_DIR"], "keys", "decision-verify-key.pem").read_bytes())
+    os.chmod(decision, 0o400)
 
     def local(value):
         for inside, outside in sorted(mounts.items(), key=lambda m: -len(m[0])):
@@ -281,9 +285,10 @@ def _forged_approval(model_dir):
     other = registry.events("adult-income").draft(
         (), type="promoted", version="2", model_sha256=event.model_sha256, by="mallory", time=event.time
     )
+    from kfp_rai.core.signing import DECISION_KEYS
     from kfp_rai.production._events import encode_event
 
-    return base64.b64encode(encode_event(other)).decode()
+    return base64.b64encode(encode_event(other, DECISION_KEYS)).decode()
 
 
 class _FakeApiServer:

@@ -419,26 +419,6 @@ def test_promote_with_deploy_writes_the_production_manifest_and_records_it(regis
 # ----------------------------------------------------------------------------- an object store
 
 
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    """A real S3 API (moto's server) on loopback, with one bucket, as pyarrow reaches KFP's store."""
-    boto3 = pytest.importorskip("boto3")
-    server_module = pytest.importorskip("moto.server")
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_EC2_METADATA_DISABLED")}
-    os.environ.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_EC2_METADATA_DISABLED="true")
-    boto3.client("s3", endpoint_url=f"http://{host}:{port}", region_name="us-east-1").create_bucket(Bucket="mlpipeline")
-    yield f"endpoint_override={host}:{port}&scheme=http"
-    server.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
 def test_a_registry_on_an_object_store_keeps_the_same_history_and_rules(s3, tmp_path):
     from kfp_rai.production import check_registry
 
@@ -538,3 +518,107 @@ def test_human_written_files_may_live_in_the_store(s3):
     client.put_object(Bucket="mlpipeline", Key="plans/big.yaml", Body=b"#" * (1 << 20 | 1))
     with pytest.raises(InvalidParameterError, match="is over 1 MiB"):
         CollectionPlan.from_yaml(f"s3://mlpipeline/plans/big.yaml?{s3}")
+
+
+def test_rollbacks_undo_promotions_one_at_a_time(registry):
+    for version in ("1", "2", "3"):
+        approve(registry, "m", version, by="bob", note="fine")
+        promote(registry, "m", version, by="bob")
+    assert rollback(registry, "m", by="ops", note="v3 broken").version == "2"
+    assert rollback(registry, "m", by="ops", note="v2 broken too").version == "1"  # never forward to 3
+    with pytest.raises(RuleBroken, match="no earlier production version"):
+        rollback(registry, "m", by="ops", note="again")
+    assert rollback(registry, "m", by="ops", note="back to 3", to="3").version == "3"
+    assert rollback(registry, "m", by="ops", note="and back").version == "1"
+
+
+def test_names_and_notes_are_plain_one_line_text_and_compared_as_people_read_them(registry):
+    for by, note in (("bob", "ok\n7  approved  1  carol"), ("bob\r\x1b[2K", "ok"), ("ann\u200b", "ok")):
+        with pytest.raises(InvalidParameterError, match="control or invisible characters"):
+            approve(registry, "m", "1", by=by, note=note)
+    with pytest.raises(RuleBroken, match="separation of duties"):
+        approve(registry, "m", "1", by="ＡＮＮ", note="full-width letters are still ann")
+    with pytest.raises(InvalidParameterError, match="archiving says why"):
+        archive(registry, "m", "2", by="bob", note=" ")
+    reject(registry, "m", "2", by="bob", note="worse")
+    with pytest.raises(RuleBroken, match="is rejected already"):
+        archive(registry, "m", "2", by="bob", note="tidy")  # rejected is final
+
+
+def test_a_pipeline_holding_the_model_key_cannot_approve_or_forge_an_approval(registry, monkeypatch, tmp_path):
+    """Registrations are signed with the model key the pipeline's tasks hold; a person's decisions
+    with the decision key, which never reaches a pipeline: neither writing nor forging works."""
+    import base64
+
+    from kfp_rai.core.signing import DECISION_KEYS, MODEL_KEYS, private_pem, verify_pem
+    from kfp_rai.production._events import encode_event
+
+    model_key, decision_public = private_pem(MODEL_KEYS), verify_pem(DECISION_KEYS)
+    monkeypatch.setenv("KFP_RAI_CONFIG_DIR", str(tmp_path / "a-pipeline-pod"))  # no local keys at all
+    monkeypatch.setenv("KFP_RAI_SIGNING_KEY", model_key.decode())
+    monkeypatch.setenv("KFP_RAI_DECISION_VERIFY_KEY", decision_public.decode())
+    read_state(registry, "m")  # it reads and verifies the history
+    with pytest.raises(IntegrityError, match="cannot sign .*no decision key"):
+        approve(registry, "m", "1", by="bob", note="from a pipeline")
+    log = registry.events("m")
+    seen = log.read()
+    forged = log.draft(seen, type="approved", version="1", model_sha256=seen[0].model_sha256, by="bob", time="t",
+                       person=False)  # fmt: skip
+    path = Path(registry.uri) / "m" / "events" / f"{forged.seq:08d}.event"
+    path.write_bytes(encode_event(forged, MODEL_KEYS))  # an approval signed with the model key
+    with pytest.raises(IntegrityError, match="not signed with the decision key"):
+        read_state(registry, "m")
+    path.unlink()
+    # A signature's other valid form (s -> n - s) is refused: one signed record, one byte form.
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+
+    from kfp_rai.core.signing import _P256_ORDER
+
+    first = Path(registry.uri) / "m" / "events" / "00000001.event"
+    line, signature, _ = first.read_bytes().split(b"\n")
+    r, s = decode_dss_signature(base64.b64decode(signature))
+    flipped = base64.b64encode(encode_dss_signature(r, _P256_ORDER - s))
+    os.chmod(first, 0o644)
+    first.write_bytes(line + b"\n" + flipped + b"\n")
+    with pytest.raises(IntegrityError, match="signature in another form"):
+        read_state(registry, "m")
+
+
+def test_a_version_path_is_judged_by_the_registry_it_really_is_in(registry, tmp_path):
+    approve(registry, "m", "1", by="bob", note="fine")
+    promote(registry, "m", "1", by="bob")
+    reject(registry, "m", "2", by="bob", note="worse")
+    root = Path(registry.uri) / "m"
+    for spelled in (str(root / "." / "2"), str(root / "2") + "/"):
+        assert servable_version(model_uri=spelled).in_registry and servable_version(model_uri=spelled).approval is None
+    link = tmp_path / "link-to-2"
+    link.symlink_to(root / "2")
+    assert servable_version(model_uri=str(link)).in_registry  # judged by its registry, not as a copy
+    assert servable_version(model_uri=str(root / "1")).approval.type == "promoted"
+
+
+def test_an_approved_version_that_is_not_production_gets_no_deployable_manifest(registry, capsys):
+    from kfp_rai.cli import main
+
+    approve(registry, "m", "1", by="bob", note="fine")
+    args = ["deploy-manifest", "--registry", registry.uri, "--model", "m", "--storage-uri", "s3://b/m/1"]
+    assert main([*args, "--version", "1"]) == 2
+    assert "approved but not in production" in capsys.readouterr().err
+
+
+def test_concurrent_registrations_on_an_object_store_each_get_their_own_version(s3):
+    uri = f"s3://mlpipeline/many/registry?{s3}"
+    versions: list[str] = []
+
+    def register(n: int) -> None:
+        versions.append(_register(ModelRegistry(uri), n))
+
+    threads = [threading.Thread(target=register, args=(n,)) for n in range(1, 5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    registry = ModelRegistry(uri)
+    state = read_state(registry, "m")
+    assert sorted(versions, key=int) == sorted(state.versions, key=int) and len(set(versions)) == 4
+    assert verify_registry(registry)["problems"] == []

@@ -632,3 +632,26 @@ def test_a_mitigated_model_is_served_as_validated_with_the_sensitive_inputs_it_n
         assert _call(f"{running.url}/v1/models/{NAME}:predict", {"instances": without_sex})[0] == 400
     finally:
         running.server.stop()
+
+
+def test_a_version_swapped_between_the_check_and_the_load_is_not_served(model_dir, tmp_path, capsys, monkeypatch):
+    """The approval is checked on the registry's version, the model loaded from the directory: if the
+    directory changes in between, what was loaded must still be what was approved."""
+    import dataclasses
+
+    import kfp_rai.serving as serving
+
+    monkeypatch.setenv("KFP_RAI_AUDIT_KEY", KEY.decode())
+    monkeypatch.setenv("KFP_RAI_SERVING_TOKEN", TOKEN)
+    original = serving.load_served_model
+
+    def swapped(uri):
+        served = original(uri)
+        return dataclasses.replace(served, meta={**served.meta, "version": "2", "sha256": "f" * 64})
+
+    monkeypatch.setattr(serving, "load_served_model", swapped)
+    args = ["serve", "--model-uri", str(model_dir), "--state-dir", str(tmp_path / "s"), "--port", "0"]
+    assert main([*args, "--new-audit-log"]) == 2
+    err = capsys.readouterr().err
+    assert "not version 1 that was approved" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s" / "audit").exists()

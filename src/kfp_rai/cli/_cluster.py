@@ -12,7 +12,7 @@ from kfp_rai.errors import RAIError
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
-PIPELINE_NAMES = ["lifecycle", "partitioned-drift", "partitioned-fairness"]  # kfp_rai.pipelines.PIPELINES
+PIPELINE_NAMES = ["lifecycle", "refresh", "partitioned-drift", "partitioned-fairness"]  # kfp_rai.pipelines.PIPELINES
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -38,6 +38,8 @@ def cmd_deploy_manifest(args: argparse.Namespace) -> int:
 
     if args.image is not None and not re.fullmatch(r"[\w.\-/:@]+", args.image):
         raise RAIError(f"--image {args.image!r} is not an image reference like registry/name:tag")
+    if args.version and args.alias:
+        raise RAIError("give --alias or --version, not both")
     found = servable_version(
         model_uri=args.model_uri, registry=args.registry, name=args.model, ref=args.version or args.alias
     )
@@ -45,6 +47,11 @@ def cmd_deploy_manifest(args: argparse.Namespace) -> int:
         raise RAIError(
             f"{found.uri} is not an approved version of a registry: approve and promote it (`kfp-rai models`), or for "
             "development only --allow-unapproved (its server then needs --allow-unapproved too)"
+        )
+    if found.approval is not None and found.approval.type == "approved":
+        raise RAIError(
+            f"version {found.approval.version} is approved but not in production: deployment follows the production "
+            "alias (kfp-rai models promote), so its server would refuse it"
         )
     target = args.storage_uri or storage_uri(found.uri)
     if target is None:
@@ -80,7 +87,7 @@ def _remote_params(args: argparse.Namespace) -> dict[str, Any]:
     from kfp_rai.policy import Policy
 
     params: dict[str, Any] = parse_params(args.pipeline, args.param or [])
-    if args.pipeline == "lifecycle" and "launched_by" not in params:  # who launched it, for separation of duties
+    if args.pipeline in ("lifecycle", "refresh") and "launched_by" not in params:  # who launched it
         from kfp_rai.cli._run import launched_by
 
         params["launched_by"] = launched_by(None)

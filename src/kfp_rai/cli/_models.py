@@ -51,8 +51,13 @@ def _state(registry: Any, name: str) -> Any:
 
 def cmd_list(args: argparse.Namespace) -> int:
     registry = _registry(args)
-    names = [args.name] if args.name else registry.models()
-    listing = {name: _state(registry, name) for name in names}
+    if args.name:
+        listing = {args.name: _state(registry, args.name)}
+    else:
+        from kfp_rai.production import read_state
+
+        listing = {name: read_state(registry, name, remember=True) for name in registry.models()}
+        listing = {name: state for name, state in listing.items() if state.versions}  # none registered: nothing to show
     if args.json:
         _print_json(
             {
@@ -76,7 +81,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 r.gate_status,
                 r.state,
                 ", ".join(state.aliases_of(v)) or "—",
-                r.approved_by or "—",
+                (r.approved_by or "—") + (f" (approval waived: {r.waiver})" if r.waiver else ""),
             )
             for v, r in sorted(state.versions.items(), key=lambda kv: int(kv[0]))
         ]
@@ -183,12 +188,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report["problems"] else EXIT_OK
 
 
-def _policy(args: argparse.Namespace) -> Any:
-    from kfp_rai.policy import Policy
-
-    return Policy.load(args.policy) if getattr(args, "policy", None) else None
-
-
 def _said(event: Any, what: str) -> None:
     print(f"{event.model} version {event.version}: {what} by {event.by} (event {event.seq}, signed, {event.time})")
 
@@ -196,7 +195,9 @@ def _said(event: Any, what: str) -> None:
 def cmd_approve(args: argparse.Namespace) -> int:
     from kfp_rai.production import approve
 
-    event = approve(_registry(args), args.name, args.version, by=args.by, note=args.note, policy=_policy(args))
+    # judged under the policy the version was judged under (stored and signed with it): whoever decides
+    # cannot bring a laxer one
+    event = approve(_registry(args), args.name, args.version, by=args.by, note=args.note)
     _said(event, "approved")
     print(f"next: kfp-rai models promote {event.model} {event.version} --by WHO --registry {args.registry}")
     return EXIT_OK
@@ -220,7 +221,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     from kfp_rai.production import promote
 
     registry = _registry(args)
-    event = promote(registry, args.name, args.version, by=args.by, note=args.note or "", policy=_policy(args))
+    event = promote(registry, args.name, args.version, by=args.by, note=args.note or "")
     previous = event.details.get("previous")
     _said(event, f"promoted to production (was {'version ' + previous if previous else 'nothing'})")
     if event.details.get("waiver"):
@@ -293,8 +294,6 @@ def add_models_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
         p.add_argument("name")
         p.add_argument("version")
         p.add_argument("--note", required=True, metavar="TEXT", help="why (recorded, signed)")
-        if name == "approve":
-            p.add_argument("--policy", metavar="FILE", help="judge under this policy (default: the version's own)")
     deploy = argparse.ArgumentParser(add_help=False)
     deploy.add_argument(
         "--deploy",
@@ -309,7 +308,6 @@ def add_models_commands(sub: argparse._SubParsersAction) -> None:  # type: ignor
     pro.add_argument("name")
     pro.add_argument("version")
     pro.add_argument("--note", metavar="TEXT", help="why (recorded, signed)")
-    pro.add_argument("--policy", metavar="FILE", help="judge under this policy (default: the version's own)")
     rb = add(
         "rollback", cmd_rollback, "move production back (default: to the previous production version)", decision, deploy
     )

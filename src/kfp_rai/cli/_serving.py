@@ -77,6 +77,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise RAIError(_NO_TOKEN)
     from kfp_rai.production import servable_version
 
+    if args.version and args.alias:
+        raise RAIError("give --alias or --version, not both")
     found = servable_version(
         model_uri=args.model_uri, registry=args.registry, name=args.model, ref=args.version or args.alias
     )
@@ -84,6 +86,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if found.in_registry and approval is None and not args.allow_unapproved:
         raise RAIError(_unapproved(model_uri, "its registry records no approval of it"))
     served = load_served_model(model_uri)  # verified before the audit log is touched
+    if approval is not None and (
+        served.meta.get("sha256") != approval.model_sha256
+        or served.meta.get("name") != approval.model
+        or str(served.meta.get("version")) != approval.version
+    ):  # the directory changed between the check and the load: serve nothing
+        raise RAIError(
+            f"refusing to serve {model_uri}: it holds {served.meta.get('name')} version {served.meta.get('version')}, "
+            f"not version {approval.version} that was approved (the directory changed while it was being read)"
+        )
     problem = served.unservable()
     if problem and not args.allow_unregistered:
         raise RAIError(f"refusing to serve {model_uri}: {problem} (for development only: --allow-unregistered)")

@@ -29,6 +29,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,41 @@ from kfp_rai.errors import IntegrityError
 SIGNATURE_FILE = "model.sig"
 SIGNING_KEY_ENV, SIGNING_KEY_FILE_ENV = "KFP_RAI_SIGNING_KEY", "KFP_RAI_SIGNING_KEY_FILE"
 VERIFY_KEY_ENV, VERIFY_KEY_FILE_ENV = "KFP_RAI_VERIFY_KEY", "KFP_RAI_VERIFY_KEY_FILE"
-_PRIVATE, _PUBLIC = "signing-key.pem", "verify-key.pem"
 _MSG_NO_KEY = (
-    "no signing key: set {env} (PEM text) or {env_file}; locally `kfp-rai run` creates a key pair in {dir} on "
-    "first use; in a cluster create the Secret kfp-rai-signing (see manifests/base/kustomization.yaml)"
+    "no {what}: set {env} (PEM text) or {env_file}; locally `kfp-rai run` creates a key pair in {dir} on "
+    "first use; in a cluster {cluster}"
 )
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """Where one key pair comes from: environment variables (PEM text or a file) or the local default."""
+
+    what: str  # how messages name the private key
+    private_env: str
+    private_file_env: str
+    public_env: str
+    public_file_env: str
+    private_name: str
+    public_name: str
+    cluster: str  # where it lives in a cluster, for messages
+
+
+# Signs model directories and the registrations pipelines record: held by the training and registration tasks.
+MODEL_KEYS = KeyPair(
+    "signing key", SIGNING_KEY_ENV, SIGNING_KEY_FILE_ENV, VERIFY_KEY_ENV, VERIFY_KEY_FILE_ENV,
+    "signing-key.pem", "verify-key.pem",
+    "create the Secret kfp-rai-signing (see manifests/base/kustomization.yaml)",
+)  # fmt: skip
+# Signs people's decisions in the registry (approve, reject, promote, roll back, archive): held by the
+# people who decide, never by a pipeline, so a run cannot approve or promote anything; the public half
+# verifies them everywhere (pipeline tasks, the serving pod).
+DECISION_KEYS = KeyPair(
+    "decision key", "KFP_RAI_DECISION_KEY", "KFP_RAI_DECISION_KEY_FILE", "KFP_RAI_DECISION_VERIFY_KEY",
+    "KFP_RAI_DECISION_VERIFY_KEY_FILE", "decision-key.pem", "decision-verify-key.pem",
+    "give it to the people who approve (never to a pipeline's namespace; scripts/kind-up.sh keeps it in your "
+    "config dir) and the public half to the Secrets kfp-rai-signing and kfp-rai-verify-key",
+)  # fmt: skip
 
 
 def config_dir() -> Path:
@@ -62,30 +93,27 @@ def _private_file(path: Path, what: str) -> bytes:
     return read_key_file(path, what, private=True)
 
 
-def ensure_local_keys() -> tuple[Path, bool]:
-    """The local key pair's directory, creating the pair if it does not exist yet.
+def _public_of(pem: bytes) -> bytes:
+    from cryptography.hazmat.primitives import serialization
 
-    Returns the directory and whether the pair was created now.
-    """
+    key = serialization.load_pem_private_key(pem, password=None)
+    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _ensure_pair(keys: Path, pair: KeyPair) -> bool:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    keys = _keys_dir()
-    private, public = keys / _PRIVATE, keys / _PUBLIC
+    private, public = keys / pair.private_name, keys / pair.public_name
     if private.exists():
-        pem = _private_file(private, "the signing key")
+        pem = _private_file(private, f"the {pair.what}")
         if not public.exists():  # the public half can always be derived again
-            key = serialization.load_pem_private_key(pem, password=None)
-            public.write_bytes(
-                key.public_key().public_bytes(
-                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-                )
-            )
-        return keys, False
+            public.write_bytes(_public_of(pem))
+        return False
     if public.exists():
         raise IntegrityError(
-            f"{public} exists without its signing key {private}: restore the signing key (models it signed "
-            f"verify only with this pair), or move {keys} aside to start a new pair"
+            f"{public} exists without its {pair.what} {private}: restore the {pair.what} (what it signed verifies "
+            f"only with this pair), or move {keys} aside to start a new pair"
         )
     keys.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(keys, 0o700)
@@ -94,40 +122,46 @@ def ensure_local_keys() -> tuple[Path, bool]:
     fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(pem)
-    public.write_bytes(
-        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
-    return keys, True
+    public.write_bytes(_public_of(pem))
+    return True
+
+
+def ensure_local_keys() -> tuple[Path, bool]:
+    """The local key pairs' directory (the model signing pair and the decision pair), creating a
+    pair that does not exist yet. Returns the directory and whether a pair was created now."""
+    keys = _keys_dir()
+    created = [_ensure_pair(keys, pair) for pair in (MODEL_KEYS, DECISION_KEYS)]
+    return keys, any(created)
+
+
+def private_pem(pair: KeyPair = MODEL_KEYS) -> bytes | None:
+    """A pair's private key (see the module docstring for where it comes from), or None."""
+    if text := os.environ.get(pair.private_env):
+        return text.encode("utf-8")
+    if path := os.environ.get(pair.private_file_env):
+        return _private_file(Path(path), f"{pair.private_file_env}=")
+    default = _keys_dir() / pair.private_name
+    return _private_file(default, f"the {pair.what}") if default.exists() else None
 
 
 def _signing_pem() -> bytes | None:
-    if text := os.environ.get(SIGNING_KEY_ENV):
+    return private_pem(MODEL_KEYS)
+
+
+def verify_pem(pair: KeyPair = MODEL_KEYS) -> bytes:
+    """The public key that verifies a pair's signatures (see the module docstring)."""
+    if text := os.environ.get(pair.public_env):
         return text.encode("utf-8")
-    if path := os.environ.get(SIGNING_KEY_FILE_ENV):
-        return _private_file(Path(path), f"{SIGNING_KEY_FILE_ENV}=")
-    default = _keys_dir() / _PRIVATE
-    return _private_file(default, "the signing key") if default.exists() else None
-
-
-def verify_pem() -> bytes:
-    """The public key that verifies signatures (see the module docstring for where it comes from)."""
-    if text := os.environ.get(VERIFY_KEY_ENV):
-        return text.encode("utf-8")
-    if path := os.environ.get(VERIFY_KEY_FILE_ENV):
-        return read_key_file(path, f"{VERIFY_KEY_FILE_ENV}=", private=False)
-    if private := _signing_pem():
-        from cryptography.hazmat.primitives import serialization
-
-        key = serialization.load_pem_private_key(private, password=None)
-        return key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    default = _keys_dir() / _PUBLIC
+    if path := os.environ.get(pair.public_file_env):
+        return read_key_file(path, f"{pair.public_file_env}=", private=False)
+    if private := private_pem(pair):
+        return _public_of(private)
+    default = _keys_dir() / pair.public_name
     if default.is_file():
-        return read_key_file(default, "the verification key", private=False)
+        return read_key_file(default, f"the {pair.what}'s public half", private=False)
     raise IntegrityError(
-        f"no verification key: set {VERIFY_KEY_ENV} (PEM text) or {VERIFY_KEY_FILE_ENV}; locally the key pair "
-        f"is in {_keys_dir()}"
+        f"no public half of the {pair.what}: set {pair.public_env} (PEM text) or {pair.public_file_env}; locally "
+        f"the pair is in {_keys_dir()}"
     )
 
 
@@ -207,7 +241,7 @@ def sign_files(files: dict[str, bytes], shown_as: PathLike) -> bytes:
 
     pem = _signing_pem()
     if pem is None:
-        raise IntegrityError(_MSG_NO_KEY.format(env=SIGNING_KEY_ENV, env_file=SIGNING_KEY_FILE_ENV, dir=_keys_dir()))
+        raise IntegrityError(_no_key(MODEL_KEYS))
     unsigned = {name: data for name, data in files.items() if name != SIGNATURE_FILE}
     with _key_file(pem) as key, _private_copy(unsigned) as copy, tempfile.TemporaryDirectory() as out:
         try:
@@ -280,6 +314,12 @@ def verify_model_dir(path: PathLike) -> dict[str, bytes]:
     return verify_files(read_flat_dir(path), Path(path))
 
 
+def _no_key(pair: KeyPair) -> str:
+    return _MSG_NO_KEY.format(
+        what=pair.what, env=pair.private_env, env_file=pair.private_file_env, dir=_keys_dir(), cluster=pair.cluster
+    )
+
+
 def _public_key(pem: bytes) -> Any:
     from cryptography.hazmat.primitives import serialization
 
@@ -289,50 +329,68 @@ def _public_key(pem: bytes) -> Any:
         raise IntegrityError(f"the verification key is not a PEM public key: {exc}") from exc
 
 
-def key_id(public_pem: bytes | None = None) -> str:
-    """A short name of the verification key (sha256 of its DER form, 16 hex digits): records say
+# The order of P-256's group: a signature (r, s) is as valid as (r, n - s), so only the low s is accepted
+# and made (as Bitcoin's BIP 62 does): a signed record then has one byte form, and one digest.
+_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def key_id(public_pem: bytes | None = None, pair: KeyPair = MODEL_KEYS) -> str:
+    """A short name of a verification key (sha256 of its DER form, 16 hex digits): records say
     which key signed them, so "another key" is told apart from "tampered"."""
     import hashlib
 
     from cryptography.hazmat.primitives import serialization
 
-    der = _public_key(public_pem or verify_pem()).public_bytes(
+    der = _public_key(public_pem or verify_pem(pair)).public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return hashlib.sha256(der).hexdigest()[:16]
 
 
-def sign_bytes(data: bytes, what: str) -> bytes:
-    """An ECDSA P-256 / SHA-256 signature (DER) of ``data`` with the signing key: records that
-    are not directories (the registry's events) are signed with the same key as model versions."""
+def sign_bytes(data: bytes, what: str, pair: KeyPair = MODEL_KEYS) -> bytes:
+    """An ECDSA P-256 / SHA-256 signature (DER, low s) of ``data`` with a pair's private key:
+    records that are not directories (the registry's events) are signed byte for byte."""
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
-    pem = _signing_pem()
+    pem = private_pem(pair)
     if pem is None:
-        raise IntegrityError(_MSG_NO_KEY.format(env=SIGNING_KEY_ENV, env_file=SIGNING_KEY_FILE_ENV, dir=_keys_dir()))
+        raise IntegrityError(f"cannot sign {what}: " + _no_key(pair))
     key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise IntegrityError(f"cannot sign {what}: the signing key is not an elliptic-curve key")
-    return key.sign(data, ec.ECDSA(hashes.SHA256()))
+        raise IntegrityError(f"cannot sign {what}: the {pair.what} is not an elliptic-curve key")
+    r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+    return encode_dss_signature(r, min(s, _P256_ORDER - s))
 
 
-def verify_bytes(data: bytes, signature: bytes, what: str, public_pem: bytes | None = None) -> None:
-    """Check :func:`sign_bytes`'s signature with the verification key.
+def verify_bytes(data: bytes, signature: bytes, what: str, public_pem: bytes | None = None, *,
+                 pair: KeyPair = MODEL_KEYS) -> None:  # fmt: skip
+    """Check :func:`sign_bytes`'s signature with a pair's public key (or ``public_pem``).
 
     Raises
     ------
     IntegrityError
-        The signature does not match ``data`` under this key (changed, or signed by another key).
+        The signature does not match ``data`` under this key (changed, or signed by another key),
+        or is not in its one canonical form (DER, low s).
     """
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
-    key = _public_key(public_pem or verify_pem())
+    key = _public_key(public_pem or verify_pem(pair))
     if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise IntegrityError("the verification key is not an elliptic-curve key")
+        raise IntegrityError(f"the {pair.what}'s public half is not an elliptic-curve key")
+    try:
+        r, s = decode_dss_signature(signature)
+    except ValueError as exc:
+        raise IntegrityError(f"{what} carries no readable signature") from exc
+    if s > _P256_ORDER // 2 or encode_dss_signature(r, s) != signature:
+        raise IntegrityError(f"{what} carries a signature in another form than the one kfp-rai writes: refusing it")
     try:
         key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature as exc:
-        raise IntegrityError(f"{what} fails its signature check: it was changed, or signed by another key") from exc
+        raise IntegrityError(
+            f"{what} fails its signature check: it was changed, or not signed with the {pair.what}"
+        ) from exc

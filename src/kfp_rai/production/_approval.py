@@ -36,8 +36,10 @@ def registry_of(version_uri: str) -> tuple[ModelRegistry, str, str] | None:
     from kfp_rai.production._events import EVENTS_DIR
 
     base, _, query = version_uri.partition("?")
+    if "://" not in base:  # `registry/m/./2`, a link to a version: the place it really is decides
+        base = str(Path(base).resolve())
     parts = base.rstrip("/").rsplit("/", 2)
-    if len(parts) != 3 or not parts[2].isdigit() or not parts[0]:
+    if len(parts) != 3 or not (parts[2].isascii() and parts[2].isdigit()) or not parts[0]:
         return None
     root, name, version = parts
     root = f"{root}?{query}" if query else root
@@ -56,14 +58,14 @@ def registry_of(version_uri: str) -> tuple[ModelRegistry, str, str] | None:
 
 
 def check_approval_event(data: bytes, meta: Mapping[str, Any]) -> Event:
-    """A signed approval, promotion or rollback event given to a server that cannot read the
-    registry (an InferenceService): it must be signed by the registry's key and name this very
-    model (name, version and sha256)."""
+    """A signed promotion (or rollback) event given to a server that cannot read the registry (an
+    InferenceService): it must be signed with the decision key and name this very model (name,
+    version and sha256). Deployment follows production, so an approval alone does not do."""
     from kfp_rai.production._events import decode_event
 
     event = decode_event(data, f"the approval event in {APPROVAL_EVENT_ENV}")
     if (
-        event.type not in AUTHORIZING
+        event.type not in ("promoted", "rolled_back")
         or event.model != meta.get("name")
         or event.version != str(meta.get("version"))
         or event.model_sha256 != meta.get("sha256")
@@ -112,7 +114,7 @@ def servable_version(
         if found is None:
             return Servable(str(model_uri))
         located, model, wanted = found
-    state = read_state(located, model)
+    state = read_state(located, model, remember=True)  # a log cut at its end is refused where it was read before
     record = state.resolve(wanted)
     entry, _ = verified_version(located, record, model)  # and it sits where its signed metadata says
     event = authorizing_event(state, record.version)

@@ -205,6 +205,12 @@ def deploy_production(
         )
     if report.deployed or record_unapplied:
         record_deployment(
-            registry, name, by=by, target=where, applied=report.deployed, manifest_sha256=sha256_bytes(text.encode())
+            registry,
+            name,
+            by=by,
+            target=where,
+            applied=report.deployed,
+            manifest_sha256=sha256_bytes(text.encode()),
+            person=record_unapplied,  # a person's --deploy records even a manifest; a pipeline's only an apply
         )
     return report

@@ -2,8 +2,10 @@
 
 Layout: ``<registry>/<name>/events/00000001.event``, ``00000002.event``, ... one file per event.
 A file holds two lines: the event as canonical JSON (keys sorted, no spaces, ASCII) and its
-ECDSA P-256 signature (base64) over exactly those bytes, made with the registry's signing key
-(the key that signs model versions, :mod:`kfp_rai.core.signing`). Each event names its sequence
+ECDSA P-256 signature (base64, low s) over exactly those bytes. A person's decision (approve,
+reject, promote, roll back, archive) is signed with the decision key, which only the people who
+decide hold; a registration with the model signing key the pipeline's tasks hold; so no pipeline
+can approve or promote (:mod:`kfp_rai.core.signing`). Each event names its sequence
 number and the sha256 of the previous event's file, so a log is refused with one line when an
 event was edited (signature), removed (a gap, or a broken link), reordered (sequence or link),
 added by someone without the key (signature), or written so that its parse is not its bytes
@@ -34,6 +36,7 @@ import os
 import re
 import socket
 import tempfile
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,11 +46,14 @@ import pyarrow.fs as pafs
 
 from kfp_rai._version import __version__
 from kfp_rai.core.files import sha256_bytes
-from kfp_rai.core.signing import key_id, sign_bytes, verify_bytes, verify_pem
+from kfp_rai.core.signing import DECISION_KEYS, MODEL_KEYS, KeyPair, key_id, sign_bytes, verify_bytes, verify_pem
 from kfp_rai.errors import IntegrityError, InvalidParameterError
 
 EVENTS_DIR = "events"
 EVENT_TYPES = ("registered", "approved", "rejected", "promoted", "rolled_back", "archived", "deployed")
+# A person's decisions are signed with the decision key, which no pipeline holds; registrations with
+# the model signing key the pipeline's tasks hold; a deployment record with whichever its writer has.
+DECISIONS = ("approved", "rejected", "promoted", "rolled_back", "archived")
 MAX_EVENT_BYTES = 64 << 10  # an event is a few hundred bytes; a larger file is not one
 MAX_NOTE_CHARS = 2000
 _FILE = re.compile(r"^(\d{8})\.event$")
@@ -120,15 +126,49 @@ class Event:
         return {**self.body(), "digest": self.digest}
 
 
-def encode_event(event: Event) -> bytes:
+def signer(event_type: str, *, person: bool) -> KeyPair:
+    """The key pair that signs (and must verify) an event: decisions the decision key, registrations
+    the model key, a deployment the decision key when a person recorded it."""
+    if event_type in DECISIONS or (event_type == "deployed" and person):
+        return DECISION_KEYS
+    return MODEL_KEYS
+
+
+def encode_event(event: Event, pair: KeyPair) -> bytes:
     """The event's file: canonical JSON, newline, base64 signature, newline."""
     line = _canonical(event.body())
-    signature = base64.b64encode(sign_bytes(line, f"event {event.seq} of {event.model}"))
+    signature = base64.b64encode(sign_bytes(line, f"event {event.seq} of {event.model}", pair))
     return line + b"\n" + signature + b"\n"
 
 
-def decode_event(data: bytes, where: str, public_pem: bytes | None = None) -> Event:
-    """Verify one event file's signature over its exact first line, then read it.
+class _Keys:
+    """The two public keys a log verifies with, each read once and only when needed."""
+
+    def __init__(self, model_pem: bytes | None = None) -> None:
+        self._pems: dict[str, bytes] = {} if model_pem is None else {MODEL_KEYS.what: model_pem}
+        self._ids: dict[str, str] = {}
+
+    def pem(self, pair: KeyPair) -> bytes:
+        if pair.what not in self._pems:
+            self._pems[pair.what] = verify_pem(pair)
+        return self._pems[pair.what]
+
+    def id(self, pair: KeyPair) -> str:
+        if pair.what not in self._ids:
+            self._ids[pair.what] = key_id(self.pem(pair))
+        return self._ids[pair.what]
+
+    def for_event(self, event_type: str, stated_key: str) -> KeyPair:
+        if event_type in DECISIONS:
+            return DECISION_KEYS
+        if event_type == "deployed" and stated_key != self.id(MODEL_KEYS):
+            return DECISION_KEYS
+        return MODEL_KEYS
+
+
+def decode_event(data: bytes, where: str, keys: _Keys | None = None) -> Event:
+    """Verify one event file's signature over its exact first line (with the key its type must be
+    signed with), then read it.
 
     Raises
     ------
@@ -141,13 +181,15 @@ def decode_event(data: bytes, where: str, public_pem: bytes | None = None) -> Ev
     line, signature = parts[0], parts[1]
     try:
         raw_signature = base64.b64decode(signature, validate=True)
-    except binascii.Error as exc:
-        raise IntegrityError(f"{where} carries no readable signature") from exc
-    verify_bytes(line, raw_signature, where, public_pem)
-    try:
-        body = json.loads(line.decode("ascii"), object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise IntegrityError(f"{where} is signed but not readable: {exc}") from exc
+        stated = json.loads(line.decode("ascii"), object_pairs_hook=_no_duplicates)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise IntegrityError(f"{where} is not readable: {exc}") from exc
+    if not isinstance(stated, dict):
+        raise IntegrityError(f"{where} is not an event")
+    keys = keys or _Keys()
+    pair = keys.for_event(str(stated.get("type")), str(stated.get("key_id")))
+    verify_bytes(line, raw_signature, where, keys.pem(pair), pair=pair)
+    body = stated
     if not isinstance(body, dict) or _canonical(body) != line:
         raise IntegrityError(f"{where} is signed but its bytes are not the canonical form of what it says")
     try:
@@ -210,7 +252,7 @@ class EventLog:
             numbered[int(match.group(1))] = info.path
         events: list[Event] = []
         prev = ""
-        public_pem = public_pem or verify_pem()
+        keys = _Keys(public_pem)
         for expected, seq in enumerate(sorted(numbered), start=1):
             if seq != expected:
                 raise IntegrityError(
@@ -218,7 +260,7 @@ class EventLog:
                     "cut; refusing it"
                 )
             where = f"event {seq} of {self.shown_as}"
-            event = decode_event(self._read_file(numbered[seq]), where, public_pem)
+            event = decode_event(self._read_file(numbered[seq]), where, keys)
             if event.seq != seq or event.model != self.name:
                 raise IntegrityError(
                     f"{where} is signed as event {event.seq} of {event.model!r}: events were moved or reordered"
@@ -244,10 +286,18 @@ class EventLog:
         note: str = "",
         evidence: Mapping[str, str] | None = None,
         details: Mapping[str, Any] | None = None,
+        person: bool = True,
     ) -> Event:
-        """The next event after ``after`` (the log as the writer read it), not yet written."""
+        """The next event after ``after`` (the log as the writer read it), not yet written;
+        ``person``: a person records it (a deployment), not a pipeline."""
         if type not in EVENT_TYPES:
             raise InvalidParameterError(f"unknown event type {type!r}")
+        for flag, text in (("--by", by), ("--note", note)):
+            if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in text):
+                raise InvalidParameterError(
+                    f"{flag} holds control or invisible characters (a line break, a zero-width space, ...): write it "
+                    "on one line in plain characters"
+                )
         if not by.strip():
             raise InvalidParameterError("every decision names who took it: --by WHO")
         if len(note) > MAX_NOTE_CHARS or len(by) > 200:
@@ -265,13 +315,13 @@ class EventLog:
             evidence=dict(evidence or {}),
             details=dict(details or {}),
             actor=actor(),
-            key_id=key_id(),
+            key_id=key_id(pair=signer(type, person=person)),
         )
 
-    def append(self, event: Event) -> Event:
+    def append(self, event: Event, *, person: bool = True) -> Event:
         """Write ``event`` as the log's next entry, or raise :class:`LostRace` when its number was
         taken since the writer read the log."""
-        data = encode_event(event)
+        data = encode_event(event, signer(event.type, person=person))
         target = self._path(event.seq)
         if self._local:
             self._publish_local(target, data)

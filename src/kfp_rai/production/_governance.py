@@ -11,7 +11,10 @@ refused: two people approving one version leave one approval). Pipelines never c
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,10 +45,17 @@ class Decision:
     note: str = ""
     evidence: Mapping[str, str] | None = None
     details: Mapping[str, Any] | None = None
+    person: bool = True  # a pipeline records only deployments
 
 
 def _same_person(a: str, b: str) -> bool:
-    return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
+    """Names compared as people read them: compatibility forms (full-width letters), case and
+    spacing do not make another person."""
+
+    def norm(text: str) -> str:
+        return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+    return norm(a) == norm(b)
 
 
 def read_state(registry: ModelRegistry, name: str, *, remember: bool = False) -> ModelState:
@@ -59,18 +69,34 @@ def read_state(registry: ModelRegistry, name: str, *, remember: bool = False) ->
 
 
 def _heads_file() -> Path:
-    return safe_state_dir() / _HEADS
+    try:
+        return safe_state_dir() / _HEADS
+    except (OSError, InvalidParameterError):  # no state directory of one's own: nothing to compare with
+        return Path(os.devnull)
+
+
+def _head_key(registry: ModelRegistry, name: str) -> str:
+    """One key per model, however its registry is spelled (a relative path, file://, a trailing /)."""
+    uri = registry.uri
+    if uri.startswith("file://"):
+        uri = uri[len("file://") :]
+    if "://" not in uri:
+        uri = str(Path(uri).resolve())
+    return f"{uri.rstrip('/')}/{name}"
 
 
 def _check_head(registry: ModelRegistry, state: ModelState) -> None:
     """Trust on first use, as TUF clients keep the last snapshot: the head last seen is kept in
-    the user's state directory and must still be in the log, at the same place."""
+    the user's state directory and must still be in the log, at the same place. A state directory
+    this user cannot write still checks what it holds."""
     path = _heads_file()
-    key = f"{registry.uri.rstrip('/')}/{state.name}"
+    key = _head_key(registry, state.name)
     try:
         heads = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except (OSError, ValueError):
-        heads = {}
+    except (OSError, ValueError) as exc:
+        raise IntegrityError(f"{path} (the registry heads this user has read) is not readable JSON: {exc}") from exc
+    if not isinstance(heads, dict):
+        raise IntegrityError(f"{path} (the registry heads this user has read) is not a mapping: fix or remove it")
     seen = heads.get(key)
     if isinstance(seen, dict) and isinstance(seen.get("seq"), int) and seen["seq"] > 0:
         have = state.events[seen["seq"] - 1] if len(state.events) >= seen["seq"] else None
@@ -82,7 +108,8 @@ def _check_head(registry: ModelRegistry, state: ModelState) -> None:
             )
     if state.events and (not isinstance(seen, dict) or seen.get("seq", 0) < len(state.events)):
         heads[key] = {"seq": len(state.events), "digest": state.events[-1].digest}
-        atomic_write_text(path, json.dumps(heads, indent=2, sort_keys=True) + "\n")
+        with contextlib.suppress(OSError):  # read-only state: the check above still held
+            atomic_write_text(path, json.dumps(heads, indent=2, sort_keys=True) + "\n")
 
 
 def decide(registry: ModelRegistry, name: str, ask: Callable[[ModelState], Decision]) -> Event:
@@ -102,10 +129,11 @@ def decide(registry: ModelRegistry, name: str, ask: Callable[[ModelState], Decis
             note=decision.note,
             evidence=decision.evidence,
             details=decision.details,
+            person=decision.person,
         )
         apply(state, event)
         try:
-            written = log.append(event)
+            written = log.append(event, person=decision.person)
         except LostRace:
             continue
         read_state(registry, name, remember=True)  # record the new head
@@ -184,6 +212,8 @@ def reject(registry: ModelRegistry, name: str, version: str, *, by: str, note: s
 
 def archive(registry: ModelRegistry, name: str, version: str, *, by: str, note: str) -> Event:
     """Retire a version that is not in production: it can never be promoted again."""
+    if not note.strip():
+        raise InvalidParameterError("archiving says why: --note TEXT")
 
     def ask(state: ModelState) -> Decision:
         record = state.resolve(version)
@@ -233,13 +263,21 @@ def rollback(registry: ModelRegistry, name: str, *, by: str, note: str, to: str 
 
 
 def record_deployment(
-    registry: ModelRegistry, name: str, *, by: str, target: str, applied: bool, manifest_sha256: str
+    registry: ModelRegistry,
+    name: str,
+    *,
+    by: str,
+    target: str,
+    applied: bool,
+    manifest_sha256: str,
+    person: bool = True,
 ) -> Event:
-    """Record that the production version's InferenceService was applied (or rendered to a file)."""
+    """Record that the production version's InferenceService was applied (or rendered to a file),
+    signed with the decision key by a person, with the model key by a pipeline's deploy step."""
 
     def ask(state: ModelState) -> Decision:
         record = state.resolve(PRODUCTION)
         details = {"target": target, "applied": applied, "manifest_sha256": manifest_sha256}
-        return Decision("deployed", record.version, record.model_sha256, by, details=details)
+        return Decision("deployed", record.version, record.model_sha256, by, details=details, person=person)
 
     return decide(registry, name, ask)

@@ -30,6 +30,7 @@ DEPLOYMENT_MODE = "Standard"
 STOP_ANNOTATION = "serving.kserve.io/stop"
 SERVING_ACCOUNT = "kfp-rai-serving"
 PORT = 8080
+DECISION_VERIFY_KEY_FILE_ENV, DECISION_VERIFY_FILE = "KFP_RAI_DECISION_VERIFY_KEY_FILE", "decision-verify-key.pem"
 APPROVAL_EVENT_ENV = "KFP_RAI_APPROVAL_EVENT"  # the signed event a person promoted the version with
 MODEL_MOUNT = "/mnt/models"  # where KServe's storage initializer puts storageUri
 STATE = "/var/lib/kfp-rai"
@@ -132,6 +133,8 @@ def render_inference_service(
     env = [
         k8s.V1EnvVar(name="STORAGE_URI", value=storage),  # KServe's initializer: storageUri -> /mnt/models
         *(k8s.V1EnvVar(name=var, value=f"{path}/{file}") for _, path, var, file in SECRETS.values()),
+        # the public half of the decision key, beside the model's: the approval event is checked with it
+        k8s.V1EnvVar(name=DECISION_VERIFY_KEY_FILE_ENV, value=f"{SECRETS['verify-key'][1]}/{DECISION_VERIFY_FILE}"),
         *([k8s.V1EnvVar(name=APPROVAL_EVENT_ENV, value=approval_event)] if approval_event else []),
     ]
     mounts = [

@@ -137,7 +137,7 @@ class ModelRegistry:
         """Every numbered directory, complete or not: a number once taken is never reused."""
         selector = pafs.FileSelector(self._path(name), allow_not_found=True)
         found = [info.base_name for info in self._fs.get_file_info(selector) if info.type == pafs.FileType.Directory]
-        return sorted(int(v) for v in found if v.isdigit())
+        return sorted(int(v) for v in found if v.isascii() and v.isdigit())
 
     def _complete(self, name: str, version: str) -> bool:
         info = self._fs.get_file_info(self._path(name, version, SIGNATURE_FILE))
@@ -154,8 +154,11 @@ class ModelRegistry:
     def _same(self, name: str, model_sha256: str, card_source: str) -> RegisteredModel | None:
         """An existing version holding exactly this model and card (a re-run of a registration)."""
         for version in self.versions(name):
-            meta = json.loads(self._read(name, version, META_FILE))
-            registration = meta.get("registration") or {}
+            try:
+                meta = json.loads(self._read(name, version, META_FILE))
+                registration = meta.get("registration") or {}
+            except (OSError, ValueError, AttributeError):  # not a version kfp-rai wrote: never "the same"
+                continue
             if meta.get("sha256") == model_sha256 and registration.get("card_source_sha256") == card_source:
                 return RegisteredModel(name, version, self._uri(name, version), model_sha256, meta)
         return None
@@ -262,6 +265,18 @@ class ModelRegistry:
             events = log.read()
             state = replay(entry.name, events)
             if entry.version in state.versions:
+                recorded = state.versions[entry.version]
+                if recorded.model_sha256 != entry.sha256:
+                    other = recorded.model_sha256[:12]
+                    raise IntegrityError(
+                        f"version {entry.version} of {entry.name} is registered for another model ({other}...): two "
+                        "registrations wrote it at once; register again"
+                    )
+                if recorded.state in ("rejected", "archived"):
+                    raise InvalidParameterError(
+                        f"this model was registered as version {entry.version} of {entry.name} and is "
+                        f"{recorded.state}: nothing was registered"
+                    )
                 return
             event = log.draft(
                 events,
@@ -282,10 +297,11 @@ class ModelRegistry:
                     "launched_by": launched_by,
                     **({"alias": alias} if alias else {}),
                 },
+                person=False,
             )
             apply(state, event)
             try:
-                log.append(event)
+                log.append(event, person=False)
                 return
             except LostRace:
                 continue
@@ -300,11 +316,7 @@ class ModelRegistry:
         """
         signed = {**files, SIGNATURE_FILE: sign_files(files, f"{name} version {version}")}
         if not self._local:
-            self._fs.create_dir(self._path(name, version), recursive=True)
-            for filename, data in signed.items():  # dicts keep order: the signature comes last
-                with self._fs.open_output_stream(self._path(name, version, filename)) as out:
-                    out.write(data)
-            return True
+            return self._publish_remote(name, version, signed)
         parent = Path(self._path(name))
         parent.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=parent))
@@ -318,6 +330,23 @@ class ModelRegistry:
             return True
         finally:
             shutil.rmtree(stage, ignore_errors=True)
+
+    def _publish_remote(self, name: str, version: str, signed: dict[str, bytes]) -> bool:
+        """An object store has no exclusive create through pyarrow: the number must be free before
+        writing, and after writing every file is read back and must be exactly ours (another writer
+        in between leaves a mixed directory that verifies for nobody, never registered: the number
+        is skipped, the registration retried under the next one)."""
+        prefix = self._path(name, version)
+        if self._fs.get_file_info(pafs.FileSelector(prefix, allow_not_found=True)):
+            return False
+        self._fs.create_dir(prefix, recursive=True)
+        for filename, data in signed.items():  # dicts keep order: the signature comes last
+            with self._fs.open_output_stream(self._path(name, version, filename)) as out:
+                out.write(data)
+        present = {i.base_name for i in self._fs.get_file_info(pafs.FileSelector(prefix)) if i.is_file}
+        if present != set(signed):
+            return False
+        return all(self._read(name, version, filename) == data for filename, data in signed.items())
 
     def get(self, name: str, version: str) -> RegisteredModel:
         """Read a version's metadata after verifying its signature and its model file's hash."""

@@ -56,7 +56,8 @@ class ModelState:
     name: str
     versions: Mapping[str, VersionRecord] = field(default_factory=dict)
     aliases: Mapping[str, str] = field(default_factory=dict)
-    production_history: tuple[str, ...] = ()
+    production_history: tuple[str, ...] = ()  # every version production pointed to, in order
+    production_stack: tuple[str, ...] = ()  # promotions push, rollbacks pop: what a rollback returns to
     events: tuple[Event, ...] = ()
 
     def aliases_of(self, version: str) -> tuple[str, ...]:
@@ -77,10 +78,11 @@ class ModelState:
         return self.versions[ref]
 
     def previous_production(self) -> str | None:
-        """The latest version that was production before the current one and may serve again."""
-        current = self.aliases.get(PRODUCTION)
-        for version in reversed(self.production_history):
-            if version != current and self.versions[version].state not in ("rejected", "archived"):
+        """The version production pointed to before the current one was promoted (a rollback undoes
+        the latest promotion, a second rollback the one before), skipping any rejected or archived
+        since; None when there is none."""
+        for version in reversed(self.production_stack[:-1]):
+            if self.versions[version].state not in ("rejected", "archived"):
                 return version
         return None
 
@@ -124,7 +126,7 @@ def apply(state: ModelState, event: Event) -> ModelState:  # noqa: C901 - one ru
     """The state after ``event``, or :class:`RuleBroken` naming the rule it breaks."""
     versions = dict(state.versions)
     aliases = dict(state.aliases)
-    history = state.production_history
+    history, stack = state.production_history, state.production_stack
     kind = event.type
     if kind == "registered":
         if event.version in versions:
@@ -158,7 +160,7 @@ def apply(state: ModelState, event: Event) -> ModelState:  # noqa: C901 - one ru
             )
         elif kind in ("rejected", "archived"):
             target = kind
-            if record.state == target or (kind == "rejected" and record.state == "archived"):
+            if record.state in ("rejected", "archived"):  # both are final
                 raise RuleBroken(f"version {event.version} of {state.name} is {record.state} already")
             if in_production:
                 raise RuleBroken(
@@ -180,11 +182,18 @@ def apply(state: ModelState, event: Event) -> ModelState:  # noqa: C901 - one ru
             if aliases.get(CHALLENGER) == event.version:
                 del aliases[CHALLENGER]
             history = (*history, event.version)
+            if kind == "promoted":
+                stack = (*stack, event.version)
+            elif event.version in stack[:-1]:  # back to where it was: what came after it is undone
+                below = stack[:-1]
+                stack = below[: len(below) - below[::-1].index(event.version)]
+            else:  # to a version production never pointed to since: like a promotion of it
+                stack = (*stack, event.version)
             if event.details.get("waiver") and record.state != "approved":
                 versions[event.version] = _replace(record, waiver=str(event.details["waiver"]))
         elif kind == "deployed" and not in_production:
             raise RuleBroken(f"only the production version of {state.name} is deployed; {event.version} is not")
-    return ModelState(state.name, versions, aliases, history, (*state.events, event))
+    return ModelState(state.name, versions, aliases, history, stack, (*state.events, event))
 
 
 def replay(name: str, events: tuple[Event, ...]) -> ModelState:
