@@ -13,7 +13,17 @@ from kfp_rai.components.production import (
     stop_blocked_model,
     write_model_card,
 )
-from kfp_rai.components.refresh import detect_drift, list_partitions, merge_drift, summarize_partition
+from kfp_rai.components.refresh import (
+    combine_datasets,
+    compare_models,
+    detect_drift,
+    list_partitions,
+    merge_drift,
+    monitor_model,
+    notify_challenger,
+    resolve_champion,
+    summarize_partition,
+)
 from kfp_rai.components.training import train_model
 from kfp_rai.components.validation import (
     count_scored_partition,
@@ -23,6 +33,8 @@ from kfp_rai.components.validation import (
 )
 
 __all__ = [
+    "combine_datasets",
+    "compare_models",
     "check_registry",
     "check_representativeness",
     "count_scored_partition",
@@ -33,7 +45,10 @@ __all__ = [
     "load_dataset",
     "merge_drift",
     "merge_fairness",
+    "monitor_model",
+    "notify_challenger",
     "register_model",
+    "resolve_champion",
     "split_dataset",
     "stop_blocked_model",
     "summarize_partition",

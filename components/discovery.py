@@ -57,19 +57,17 @@ def load_dataset(
     from collections import namedtuple
 
     from kfp_rai.core.bundled import default_intended_use, default_model_name
-    from kfp_rai.core.tables import read_table, write_table
-    from kfp_rai.discovery import hmac_key_from_env, prepare_dataset
+    from kfp_rai.core.tables import write_table
+    from kfp_rai.discovery import load_labelled
     from kfp_rai.policy import Policy
 
-    decisions = {**Policy.from_yaml(policy).privacy.decisions, **dict.fromkeys(pseudonymize, "pseudonymize")}
-    to_pseudonymize = [c for c, d in decisions.items() if d == "pseudonymize"]
-    df, summary, plan = prepare_dataset(
-        read_table(source, text_columns=to_pseudonymize),
+    df, summary, plan = load_labelled(
+        source,
         target=target,
         positive_label=positive_label,
         sensitive_features=sensitive_features,
-        decisions=decisions,
-        key=hmac_key_from_env() if to_pseudonymize else None,
+        pseudonymize=pseudonymize,
+        privacy=Policy.from_yaml(policy).privacy.decisions,
     )
     dataset.metadata.update(write_table(df, dataset.path))
     dataset.metadata.update(

@@ -19,6 +19,8 @@ def write_model_card(
     card_html: Output[HTML],
     card_json: Output[Artifact],
     datasheet: Input[Artifact] = None,
+    refresh_report: Input[Artifact] = None,
+    comparison_report: Input[Artifact] = None,
 ) -> NamedTuple("GateOutputs", status=str, passed=bool, reason=str):
     """Production gate: write the model card (Mitchell et al.: Markdown, HTML, JSON) for a candidate,
     blocked or not.
@@ -35,6 +37,9 @@ def write_model_card(
         intended_use: What the model is for and not for, as written by people.
         datasheet: The datasheet (from write_datasheet); with it, the discovery gate is its verdict
             (representativeness and the collection plan) and the card describes the data from it.
+        refresh_report: A challenger's: the refresh report (from monitor_model) that says why it exists.
+        comparison_report: A challenger's: its comparison with the champion (from compare_models), its
+            non-regression gate.
 
     Returns:
         status: The production gate: passed, warning (eligible with recorded warnings) or failed (blocked).
@@ -61,6 +66,8 @@ def write_model_card(
         explanation=read_json(explanation_report.path),
         intended_use=intended_use,
         datasheet=read_json(datasheet.path) if datasheet is not None else None,
+        refresh=read_json(refresh_report.path) if refresh_report is not None else None,
+        comparison=read_json(comparison_report.path) if comparison_report is not None else None,
     )
     write_report(result, model_subject(meta, meta.get("policy_sha256", "")), card_json.path, card_html.path, card.path)
     card.metadata.update(
@@ -111,6 +118,13 @@ def register_model(
     reference_population: str = "",
     launched_by: str = "",
     run_id: str = "",
+    prediction_reference: Input[Artifact] = None,
+    training_data: str = "",
+    sensitive_features: list = [],  # noqa: B006 - kfp takes literal defaults
+    test_size: float = 0.3,
+    pseudonymize: list = [],  # noqa: B006
+    intended_use: str = "",
+    alias: str = "",
 ) -> NamedTuple(
     "RegisterOutputs", status=str, passed=bool, reason=str, version=str, sha256=str, uri=str, next_step=str
 ):
@@ -133,6 +147,15 @@ def register_model(
         reference_population: The reference population text (or URI), stored with the version.
         launched_by: Who launched the run (separation of duties: they may not approve this version).
         run_id: The pipeline run's id, recorded as the registration's evidence.
+        prediction_reference: The model's predictions at validation (from validate_model), stored with the
+            version: the reference of a refresh's prediction drift.
+        training_data: Where the training data came from (its source), recorded so a refresh can train a
+            challenger on it and the current data.
+        sensitive_features: The sensitive attributes the model was judged on (recorded for a refresh).
+        test_size: The held-out share (recorded for a refresh).
+        pseudonymize: Identifier columns pseudonymized at load (recorded for a refresh).
+        intended_use: The intended use (recorded for a refresh).
+        alias: challenger registers a refresh's challenger under that alias; empty: a candidate like any other.
 
     Returns:
         status: The production stage's verdict: passed, or warning when gates recorded warnings.
@@ -149,6 +172,7 @@ def register_model(
     from collections import namedtuple
     from pathlib import Path
 
+    from kfp_rai.core.bundled import default_collection_plan
     from kfp_rai.core.files import atomic_write_text, text_or_uri
     from kfp_rai.core.model_dir import read_model_files
     from kfp_rai.production import check_registrable, open_registry, register_candidate
@@ -156,7 +180,12 @@ def register_model(
     files, meta = read_model_files(model.path, model.metadata.get("sha256"))  # read once, verified
     check_registrable(dict(model_card.metadata), meta["sha256"])
     registry = open_registry(registry_uri)
-    texts = {"policy": policy, "collection_plan": collection_plan, "reference_population": reference_population}
+    # The plan the model was judged under: the bundled data's own when none was given (stored, so a challenger
+    # trained on other data is judged under the same one).
+    plan = collection_plan or default_collection_plan(training_data)
+    texts = {"policy": policy, "collection_plan": plan, "reference_population": reference_population}
+    settings = {"training_data": training_data, "sensitive_features": list(sensitive_features),
+                "test_size": test_size, "pseudonymize": list(pseudonymize), "intended_use": intended_use}  # fmt: skip
     entry, verdict, step = register_candidate(
         registry,
         files=files,
@@ -166,6 +195,9 @@ def register_model(
         human_texts={k: text_or_uri(v, k.replace("_", " ")) for k, v in texts.items()},
         launched_by=launched_by,
         run_id=run_id,
+        settings=settings,
+        predictions=Path(prediction_reference.path).read_bytes() if prediction_reference is not None else None,
+        alias=alias or None,
     )
     Path(registered.path).mkdir(parents=True, exist_ok=True)
     registered.metadata.update(

@@ -177,3 +177,290 @@ def merge_drift(
         metrics.log_metric(name, value)
     outputs = namedtuple("DriftOutputs", ["status", "passed", "reason", "drift_detected"])
     return outputs(*gate_outputs(result.verdict), result.drift_detected)
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def resolve_champion(
+    registry_uri: str,
+    model_name: str,
+    champion: Output[Model],
+    alias: str = "production",
+    version: str = "",
+    policy: str = "",
+    collection_plan: str = "",
+    reference_population: str = "",
+    scheduled_time: str = "",
+    created_time: str = "",
+) -> NamedTuple(
+    "ChampionOutputs",
+    found=bool,
+    version=str,
+    reason=str,
+    policy=str,
+    collection_plan=str,
+    reference_population=str,
+    training_data=str,
+    target=str,
+    positive_label=str,
+    sensitive_features=list,
+    test_size=float,
+    seed=int,
+    pseudonymize=list,
+    intended_use=str,
+    window_time=str,
+):
+    """Refresh: find the model a refresh judges, the version the registry's alias names (production by
+    default), verify it (its history, signature, model file and place) and copy it into this task's output.
+
+    Nothing is compared with a model that is not in production: with no production version, found is false
+    and the refresh stops with the reason. The human-written files default to those the champion was judged
+    under (stored with it); the settings of the run that trained it come with it, so a challenger is trained
+    the same way.
+
+    Args:
+        registry_uri: The registry (a directory or s3://bucket/prefix?endpoint_override=...).
+        model_name: The registered model's name.
+        alias: Which alias names the champion (production, or challenger).
+        version: A version number instead of an alias (the lifecycle checks the candidate it just registered).
+        policy: Policy text or URI; empty: the policy the champion was judged under.
+        collection_plan: Collection plan text or URI; empty: the champion's.
+        reference_population: Reference population text or URI; empty: the champion's.
+        scheduled_time: KFP's schedule time of a recurring run.
+        created_time: The run's creation time (used when there is no schedule time).
+
+    Returns:
+        found: True when the alias (or version) names a verified version.
+        version: Its version number.
+        reason: One line: what was resolved, or why nothing was.
+        policy: The policy text the refresh judges under.
+        collection_plan: The collection plan text for a challenger.
+        reference_population: The reference population text for a challenger.
+        training_data: Where the champion's training data is (for a challenger trained on reference+current).
+        target: The label column.
+        positive_label: The favourable label.
+        sensitive_features: The sensitive attributes the champion was judged on.
+        test_size: The held-out share the champion was judged with.
+        seed: The champion's seed.
+        pseudonymize: Identifier columns pseudonymized at load.
+        intended_use: The champion's intended use.
+        window_time: The refresh's point in time (the schedule time, else the creation time).
+        champion: The verified version, copied (every file and its signature).
+    """
+    from collections import namedtuple
+
+    from kfp_rai.core.model_dir import copy_version
+    from kfp_rai.production import open_registry
+    from kfp_rai.refresh import NoChampion, resolve_champion
+    from kfp_rai.refresh import scheduled_time as when
+
+    names = ["found", "version", "reason", "policy", "collection_plan", "reference_population", "training_data",
+             "target", "positive_label", "sensitive_features", "test_size", "seed", "pseudonymize", "intended_use",
+             "window_time"]  # fmt: skip
+    outputs = namedtuple("ChampionOutputs", names)
+    window = when(scheduled_time, created_time)
+    try:
+        found = resolve_champion(open_registry(registry_uri), model_name, alias=alias, version=version)
+    except NoChampion as exc:
+        return outputs(False, "", str(exc), policy, collection_plan, reference_population, "", "", "", [], 0.3, 0,
+                       [], "", window)  # fmt: skip
+    copy_version(found.uri, champion.path)
+    champion.metadata.update(found.to_dict())
+    given = {"policy": policy, "collection_plan": collection_plan, "reference_population": reference_population}
+    o = found.outputs(given)
+    reason = f"{found.role}, sha256 {found.meta['sha256']}, verified"
+    return outputs(True, found.version, reason, o["policy"], o["collection_plan"], o["reference_population"],
+                   o["training_data"], o["target"], o["positive_label"], o["sensitive_features"], o["test_size"],
+                   o["seed"], o["pseudonymize"], o["intended_use"], window)  # fmt: skip
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def monitor_model(
+    champion: Input[Model],
+    current_data: str,
+    report: Output[Artifact],
+    report_html: Output[HTML],
+    metrics: Output[Metrics],
+    policy: str = "",
+    sensitive_features: list = [],  # noqa: B006 - kfp takes literal defaults
+    registry_uri: str = "",
+    seed: int = 0,
+    window_time: str = "",
+) -> NamedTuple(
+    "MonitorOutputs", status=str, passed=bool, reason=str, drift_detected=bool, retrain=bool, training_data=str
+):
+    """Refresh stage: what the champion sees now against what it was judged on, and the decision.
+
+    One streamed pass over the current data: its inputs over the champion's stored reference bins (input
+    drift), the champion's scores against those at validation (prediction drift), and where the rows carry
+    the label, the champion's performance and per-group fairness with intervals under the validation
+    policy. The policy's refresh section decides whether a challenger is trained (retrain_on, min_rows,
+    cooldown read from the registry's events); no labels, no challenger.
+
+    Args:
+        champion: The verified champion (from resolve_champion).
+        current_data: The current data: a .csv/.parquet file, a directory of parquet partitions, or bundled:...
+        policy: Policy text or URI (resolve_champion's: the champion's own unless one was given).
+        sensitive_features: The sensitive attributes the champion was judged on.
+        registry_uri: The registry, for the cooldown (a challenger awaiting a decision).
+        seed: Random seed of the bootstrap.
+        window_time: The refresh's point in time (from resolve_champion).
+
+    Returns:
+        status: The refresh verdict: passed (nothing triggered), warning (a trigger fired), failed (the champion
+            fails an enforced limit on the new rows), not_judged (too little data).
+        passed: True unless failed or not judged.
+        reason: One line naming every trigger and the decision.
+        drift_detected: True when the inputs or the predictions drifted.
+        retrain: True when a challenger is trained.
+        training_data: What it trains on: current or reference+current.
+        report: The refresh report as JSON.
+        report_html: The refresh report as a self-contained HTML page with charts.
+        metrics: Rows, labelled rows, drifted columns, positive rate, the champion's metrics on the new rows.
+    """
+    from collections import namedtuple
+
+    from kfp_rai.core.evidence import gate_outputs, loggable_metrics, model_subject, write_report
+    from kfp_rai.policy import Policy
+    from kfp_rai.refresh import Champion, monitor_champion, report_metrics
+
+    rules = Policy.from_yaml(policy)
+    found = Champion.from_dir(champion.path, dict(champion.metadata))
+    result = monitor_champion(
+        found, current_data, rules, sensitive=sensitive_features, registry_uri=registry_uri, seed=seed,
+        window_time=window_time,
+    )  # fmt: skip
+    write_report(result, model_subject(found.meta, rules.sha256, found.version), report.path, report_html.path)
+    for name, value in loggable_metrics(report_metrics(result)).items():
+        metrics.log_metric(name, value)
+    outputs = namedtuple("MonitorOutputs", ["status", "passed", "reason", "drift_detected", "retrain", "training_data"])
+    return outputs(
+        *gate_outputs(result.verdict), result.drift_detected, result.decision.retrain, result.decision.training_data
+    )
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def combine_datasets(
+    current: Input[Dataset],
+    training_data: str,
+    reference_source: str,
+    target: str,
+    positive_label: str,
+    sensitive_features: list,
+    dataset: Output[Dataset],
+    pseudonymize: list = [],  # noqa: B006 - kfp takes literal defaults
+    policy: str = "",
+):
+    """Refresh: the rows a challenger trains on: the current rows, or (training_data reference+current)
+    the champion's training data and them, loaded and screened like any data (load_dataset's checks, the
+    policy's privacy decisions, the same pseudonyms), over the columns both hold.
+
+    Args:
+        current: The labelled current data (from load_dataset).
+        training_data: current, or reference+current (the refresh decision's).
+        reference_source: Where the champion's training data is (recorded with it at registration).
+        target: The label column.
+        positive_label: The favourable label.
+        sensitive_features: The sensitive attributes.
+        pseudonymize: Identifier columns pseudonymized at load (as for the champion).
+        policy: Policy text or URI (its privacy section).
+
+    Returns:
+        dataset: The rows, as zstd parquet; metadata says which data sets they come from and how many of each.
+    """
+    from kfp_rai.core.tables import read_table, write_table
+    from kfp_rai.discovery import load_labelled
+    from kfp_rai.policy import Policy
+    from kfp_rai.refresh import training_window
+
+    frames = [read_table(current.path, format="parquet")]
+    metas = [dict(current.metadata)]
+    if training_data == "reference+current":
+        reference, _, plan = load_labelled(
+            reference_source, target=target, positive_label=positive_label, sensitive_features=sensitive_features,
+            pseudonymize=pseudonymize, privacy=Policy.from_yaml(policy).privacy.decisions,
+        )  # fmt: skip
+        frames.append(reference)
+        metas.append({"source": reference_source, "identifier_columns": list(plan.pseudonymize)})
+    combined, meta = training_window(frames, metas)
+    dataset.metadata.update(write_table(combined, dataset.path))
+    dataset.metadata.update(meta)
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def compare_models(
+    champion: Input[Model],
+    challenger: Input[Model],
+    test: Input[Dataset],
+    sensitive_features: list,
+    report: Output[Artifact],
+    report_html: Output[HTML],
+    policy: str = "",
+    seed: int = 0,
+) -> NamedTuple("CompareOutputs", status=str, passed=bool, reason=str):
+    """Refresh: the challenger against the champion on the same held-out rows of the new data: every
+    performance metric and every fairness disparity (each attribute and intersection) of both, the difference
+    with a paired bootstrap interval, judged by the policy's non-regression limits (refresh.max_*).
+
+    Args:
+        champion: The verified champion (from resolve_champion).
+        challenger: The challenger (from train_model).
+        test: The held-out rows of the new data (from split_dataset): the same rows for both models.
+        sensitive_features: The sensitive attributes.
+        policy: Policy text or URI.
+        seed: Random seed of the paired bootstrap.
+
+    Returns:
+        status: passed (no regression beyond the limits), failed, warning (regressions the policy records only)
+            or not_judged.
+        passed: True when the challenger may be registered as far as non-regression goes.
+        reason: One line naming every regression.
+        report: The comparison as JSON.
+        report_html: The comparison as a self-contained HTML page with a chart.
+    """
+    from collections import namedtuple
+
+    from kfp_rai.core.evidence import gate_outputs, model_subject, write_report
+    from kfp_rai.core.tables import read_table
+    from kfp_rai.policy import Policy
+    from kfp_rai.refresh import Champion, compare_with_champion
+
+    rules = Policy.from_yaml(policy)
+    found = Champion.from_dir(champion.path, dict(champion.metadata))
+    result, meta = compare_with_champion(
+        found, challenger.path, read_table(test.path, format="parquet"), sensitive=sensitive_features,
+        policy=rules, seed=seed, challenger_sha256=challenger.metadata.get("sha256"),
+    )  # fmt: skip
+    write_report(result, model_subject(meta, rules.sha256, test=test.metadata.get("sha256", "")), report.path,
+                 report_html.path)  # fmt: skip
+    return namedtuple("CompareOutputs", ["status", "passed", "reason"])(*gate_outputs(result.verdict))
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def notify_challenger(
+    registered: Input[Model], next_step: str, why: str, notify_url: str = "", policy: str = ""
+) -> NamedTuple("NotifyOutputs", status=str, reason=str):
+    """Refresh: tell people a challenger awaits their decision: a short JSON (model, version, alias, why,
+    what to do next) POSTed to a webhook (the notify_url parameter, else the policy's refresh.notify_url).
+    No URL: nothing is sent and the reason says so. A webhook that fails or is slow (5 s) does not fail the
+    run: the status is a warning with the reason.
+
+    Args:
+        registered: The registered challenger (from register_model).
+        next_step: What a person does next (from register_model).
+        why: Why the challenger exists (the refresh decision's reason).
+        notify_url: The webhook (http or https); empty: the policy's refresh.notify_url.
+        policy: Policy text or URI.
+
+    Returns:
+        status: passed when delivered, not_judged when no webhook is set, warning when delivery failed.
+        reason: One line: where it was sent, or why not.
+    """
+    from collections import namedtuple
+
+    from kfp_rai.policy import Policy
+    from kfp_rai.refresh import notify
+
+    meta = dict(registered.metadata)
+    url = notify_url or Policy.from_yaml(policy).refresh.notify_url
+    status, reason = notify(url, meta, next_step=next_step, why=why)
+    return namedtuple("NotifyOutputs", ["status", "reason"])(status, reason)

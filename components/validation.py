@@ -95,6 +95,7 @@ def validate_model(
     report_html: Output[HTML],
     metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
+    prediction_reference: Output[Artifact],
     explanation: Input[Artifact] = None,
     reviewer: str = "",
     fail_on_violation: bool = False,
@@ -130,11 +131,13 @@ def validate_model(
         report_html: The report as a self-contained HTML page with charts.
         metrics: Overall metrics and each attribute's disparities.
         classification_metrics: Confusion matrix and ROC curve on the held-out data.
+        prediction_reference: The model's scores on the held-out rows (a histogram) and its share of positive
+            predictions: stored with the registered version, the reference of prediction drift.
     """
     from collections import namedtuple
 
     from kfp_rai.core.evidence import gate_outputs, lineage, loggable_metrics, model_subject, write_report
-    from kfp_rai.core.files import read_json
+    from kfp_rai.core.files import read_json, write_json
     from kfp_rai.core.model_dir import load_model_dir
     from kfp_rai.core.tables import read_table
     from kfp_rai.core.verdict import Verdict
@@ -145,9 +148,10 @@ def validate_model(
     rules = Policy.from_yaml(policy)
     checked_by = ReviewerFile.from_yaml(reviewer) if reviewer.strip() else None
     fitted, meta = load_model_dir(model.path, model.metadata.get("sha256"))
+    held_out = read_table(test.path, format="parquet")
     result = evaluate_model(
         fitted,
-        read_table(test.path, format="parquet"),
+        held_out,
         features=meta["features"],
         target=target,
         positive_label=positive_label,
@@ -171,6 +175,12 @@ def validate_model(
     classification_metrics.log_confusion_matrix(["negative", "positive"], [list(r) for r in result.confusion_matrix])
     roc = result.roc_curve
     classification_metrics.log_roc_curve(roc["fpr"], roc["tpr"], roc["threshold"])
+    from kfp_rai.refresh import PredictionSummary
+
+    scores = fitted.predict_proba(held_out[meta["features"]])[:, 1]
+    summary = PredictionSummary.of(scores, float(meta.get("decision_threshold", rules.validation.threshold)))
+    write_json(prediction_reference.path, summary.to_dict())
+    prediction_reference.metadata.update({"model_sha256": meta["sha256"], "rows": summary.rows})
     if fail_on_violation and not result.passed:
         raise GateFailedError(f"validation: {result.reason}")
     return namedtuple("GateOutputs", ["status", "passed", "reason"])(*gate_outputs(result.verdict))

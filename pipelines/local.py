@@ -141,6 +141,30 @@ def _patch_condition_resolution() -> None:
     _PATCHED = True
 
 
+def _patch_time_placeholders() -> None:
+    """kfp 2.17's local runner resolves the run's id and name but not its creation and schedule times
+    (``dsl.PIPELINE_JOB_CREATE_TIME_UTC_PLACEHOLDER``, ``..._SCHEDULE_TIME_UTC_PLACEHOLDER``): a task
+    using them fails in its placeholder resolver. A local run is created now and scheduled never, as
+    a manual run on a cluster is."""
+    import datetime as dt
+
+    from kfp import dsl
+    from kfp.local import placeholder_utils
+
+    original = placeholder_utils.resolve_individual_placeholder
+    if getattr(original, "_kfp_rai", False):
+        return
+    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+    def resolve(element: str, *args: Any, **kwargs: Any) -> Any:
+        element = element.replace(dsl.PIPELINE_JOB_CREATE_TIME_UTC_PLACEHOLDER, created)
+        element = element.replace(dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER, "")
+        return original(element, *args, **kwargs)
+
+    resolve._kfp_rai = True  # type: ignore[attr-defined]
+    placeholder_utils.resolve_individual_placeholder = resolve
+
+
 def init_local(pipeline_root: str, *, enable_caching: bool = False) -> None:
     """``kfp.local.init`` with the SubprocessRunner (no venv per task), the condition fix and the
     lifecycle task order."""
@@ -153,6 +177,7 @@ def init_local(pipeline_root: str, *, enable_caching: bool = False) -> None:
     warnings.filterwarnings("ignore", message=".*have no effect in the current local runner")
     _patch_condition_resolution()
     _patch_indented_print()
+    _patch_time_placeholders()
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
         pipeline_root=pipeline_root,

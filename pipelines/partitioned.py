@@ -16,7 +16,7 @@ from kfp_rai.components import (
     merge_fairness,
     summarize_partition,
 )
-from kfp_rai.pipelines.lifecycle import _resources  # at most 8 partitions run at a time (ParallelFor)
+from kfp_rai.pipelines.stages import resources as _resources  # at most 8 partitions at a time (ParallelFor)
 
 
 @dsl.pipeline(

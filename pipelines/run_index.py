@@ -15,7 +15,13 @@ from kfp_rai.core.report import html_page, html_table, status_cell, verdict_html
 from kfp_rai.core.verdict import GateStatus
 
 INDEX = "index.html"
-_OUTCOME_LABEL = {"registered": "REGISTERED", "blocked": "BLOCKED", "failed": "PIPELINE FAILED"}
+_OUTCOME_LABEL = {
+    "registered": "REGISTERED",
+    "blocked": "BLOCKED",
+    "failed": "PIPELINE FAILED",
+    "checked": "CHECKED",
+    "no_champion": "NOTHING TO COMPARE WITH",
+}
 
 
 def _status(value: str) -> GateStatus:
@@ -46,8 +52,10 @@ def outcome_status(record: dict[str, Any]) -> GateStatus:
     """The banner's colour: failed when the pipeline failed or the model was blocked; otherwise the
     most severe status of every stage that ran, the retrain's included, so a registered model with a
     detected drift is amber, and with drift that could not be judged grey, never green."""
-    if record["outcome"] != "registered":
+    if record["outcome"] in ("failed", "blocked"):
         return GateStatus.FAILED
+    if record["outcome"] == "no_champion":
+        return GateStatus.NOT_JUDGED
     stages = list(record["stages"].values())
     stages += list(record["stages"]["refresh"].get("retrain", {}).get("stages", {}).values())
     return GateStatus.worst(_status(s["status"]) for s in stages if s["status"] != "skipped")
@@ -63,9 +71,9 @@ def render_index(record: dict[str, Any]) -> str:
         f'<table class="stages"><thead>{head}</thead><tbody>{_stage_rows(record["stages"])}</tbody></table>',
     ]
     retrain = record["stages"]["refresh"].get("retrain", {})
-    if retrain.get("triggered"):
+    if retrain.get("triggered") and record["pipeline"] != "refresh":  # a refresh run's stages are its challenger's
         body += [
-            "<h2>Retrained on the current data (refresh)</h2>",
+            "<h2>The refresh's challenger (trained on the current data)</h2>",
             f'<table class="stages"><thead>{head}</thead><tbody>'
             f"{_stage_rows(retrain['stages'], 'retrain: ')}</tbody></table>",
         ]

@@ -20,8 +20,6 @@ from kfp_rai.core.files import read_json, write_json
 from kfp_rai.discovery import associations_from_dicts, proxy_features
 from kfp_rai.pipelines.tasks import DECIDERS, METADATA_ONLY, STAGES, TASKS, base_name, place
 
-RETRAIN = "-2"  # kfp names the second use of a component <name>-2: the retrain branch
-
 
 @dataclass
 class Task:
@@ -31,13 +29,16 @@ class Task:
     params: dict[str, Any]
     files: dict[str, str]
     metadata: dict[str, Any]
+    retrain: bool = False  # a task of the refresh's challenger (inside the lifecycle's refresh sub-pipeline)
+    stage: str = ""  # where it is filed (kfp_rai.pipelines.tasks.place)
 
 
-def collect_outputs(pipeline_dir: Path, run_dir: Path) -> dict[str, Task]:
-    """Move every task's outputs into ``run_dir``; return what each task produced."""
+def collect_outputs(pipeline_dir: Path, run_dir: Path, nested: frozenset[str] = frozenset()) -> dict[str, Task]:
+    """Move every task's outputs into ``run_dir``; return what each task produced. ``nested``: the
+    tasks inside a refresh sub-pipeline (:func:`kfp_rai.pipelines.tasks.nested_tasks`)."""
     tasks: dict[str, Task] = {}
     for task_dir in sorted(p for p in pipeline_dir.iterdir() if p.is_dir()):
-        where = place(task_dir.name)
+        where = place(task_dir.name, nested)
         output_file = task_dir / "executor_output.json"
         if where is None or not output_file.is_file():
             continue
@@ -51,8 +52,8 @@ def collect_outputs(pipeline_dir: Path, run_dir: Path) -> dict[str, Task]:
             artifact = spec["artifacts"][0]
             metadata[output] = artifact.get("metadata", {})
             name = TASKS[base].files.get(output, output)
-            if base == "load-dataset" and n == 2:
-                name = "current.parquet"
+            if base == "load-dataset" and stage == "refresh":
+                name = f"data-{n}.parquet"
             target = target_dir / name
             target.parent.mkdir(parents=True, exist_ok=True)
             source = task_dir / output
@@ -63,7 +64,8 @@ def collect_outputs(pipeline_dir: Path, run_dir: Path) -> dict[str, Task]:
             else:
                 continue
             files[output] = str(target.relative_to(run_dir))
-        tasks[task_dir.name] = Task(task_dir.name, executor.get("parameterValues", {}), files, metadata)
+        retrain = task_dir.name in nested and where[1].startswith("retrain")
+        tasks[task_dir.name] = Task(task_dir.name, executor.get("parameterValues", {}), files, metadata, retrain, stage)
     return tasks
 
 
@@ -87,23 +89,29 @@ def _verdict(run_dir: Path, task: Task, output: str | None, **numbers: Any) -> d
     }
 
 
-def _artifacts(tasks: dict[str, Task], stage: str, suffix: str) -> list[str]:
-    names = {f"{b}{suffix}" for b, k in TASKS.items() if k.stage == stage}
-    if stage == "discovery" and suffix == "":
+def _pass(tasks: dict[str, Task], retrain: bool) -> dict[str, Task | None]:
+    """One build-and-judge pass's tasks by kind: the main one, or the refresh's challenger."""
+    chosen = {base_name(name)[0]: task for name, task in tasks.items() if task.retrain == retrain}
+    return {base: chosen.get(base) for base in TASKS}
+
+
+def _artifacts(t: dict[str, Task | None], stage: str, retrain: bool) -> list[str]:
+    names = {b for b, k in TASKS.items() if k.stage == stage}
+    if stage == "discovery" and not retrain:
         names.discard("load-dataset")  # the loaded data is kept in training's split only
-    return sorted(f for name in names if name in tasks for f in tasks[name].files.values())
+    return sorted(f for name in names if (task := t.get(name)) is not None for f in task.files.values())
 
 
-def _judge_pass(run_dir: Path, tasks: dict[str, Task], suffix: str) -> dict[str, dict[str, Any]]:
-    """Stage records of one build-and-judge pass (suffix "" = main pass, "-2" = retrain)."""
+def _judge_pass(run_dir: Path, tasks: dict[str, Task], retrain: bool) -> dict[str, dict[str, Any]]:
+    """Stage records of one build-and-judge pass (the main one, or the refresh's challenger)."""
     out: dict[str, dict[str, Any]] = {}
-    t = {base: tasks.get(base + suffix) for base in TASKS}
+    t = _pass(tasks, retrain)
     for stage in ("discovery", "training", "validation", "production"):
         name, output = DECIDERS[stage]
         decider = t[name]
         if decider is None:
             continue
-        numbers: dict[str, Any] = {"artifacts": _artifacts(tasks, stage, suffix)}
+        numbers: dict[str, Any] = {"artifacts": _artifacts(t, stage, retrain)}
         report = read_json(run_dir / decider.files[output]) if output and output in decider.files else {}
         if stage == "discovery":
             loaded = t["load-dataset"].metadata.get("dataset", {}) if t["load-dataset"] else {}
@@ -188,6 +196,33 @@ def _production(t: dict[str, Task | None]) -> dict[str, Any]:
     return out
 
 
+def _refresh_record(run_dir: Path, tasks: dict[str, Task], monitor: Task, retrain: bool) -> dict[str, Any]:
+    """The refresh stage: the refresh gate's verdict, what it found and decided, and the challenger's
+    pass (its stages and its comparison with the champion) when one was trained."""
+    report = read_json(run_dir / monitor.files["report"]) if "report" in monitor.files else {}
+    challenger = _judge_pass(run_dir, tasks, retrain) if monitor.params.get("retrain") else {}
+    refresh_files = [f for t in tasks.values() if t.stage == "refresh" for f in t.files.values()]
+    compared = tasks.get("compare-models")
+    drift = report.get("drift") or {}
+    return _verdict(
+        run_dir,
+        monitor,
+        "report",
+        artifacts=sorted(refresh_files),
+        champion=report.get("champion", {}),
+        drift_detected=bool(monitor.params.get("drift_detected")),
+        drifted_columns=[c["column"] for c in drift.get("columns", []) if c.get("drifted")],
+        decision=report.get("decision", {}),
+        retrained=bool(challenger.get("production", {}).get("registered")),
+        comparison=(
+            {"status": str(compared.params.get("status")), "reason": str(compared.params.get("reason", ""))}
+            if compared is not None
+            else None
+        ),
+        retrain={"triggered": bool(challenger), "stages": challenger},
+    )
+
+
 def _skipped(reason: str) -> dict[str, Any]:
     return {"status": "skipped", "passed": False, "reason": reason, "findings": [], "artifacts": []}
 
@@ -201,8 +236,11 @@ def outcome(record: dict[str, Any]) -> tuple[str, str]:
         where = record.get("failed_task")
         if not where:
             return "failed", f"Pipeline FAILED: {error}"
-        label = place(where)[2] if place(where) else where
+        label = place(where)[2] if place(where) else where  # the kind of task says enough here
         return "failed", f"Pipeline FAILED in {label} ({where}): {error}"
+    refresh = stages["refresh"]
+    if record["pipeline"] == "refresh":
+        return _refresh_outcome(refresh)
     prod = stages["production"]
     if prod.get("registered"):
         warned = " with recorded warnings" if prod["status"] == "warning" else ""
@@ -220,18 +258,31 @@ def outcome(record: dict[str, Any]) -> tuple[str, str]:
             f"{'s' if len(blockers) > 1 else ''}, as the policy requires: nothing was registered."
         )
         kind = "blocked"
-    refresh = stages["refresh"]
+    if refresh["status"] == "skipped":
+        return kind, head + " The refresh did not run: a model the gates blocked is never refreshed."
+    return kind, f"{head} {_refresh_outcome(refresh)[1]}"
+
+
+def _refresh_outcome(refresh: dict[str, Any]) -> tuple[str, str]:
+    """(outcome, sentence) of the refresh: ``registered`` (a challenger awaits a decision),
+    ``blocked`` (its gates stopped it), ``checked`` (no challenger) or ``no_champion``."""
+    if refresh["status"] == "skipped" or not refresh.get("champion"):
+        return "no_champion", f"Refresh: nothing to compare with: {refresh.get('reason', '')}"
+    decision = refresh["decision"]
+    triggers = ", ".join(decision.get("triggers", [])) or "nothing"
+    unjudged = " Something could not be judged (the refresh fails closed)." if refresh["status"] == "not_judged" else ""
     retrain = refresh.get("retrain", {})
-    if refresh["status"] == "not_judged":
-        head += " Drift could not be judged (refresh fails closed)."
-    elif retrain.get("triggered"):
-        rp = retrain["stages"].get("production", {})
-        head += (
-            f" Drift detected; the retrained model was registered as version {rp['version']}."
-            if rp.get("registered")
-            else " Drift detected; the retrained model was blocked" + (" too." if kind == "blocked" else ".")
+    if not decision.get("triggers"):
+        return "checked", f"Refresh: nothing triggered: the model still sees what it was judged on.{unjudged}"
+    if not retrain.get("triggered"):
+        return "checked", f"Refresh: {triggers} triggered; no challenger: {decision.get('reason', '')}.{unjudged}"
+    prod = retrain["stages"].get("production", {})
+    if prod.get("registered"):
+        return "registered", (
+            f"Refresh: {triggers} triggered; a challenger was registered as version {prod['version']} under the "
+            f"challenger alias: a person decides on it.{unjudged}"
         )
-    return kind, head
+    return "blocked", f"Refresh: {triggers} triggered; the challenger was blocked by its gates.{unjudged}"
 
 
 def build_run_record(
@@ -246,26 +297,38 @@ def build_run_record(
     started: str,
     finished: str,
     task_seconds: dict[str, float] | None = None,
+    nested: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """The ``run.json`` record (see ``schemas/run.schema.json``)."""
-    stages = _judge_pass(run_dir, tasks, "")
-    drift = tasks.get("detect-drift")
-    if drift is not None:
-        report = read_json(run_dir / drift.files["report"]) if "report" in drift.files else {}
-        retrain = _judge_pass(run_dir, tasks, RETRAIN)
-        refresh_files = [f for n, t in tasks.items() if (p := place(n)) and p[0] == "refresh" for f in t.files.values()]
-        stages["refresh"] = _verdict(
-            run_dir,
-            drift,
-            "report",
-            artifacts=sorted(refresh_files),
-            drift_detected=bool(drift.params.get("drift_detected")),
-            drifted_columns=report.get("drifted_columns", []),
-            retrain={"triggered": bool(retrain), "stages": retrain},
-        )
+    """The ``run.json`` record (see ``schemas/run.schema.json``); ``nested``: the tasks inside a
+    refresh sub-pipeline (:func:`kfp_rai.pipelines.tasks.nested_tasks`)."""
+    stages = _judge_pass(run_dir, tasks, False) if pipeline != "refresh" else {}
+    monitor, champion = tasks.get("monitor-model"), tasks.get("resolve-champion")
+    if monitor is not None:
+        # a refresh run's only pass is its challenger's; a lifecycle's is inside its refresh sub-pipeline
+        stages["refresh"] = _refresh_record(run_dir, tasks, monitor, pipeline != "refresh")
+        if pipeline == "refresh":
+            stages.update(stages["refresh"]["retrain"]["stages"])
+    elif champion is not None and champion.params.get("found") is False:
+        why = str(champion.params.get("reason", ""))
+        stages["refresh"] = {
+            **_skipped(why),
+            "status": "not_judged",  # nothing was compared: never "no drift"
+            "champion": {},
+            "drift_detected": False,
+            "drifted_columns": [],
+            "decision": {"retrain": False, "triggers": [], "reason": why},
+            "retrained": False,
+            "retrain": {"triggered": False, "stages": {}},
+        }
+    if pipeline != "refresh" and "refresh" not in stages and status == "succeeded":
+        stages["refresh"] = _skipped("the model was not registered: a model the gates blocked is never refreshed")
+    if pipeline == "refresh":
+        why = stages.get("refresh", {}).get("decision", {}).get("reason") or "no challenger was trained"
+        for stage in STAGES[:-1]:
+            stages.setdefault(stage, _skipped(f"a refresh run trains no model of its own: {why}"))
     failed_stage = None
     if status != "succeeded":
-        where = place(failed_task) if failed_task else None
+        where = place(failed_task, nested) if failed_task else None
         failed_stage = where[0] if where else next((s for s in STAGES if s not in stages), STAGES[-1])
         stages[failed_stage] = {
             **stages.get(failed_stage, _skipped("")),
@@ -291,7 +354,7 @@ def build_run_record(
         "tasks": [
             {"task": name, "stage": p[0], "label": p[2], "seconds": round(seconds, 2)}
             for name, seconds in (task_seconds or {}).items()
-            if (p := place(name))
+            if (p := place(name, nested))
         ],
         "stages": {s: stages[s] for s in STAGES},
     }

@@ -47,6 +47,7 @@ TASKS = {
             "report_html": "validation.html",
             "metrics": "metrics.json",
             "classification_metrics": "classification_metrics.json",
+            "prediction_reference": "prediction_reference.json",
         },
     ),
     "write-model-card": TaskKind(
@@ -65,6 +66,17 @@ TASKS = {
     "detect-drift": TaskKind(
         "refresh", "drift check", {"report": "drift.json", "report_html": "drift.html", "metrics": "drift_metrics.json"}
     ),
+    "resolve-champion": TaskKind("refresh", "resolve the champion (verified)", {"champion": "champion"}),
+    "monitor-model": TaskKind(
+        "refresh",
+        "refresh gate: drift, predictions, performance, fairness; the decision",
+        {"report": "refresh.json", "report_html": "refresh.html", "metrics": "refresh_metrics.json"},
+    ),
+    "combine-datasets": TaskKind("refresh", "the challenger's training rows", {"dataset": "training_rows.parquet"}),
+    "compare-models": TaskKind(
+        "refresh", "challenger against champion", {"report": "comparison.json", "report_html": "comparison.html"}
+    ),
+    "notify-challenger": TaskKind("refresh", "notify: a challenger awaits a decision"),
 }
 # The task whose outputs are a stage's verdict, and the output holding its report (findings).
 DECIDERS = {
@@ -72,7 +84,7 @@ DECIDERS = {
     "training": ("train-model", None),
     "validation": ("validate-model", "report"),
     "production": ("write-model-card", "card_json"),
-    "refresh": ("detect-drift", "report"),
+    "refresh": ("monitor-model", "report"),
 }
 # Artifacts whose content is their metadata (kfp writes no file for them).
 METADATA_ONLY = {"metrics", "classification_metrics", "registered"}
@@ -83,18 +95,59 @@ def base_name(task: str) -> tuple[str, int]:
     return (match.group(1), int(match.group(2))) if match else (task, 1)
 
 
-def place(task: str) -> tuple[str, str, str] | None:
+def place(task: str, nested: frozenset[str] = frozenset()) -> tuple[str, str, str] | None:
     """(stage, sub-directory, label for people) of a kfp task name, or None for an unknown task.
 
-    The second use of the build-and-judge tasks is the retrain, filed under refresh/retrain/; the
-    second data load is the current data, which belongs to refresh.
+    ``nested`` names the tasks inside the refresh sub-pipeline of a lifecycle run
+    (:func:`nested_tasks`): its build-and-judge tasks are the challenger's, filed under
+    refresh/retrain/ (its data load under refresh/). The refresh's own tasks (the champion, the
+    refresh gate, the comparison) are filed under refresh/ wherever they run. kfp names a
+    component's second use ``<name>-2``, but which use gets which number depends on the compiler,
+    so the nesting, not the number, says which task is which.
     """
-    base, n = base_name(task)
+    base, _ = base_name(task)
     if base not in TASKS:
         return None
     kind = TASKS[base]
-    if base == "load-dataset" and n == 2:
-        return ("refresh", "", "load current data")
-    if n >= 2:
+    if kind.stage == "refresh":
+        return ("refresh", "", kind.label)
+    if task in nested:
+        if base == "load-dataset":
+            return ("refresh", "", "load data for a challenger")
         return ("refresh", f"retrain/{kind.stage}", f"retrain: {kind.label}")
     return (kind.stage, "", kind.label)
+
+
+_NESTED: dict[str, frozenset[str]] = {}
+
+
+def nested_tasks(pipeline: str) -> frozenset[str]:
+    """The local task names (kfp.local's directory names) of the tasks that run inside the refresh
+    sub-pipeline of ``pipeline``, read from its compiled spec (the compiler names them)."""
+    if pipeline not in _NESTED:
+        import tempfile
+        from pathlib import Path
+
+        import yaml
+        from kfp import compiler
+
+        from kfp_rai.pipelines import PIPELINES
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "pipeline.yaml"
+            compiler.Compiler().compile(PIPELINES[pipeline], str(path))
+            spec = next(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        found: set[str] = set()
+
+        def walk(dag: dict, inside: bool) -> None:  # type: ignore[type-arg]
+            for task in dag.get("tasks", {}).values():
+                name = task["componentRef"]["name"]
+                component = spec["components"][name]
+                if "dag" in component:
+                    walk(component["dag"], inside or name.startswith("comp-kfp-rai-refresh"))
+                elif inside:
+                    found.add(name[len("comp-") :])
+
+        walk(spec["root"]["dag"], False)
+        _NESTED[pipeline] = frozenset(found)
+    return _NESTED[pipeline]

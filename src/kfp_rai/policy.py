@@ -34,7 +34,7 @@ from kfp_rai.errors import InvalidParameterError
 
 _MSG = "policy {where} must be {rule}, got {value!r}"
 _MSG_UNKNOWN = "unknown policy key {key!r} in section {section!r}; known keys: {known}"
-Kind = Literal["number", "integer", "boolean", "columns", "decisions", "choice", "text"]
+Kind = Literal["number", "integer", "boolean", "columns", "decisions", "choice", "choices", "text"]
 Closed = Literal["both", "left", "right", "neither"]
 
 
@@ -72,6 +72,8 @@ class Constraint:
             return f"a mapping of column names to {', '.join(self.choices)}"
         if self.kind == "choice":
             return f"one of {', '.join(self.choices)}"
+        if self.kind == "choices":
+            return f"a list of {', '.join(self.choices)}"
         noun = "a number" if self.kind == "number" else "an integer"
         if self.low is not None and self.high is not None:
             left, right = "[" if self.low_closed else "(", "]" if self.high_closed else ")"
@@ -112,6 +114,10 @@ class Constraint:
             if not isinstance(value, str) or value not in self.choices:
                 raise bad
             return value
+        if self.kind == "choices":
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v in self.choices for v in value):
+                raise bad
+            return tuple(dict.fromkeys(value))
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
         if self.kind == "integer":
@@ -430,6 +436,70 @@ class PromotionPolicy(PolicySection):
     exception_reason: str = _exception_reason()
 
 
+@dataclass(frozen=True)
+class RefreshPolicy(PolicySection):
+    """Refresh: when a production model's successor is trained, on what, and what it must not lose
+    against the champion (the same held-out rows for both; docs/refresh.md)."""
+
+    section: ClassVar[str] = "refresh"
+    retrain_on: tuple[str, ...] = setting(
+        ("drift", "performance", "fairness"),
+        Constraint("choices", choices=("drift", "performance", "fairness")),
+        "What triggers a challenger: drift (of the inputs or of the champion's predictions), performance (an "
+        "enforced floor the champion misses on the new labelled rows), fairness (an enforced fairness limit it "
+        "misses there; a limit the policy only records was missed at validation too).",
+    )
+    min_rows: int = setting(
+        1000, Integer(1), "Fewer labelled current rows than this train no challenger (the verdict says so)."
+    )
+    cooldown_hours: float = setting(
+        24.0,
+        Number(0, None, "left"),
+        "No new challenger while one registered less than this many hours ago awaits a decision (from the "
+        "registry's events).",
+    )
+    training_data: str = setting(
+        "reference+current",
+        Constraint("choice", choices=("current", "reference+current")),
+        "What the challenger trains on: the labelled current rows, or the champion's training data and them.",
+    )
+    positive_rate_confidence: float = setting(
+        0.999,
+        LEVEL,
+        "Prediction drift: the share of positive predictions drifted when its Wilson interval at this level "
+        "excludes the share at validation (the score distribution's PSI uses drift.psi_threshold).",
+    )
+    max_accuracy_drop: float = setting(
+        0.01, SHARE, "Non-regression: the challenger's accuracy may be at most this much below the champion's."
+    )
+    max_roc_auc_drop: float = setting(
+        0.01, SHARE, "Non-regression: the challenger's ROC AUC may be at most this much below the champion's."
+    )
+    max_demographic_parity_ratio_drop: float = setting(
+        0.02, SHARE, "Non-regression, per attribute: the demographic-parity ratio may fall by at most this."
+    )
+    max_demographic_parity_difference_rise: float = setting(
+        0.02, SHARE, "Non-regression, per attribute: the demographic-parity difference may rise by at most this."
+    )
+    max_equalized_odds_difference_rise: float = setting(
+        0.02, SHARE, "Non-regression, per attribute: the equalized-odds difference may rise by at most this."
+    )
+    judge_on: str = setting(
+        "point",
+        Constraint("choice", choices=("point", "interval")),
+        "point: a non-regression limit applies to the paired difference itself; interval: to the least favourable "
+        "end of its paired bootstrap interval.",
+    )
+    notify_url: str = setting(
+        "",
+        TEXT,
+        "A webhook (http or https URL) that receives a short JSON when a challenger awaits a person's decision "
+        "(empty: none).",
+    )
+    enforce: bool = _enforce()
+    exception_reason: str = _exception_reason()
+
+
 SECTIONS: tuple[type[PolicySection], ...] = (
     PrivacyPolicy,
     RepresentativenessPolicy,
@@ -438,6 +508,7 @@ SECTIONS: tuple[type[PolicySection], ...] = (
     ValidationPolicy,
     ExplainabilityPolicy,
     DriftPolicy,
+    RefreshPolicy,
     PromotionPolicy,
 )
 
@@ -454,6 +525,7 @@ class Policy:
     validation: ValidationPolicy = field(default_factory=ValidationPolicy)
     explainability: ExplainabilityPolicy = field(default_factory=ExplainabilityPolicy)
     drift: DriftPolicy = field(default_factory=DriftPolicy)
+    refresh: RefreshPolicy = field(default_factory=RefreshPolicy)
     promotion: PromotionPolicy = field(default_factory=PromotionPolicy)
 
     @classmethod

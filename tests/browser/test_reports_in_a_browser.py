@@ -105,7 +105,6 @@ def test_every_page_of_a_blocked_run_renders_and_shows_failures_in_the_failure_c
         "validation/explanation.html",
         "validation/validation.html",
         "production/model_card.html",
-        "refresh/drift.html",
     }
     seen = {p.relative_to(blocked_run.out).as_posix(): _render(browser, p) for p in pages}
     for path, page in seen.items():
@@ -143,16 +142,21 @@ def test_every_page_of_a_blocked_run_renders_and_shows_failures_in_the_failure_c
     ):
         assert title in card["headings"], title
     assert "too small to judge" in card["text"] and "marital-status (of sex)" in card["text"]
-    assert seen["refresh/drift.html"]["verdict"]["colour"] == SUCCESS  # adult.test has not drifted
+    assert not any(path.startswith("refresh/") for path in seen)  # a blocked model is never refreshed
 
 
 def test_warnings_and_a_detected_drift_are_never_shown_as_success(drift_run, browser):
     seen = {p.relative_to(drift_run.out).as_posix(): _render(browser, p) for p in _pages(drift_run.out)}
     for path, page in seen.items():
         _check_page(drift_run.out / path, page)
-    drift = seen["refresh/drift.html"]
-    assert drift["verdict"]["status"] == GateStatus.WARNING.value and drift["verdict"]["colour"] == WARNING
-    assert any(cell["colour"] == WARNING for cell in drift["cells"])  # the drifted column's finding
+    refresh = seen["refresh/refresh.html"]  # what the candidate sees now: drift in age, the decision to retrain
+    assert refresh["verdict"]["status"] == GateStatus.WARNING.value and refresh["verdict"]["colour"] == WARNING
+    assert refresh["verdict"]["text"].startswith("RETRAIN")
+    assert any(cell["colour"] == WARNING for cell in refresh["cells"])  # the drifted column's finding
+    assert "Prediction drift" in refresh["headings"] and "The model on the new labelled rows" in refresh["headings"]
+    comparison = seen["refresh/comparison.html"]  # the challenger against the candidate, same rows
+    assert comparison["svgs"]
+    assert comparison["verdict"]["status"] == drift_run.record["stages"]["refresh"]["comparison"]["status"]
     for warned in (
         "discovery/representativeness.html",
         "discovery/datasheet.html",

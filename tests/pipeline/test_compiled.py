@@ -36,8 +36,9 @@ def test_yaml_loads_back_and_uses_one_versioned_image():
     spec = next(yaml.safe_load_all(path.read_text()))
     images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
     assert images == {IMAGE} and IMAGE.endswith(":" + __version__)
-    # load x2, drift, registry check, 9 build-and-judge x2 (register or the blocked branch), deploy (first pass only)
-    assert len(spec["deploymentSpec"]["executors"]) == 23
+    # the lifecycle: load, registry check, 9 build-and-judge (register or the blocked branch), deploy = 12; its
+    # refresh sub-pipeline: champion, refresh gate, load, training rows, the challenger's 9, comparison, notify = 15
+    assert len(spec["deploymentSpec"]["executors"]) == 27
 
 
 def _described(definitions: dict, kind: str) -> list[str]:

@@ -63,7 +63,8 @@ def _serve(registry: Path, tmp_path: Path, n: int) -> tuple[str, str]:
 
 
 def test_from_candidate_to_production_and_back(drift_run, tmp_path, capsys):
-    # The run registered two candidates (the model and its retrain) and said what a person does next.
+    # The run registered the model (version 1, a candidate), and its refresh stage a challenger trained on
+    # the drifted current data (version 2, under the challenger alias); it said what a person does next.
     assert "Next, a person decides: adult-income version" in drift_run.printed
     production = drift_run.record["stages"]["production"]
     assert production["state"] == "candidate" and "kfp-rai models approve adult-income" in production["next_step"]
@@ -71,7 +72,8 @@ def test_from_candidate_to_production_and_back(drift_run, tmp_path, capsys):
     shutil.copytree(drift_run.registry, registry)  # the session's run stays as it was for other tests
     where = ["--registry", str(registry)]
     listed = json.loads(_models(capsys, "list", "adult-income", *where, "--json"))["adult-income"]
-    assert [v["state"] for v in listed["versions"]] == ["candidate", "candidate"] and listed["aliases"] == {}
+    assert [v["state"] for v in listed["versions"]] == ["candidate", "candidate"]
+    assert listed["aliases"] == {"challenger": "2"}
     launcher = listed["versions"][0]["launched_by"]
     assert launcher  # the OS user who ran `kfp-rai run`: separation of duties keeps them from approving
     assert main(["models", "approve", "adult-income", "1", "--by", launcher, "--note", "mine", *where]) == 2
@@ -84,12 +86,23 @@ def test_from_candidate_to_production_and_back(drift_run, tmp_path, capsys):
     first, _ = _serve(registry, tmp_path, 1)
     assert first.startswith("serving adult-income version 1 ")
 
+    # The challenger is not approved: serving it is refused; a person approves it, then promotes it.
+    kfp_rai = str(Path(sys.executable).with_name("kfp-rai"))
+    refused = subprocess.run(
+        [kfp_rai, "serve", "--registry", str(registry), "--model", "adult-income", "--alias", "challenger"],
+        env={**os.environ, "KFP_RAI_SERVING_TOKEN": TOKEN, "KFP_RAI_AUDIT_KEY": "audit-key-for-the-governance-flow!"},
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2 and "records no approval" in refused.stderr
     _models(
         capsys, "approve", "adult-income", "2", "--by", "Lee Validator", "--note", "retrained on current data", *where
     )
     _models(capsys, "promote", "adult-income", "2", "--by", "Lee Validator", *where)
     second, _ = _serve(registry, tmp_path, 2)
     assert second.startswith("serving adult-income version 2 ")
+    aliases = json.loads(_models(capsys, "list", "adult-income", *where, "--json"))["adult-income"]["aliases"]
+    assert aliases == {"production": "2"}  # promoting the challenger moved production and cleared its alias
 
     out = _models(capsys, "rollback", "adult-income", "--by", "Ops On-Call", "--note", "incident 17", *where)
     assert "rolled back to" in out and "version 1" in out

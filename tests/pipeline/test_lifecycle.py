@@ -17,7 +17,7 @@ def test_default_run_blocks_the_unfair_model_with_reasons(blocked_run):
     assert record["headline"].startswith("Pipeline ran; the model was BLOCKED by the discovery and validation gates")
     stages = record["stages"]
     assert list(stages) == ["discovery", "training", "validation", "production", "refresh"]
-    assert [s["status"] for s in stages.values()] == ["failed", "passed", "failed", "failed", "passed"]
+    assert [s["status"] for s in stages.values()] == ["failed", "passed", "failed", "failed", "skipped"]
     assert "sex=Female" in stages["discovery"]["reason"]
     # Every finding, in full: the reason names each problem and run.json holds every finding.
     problems = [f for f in stages["validation"]["findings"] if f["status"] != "passed"]
@@ -71,10 +71,9 @@ def test_default_run_blocks_the_unfair_model_with_reasons(blocked_run):
     assert "stop-blocked-model" in [t["task"] for t in record["tasks"]]
     assert (out / "production" / "blocked.md").read_text().startswith("# Model blocked")
     assert len(production["sha256"]) == 64
-    assert stages["refresh"]["drift_detected"] is False and stages["refresh"]["retrain"] == {
-        "triggered": False,
-        "stages": {},
-    }
+    # A model the gates blocked is never refreshed: nothing to compare the current data with.
+    assert stages["refresh"]["status"] == "skipped" and "never refreshed" in stages["refresh"]["reason"]
+    assert "The refresh did not run" in record["headline"]
     for stage in stages.values():
         for artifact in stage["artifacts"]:
             assert (out / artifact).exists(), artifact
@@ -85,7 +84,6 @@ def test_default_run_blocks_the_unfair_model_with_reasons(blocked_run):
         "validation/validation.html",
         "validation/explanation.html",
         "discovery/representativeness.html",
-        "refresh/drift.html",
         "logs/kfp-local.log",
     ):
         assert (out / expected).is_file(), expected
@@ -115,12 +113,21 @@ def test_registers_then_retrains_on_drift(drift_run):
     assert "kfp-rai models approve adult-income" in stages["production"]["next_step"]
     refresh = stages["refresh"]
     assert refresh["drift_detected"] is True and refresh["drifted_columns"] == ["age"]
+    # The refresh judged the candidate this run registered (nothing is in production before a person
+    # promotes it), found the drift and trained a challenger, registered under the challenger alias.
+    assert refresh["champion"]["version"] == "1" and "checked before anyone approved it" in refresh["champion"]["role"]
+    assert "drift" in refresh["decision"]["triggers"] and refresh["decision"]["retrain"] is True
     retrained = refresh["retrain"]["stages"]["production"]
-    assert refresh["retrain"]["triggered"] is True and retrained["registered"] is True
+    assert refresh["retrain"]["triggered"] is True and retrained["registered"] is True and refresh["retrained"]
     assert refresh["status"] == "warning"  # drift: retrained, never shown as a success
-    # The main and the retrain registrations are independent branches: either may run first.
+    assert refresh["comparison"]["status"] in ("passed", "warning")  # its non-regression gate let it through
+    # The refresh runs after the registration it judges: the model is version 1, its challenger version 2.
     version = stages["production"]["version"]
-    assert {version, retrained["version"]} == {"1", "2"}
+    assert (version, retrained["version"]) == ("1", "2")
+    from kfp_rai.production import ModelRegistry, read_state
+
+    state = read_state(ModelRegistry(str(drift_run.registry)), "adult-income")
+    assert dict(state.aliases) == {"challenger": "2"} and state.versions["2"].state == "candidate"
     registry = drift_run.registry / "adult-income"
     assert sorted(p.name for p in registry.iterdir()) == ["1", "2", "events"]
     meta = json.loads((registry / version / "metadata.json").read_text())
@@ -131,6 +138,11 @@ def test_registers_then_retrains_on_drift(drift_run):
     assert "validation (not enforced, intersections not gated). Written reason: “Demonstration only" in card
     assert "explainability (not enforced). Written reason:" in card
     assert (out / "refresh" / "retrain" / "production" / "model_card.md").is_file()
+    # The challenger's card says why it exists and how it compares with the model it challenges.
+    challenger_card = (registry / "2" / "model_card.md").read_text()
+    assert "| model | adult-income version 2 |" in challenger_card
+    assert "## Why this version exists" in challenger_card and "## Against the champion" in challenger_card
+    assert "drift" in challenger_card.split("## Why this version exists")[1].split("##")[0]
 
 
 def test_a_failing_task_fails_the_run_and_says_where(tmp_path, capsys, lifecycle):

@@ -37,7 +37,7 @@ def test_compile_writes_yaml(workdir, capsys):
     assert main(["compile", "--output", "out"]) == 0
     assert (workdir / "out" / "lifecycle.yaml").read_text().startswith("# PIPELINE DEFINITION")
     names = sorted(p.name for p in (workdir / "out").iterdir())  # every pipeline, no temp file left
-    assert names == ["lifecycle.yaml", "partitioned-drift.yaml", "partitioned-fairness.yaml"]
+    assert names == ["lifecycle.yaml", "partitioned-drift.yaml", "partitioned-fairness.yaml", "refresh.yaml"]
     (workdir / "file").write_text("x")
     assert main(["compile", "--output", "file"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -95,23 +95,32 @@ def test_compiled_tasks_have_resources_retries_and_time_dependent_caching_off():
     executors = spec["deploymentSpec"]["executors"]
     assert all("resources" in e["container"] for e in executors.values())
 
-    def tasks(dag):
-        for name, task in dag["tasks"].items():
-            yield name, task
-            sub = task.get("componentRef", {}).get("name", "")
-            if sub.startswith("comp-condition"):
-                yield from tasks(spec["components"][sub]["dag"])
+    def tasks(dag):  # every task, the refresh sub-pipeline's too, by the component it runs
+        for task in dag["tasks"].values():
+            ref = task["componentRef"]["name"]
+            yield ref, task
+            if "dag" in spec["components"][ref]:
+                yield from tasks(spec["components"][ref]["dag"])
 
     all_tasks = dict(tasks(spec["root"]["dag"]))
-    for name in ("load-dataset", "load-dataset-2"):
+    for name in ("comp-load-dataset", "comp-load-dataset-2"):
         assert all_tasks[name]["retryPolicy"]["maxRetryCount"] == 2
         assert not all_tasks[name].get("cachingOptions", {}).get("enableCache", False)
-    for name in ("detect-drift", "register-model", "register-model-2"):
-        assert not all_tasks[name].get("cachingOptions", {}).get("enableCache", False), name
-    assert all_tasks["train-model"]["cachingOptions"]["enableCache"] is True
-    # The pseudonymization key reaches the load tasks from its Secret (kfp-kubernetes).
+    time_dependent = ("check-registry", "resolve-champion", "monitor-model", "register-model", "register-model-2")
+    for name in time_dependent:
+        assert not all_tasks[f"comp-{name}"].get("cachingOptions", {}).get("enableCache", False), name
+    assert all_tasks["comp-train-model"]["cachingOptions"]["enableCache"] is True
+    # The pseudonymization key reaches every task that loads data from its Secret (kfp-kubernetes); the
+    # object store's credentials reach every task (the registry and files given as URIs live there).
     platform = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    for name in ("exec-load-dataset", "exec-load-dataset-2"):
-        (secret,) = platform[name]["secretAsEnv"]
-        assert secret["secretName"] == "kfp-rai-pseudonymization" and secret["optional"] is True
+    for name in ("exec-load-dataset", "exec-load-dataset-2", "exec-combine-datasets"):
+        secrets = {s["secretName"]: s for s in platform[name]["secretAsEnv"]}
+        secret = secrets["kfp-rai-pseudonymization"]
+        assert secret["optional"] is True
         assert secret["keyToEnv"] == [{"envVar": "KFP_RAI_HMAC_KEY", "secretKey": "hmac-key"}]
+    for name, executor in platform.items():
+        assert "mlpipeline-minio-artifact" in {s["secretName"] for s in executor.get("secretAsEnv", [])}, name
+    # No task of a pipeline ever holds the decision key: only its public half.
+    for executor in platform.values():
+        for secret in executor.get("secretAsEnv", []):
+            assert "KFP_RAI_DECISION_KEY" not in {k["envVar"] for k in secret["keyToEnv"]}

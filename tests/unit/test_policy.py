@@ -60,6 +60,8 @@ def _outside(c: Constraint) -> list[object]:
         return ["maybe", c.choices[0].upper(), 1, None, [c.choices[0]]]
     if c.kind == "text":
         return [1, True, None, ["a reason"], {"why": "x"}]
+    if c.kind == "choices":
+        return ["drift", ["weather"], [c.choices[0].upper()], [1], None, {"drift": True}]
     values: list[object] = ["1", True, None]
     step = 1 if c.kind == "integer" else 1e-9
     if c.low is not None:
@@ -82,6 +84,8 @@ def _inside(c: Constraint) -> list[object]:
         return [{"a": choice} for choice in c.choices] + [{}]
     if c.kind == "choice":
         return list(c.choices)
+    if c.kind == "choices":
+        return [[], list(c.choices), [c.choices[-1]]]
     if c.kind == "text":
         return ["a written reason"]
     low = c.low if c.low is not None else -10

@@ -7,27 +7,29 @@ from kfp_rai.pipelines.local import stage_order
 from kfp_rai.pipelines.run_index import outcome_status, render_index
 from kfp_rai.pipelines.run_record import outcome
 
-# The lifecycle's root DAG as kfp.local sees it (task -> upstream tasks); condition-1 registers,
-# condition-3 retrains on drift.
+# The lifecycle's root DAG as kfp.local sees it (task -> upstream tasks): condition-branches-1
+# registers (and then refreshes, inside it) or stops the blocked model.
 LIFECYCLE = {
     "load-dataset": [],
-    "split-dataset": ["load-dataset"],
+    "check-registry": ["load-dataset"],
+    "split-dataset": ["check-registry", "load-dataset"],
     "check-representativeness": ["load-dataset", "split-dataset"],
-    "train-model": ["check-representativeness", "split-dataset"],
-    "explain-model": ["split-dataset", "train-model"],
+    "write-datasheet": ["check-representativeness", "load-dataset"],
+    "train-model": ["split-dataset", "write-datasheet"],
+    "explain-model": ["split-dataset", "train-model", "write-datasheet"],
     "validate-model": ["explain-model", "split-dataset", "train-model"],
     "write-model-card": ["check-representativeness", "explain-model", "train-model", "validate-model"],
-    "condition-1": ["train-model", "write-model-card"],
-    "load-dataset-2": ["write-model-card"],
-    "detect-drift": ["load-dataset-2", "split-dataset", "train-model"],
-    "condition-3": ["detect-drift", "load-dataset-2"],
+    "condition-branches-1": ["train-model", "validate-model", "write-model-card"],
 }
+# Inside the registration branch: the refresh sub-pipeline runs on what was registered.
+REGISTERED_BRANCH = {"register-model": [], "condition-2": ["register-model"], "kfp-rai-refresh": ["register-model"]}
 
 
 def test_tasks_run_in_lifecycle_order_whatever_order_kfp_lists_them_in():
-    expected = list(LIFECYCLE)
-    for listing in (LIFECYCLE, dict(sorted(LIFECYCLE.items())), dict(reversed(list(LIFECYCLE.items())))):
-        assert stage_order(listing) == expected  # registration (condition-1) before the refresh stage
+    for dag in (LIFECYCLE, REGISTERED_BRANCH):
+        expected = list(dag)
+        for listing in (dag, dict(sorted(dag.items())), dict(reversed(list(dag.items())))):
+            assert stage_order(listing) == expected  # discovery first; registration before the refresh
 
 
 def test_a_dependency_cycle_is_refused():
@@ -47,12 +49,18 @@ def _stage(status, **extra):
 
 
 def _record(production, refresh, retrain=None, status="succeeded"):
+    triggers = ["drift"] if refresh["status"] != "passed" else []
     stages = {
         "discovery": _stage("passed"),
         "training": _stage("passed"),
         "validation": _stage("passed"),
         "production": production,
-        "refresh": {**refresh, "retrain": {"triggered": retrain is not None, "stages": retrain or {}}},
+        "refresh": {
+            **refresh,
+            "champion": {"role": "candidate adult-income version 1"},
+            "decision": {"retrain": retrain is not None, "triggers": triggers, "reason": "drift triggered"},
+            "retrain": {"triggered": retrain is not None, "stages": retrain or {}},
+        },
     }
     record = {
         "pipeline": "lifecycle",
@@ -80,12 +88,12 @@ REGISTERED = _stage("passed", registered=True, version="1")
         (
             _record(REGISTERED, _stage("warning"), {"production": _stage("warning", registered=True, version="2")}),
             GateStatus.WARNING,
-            "retrained model was registered as version 2",
+            "a challenger was registered as version 2",
         ),
         (
             _record(REGISTERED, _stage("warning"), {"production": _stage("failed", registered=False)}),
             GateStatus.FAILED,
-            "the retrained model was blocked.",
+            "the challenger was blocked by its gates",
         ),
         (_record(_stage("failed", registered=False), _stage("passed")), GateStatus.FAILED, "BLOCKED"),
     ],

@@ -46,12 +46,22 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    run = sub.add_parser("run", help="run a pipeline locally with kfp.local (no cluster)")
-    run.add_argument("pipeline", nargs="?", default="lifecycle", choices=["lifecycle"])
-    run.add_argument("--data", help="training data, .csv or .parquet (default: bundled UCI Adult)")
+    run = sub.add_parser(
+        "run",
+        help="run a pipeline locally with kfp.local (no cluster)",
+        description="kfp-rai run [lifecycle]: train, judge and register a model. kfp-rai run refresh --model NAME "
+        "--data CURRENT: judge the production model against current data and, if the policy says so, train a "
+        "challenger. Exit 0: the pipeline ran (run.json says what it decided); 1: a task failed; 2: bad input.",
+    )
+    run.add_argument("pipeline", nargs="?", default="lifecycle", choices=["lifecycle", "refresh"])
+    run.add_argument(
+        "--data",
+        help="lifecycle: training data, .csv or .parquet (default: bundled UCI Adult); refresh: the current data "
+        "(a file or a directory of parquet partitions; default: Adult's test file for adult-income)",
+    )
     run.add_argument("--current", help="current/production data checked for drift (default: Adult's test file)")
-    run.add_argument("--target", default="income", help="label column (default: income)")
-    run.add_argument("--positive-label", default=">50K", help="the favourable label value (default: >50K)")
+    run.add_argument("--target", help="label column (default: income)")
+    run.add_argument("--positive-label", help="the favourable label value (default: >50K)")
     run.add_argument(
         "--sensitive", action="append", metavar="COL", help="sensitive column, repeatable (default: sex, race)"
     )
@@ -81,8 +91,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="TEXT",
         help='what the model is for, on its card (default for your data: "not stated")',
     )
-    run.add_argument("--test-size", type=float, default=0.3, help="held-out share (default: 0.3)")
-    run.add_argument("--seed", type=int, default=0, help="random seed for split, training, sampling")
+    run.add_argument("--test-size", type=float, help="held-out share (default: 0.3)")
+    run.add_argument("--seed", type=int, default=0, help="random seed for split, training, sampling (default: 0)")
+    run.add_argument("--model", metavar="NAME", help="refresh: the registered model to refresh")
+    run.add_argument(
+        "--alias", choices=["production", "challenger"], help="refresh: the alias naming the champion (production)"
+    )
+    run.add_argument("--notify-url", metavar="URL", help="refresh: a webhook told when a challenger awaits a decision")
     run.add_argument(
         "--pseudonymize",
         action="append",

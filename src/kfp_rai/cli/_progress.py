@@ -30,10 +30,10 @@ class Followed:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _label(task: str) -> tuple[str, str]:
+def _label(task: str, nested: frozenset[str]) -> tuple[str, str]:
     from kfp_rai.pipelines.tasks import place
 
-    where = place(task)
+    where = place(task, nested)
     return (where[0], where[2]) if where else ("-", task)
 
 
@@ -44,7 +44,14 @@ def _stamp(line: str) -> float:
     return time.monotonic()
 
 
-def follow(process: subprocess.Popen[bytes], log_path: Path, *, quiet: bool, out: TextIO | None = None) -> Followed:
+def follow(
+    process: subprocess.Popen[bytes],
+    log_path: Path,
+    *,
+    quiet: bool,
+    out: TextIO | None = None,
+    nested: frozenset[str] = frozenset(),
+) -> Followed:
     """Show each finished task while the child runs (kfp.local writes the log); return the log."""
     out = out or sys.stdout
     followed = Followed()
@@ -69,7 +76,7 @@ def follow(process: subprocess.Popen[bytes], log_path: Path, *, quiet: bool, out
                 took = (_stamp(line) - started.get(task, _stamp(line))) % 86400  # a run may pass midnight
                 followed.seconds[task] = took
                 if not quiet:
-                    stage, label = _label(task)
+                    stage, label = _label(task, nested)
                     mark = "done" if state == "SUCCESS" else state
                     print(f"  {stage:<11}{label:<38}{mark:<8}{took:5.1f} s", file=out, flush=True)
         if done:
@@ -115,11 +122,14 @@ def print_summary(record: dict[str, Any], run_dir: Path, out: TextIO | None = No
     print(f"\n{record['headline']}", file=out)
     shortened = False
     for name, stage in record["stages"].items():
+        if record["pipeline"] == "refresh" and stage["status"] == "skipped":
+            continue  # a refresh run without a challenger trained nothing: its refresh line says why
         reason = _shorten(stage["reason"], width)
         shortened |= reason != stage["reason"]
         print(f"  {name:<11} {_status_label(stage['status']):<11} {reason}", file=out)
         retrain = stage.get("retrain", {})
-        for sub, sub_stage in retrain.get("stages", {}).items() if retrain.get("triggered") else ():
+        nested = retrain.get("triggered") and record["pipeline"] != "refresh"  # a refresh run's stages are its own
+        for sub, sub_stage in retrain.get("stages", {}).items() if nested else ():
             reason = _shorten(sub_stage["reason"], width - 9)
             shortened |= reason != sub_stage["reason"]
             print(f"    retrain {sub:<11} {_status_label(sub_stage['status']):<11} {reason}", file=out)

@@ -31,8 +31,88 @@ def _absolute(value: str) -> str:
     return value if value.startswith("bundled:") or "://" in value else str(Path(value).expanduser().resolve())
 
 
+_LIFECYCLE_ONLY = ("current", "target", "positive_label", "sensitive", "reviewer", "model_name", "intended_use",
+                   "test_size", "pseudonymize", "deploy")  # fmt: skip
+_REFRESH_ONLY = ("model", "alias", "notify_url")
+
+
+def _refuse_others(args: argparse.Namespace, names: tuple[str, ...], pipeline: str) -> None:
+    """No option a user gave is silently ignored: one that does not apply to this pipeline is refused."""
+    given = [n for n in names if getattr(args, n, None) not in (None, False, [])]
+    if given:
+        flags = ", ".join("--" + n.replace("_", "-") for n in given)
+        raise RAIError(f"{flags} do(es) not apply to kfp-rai run {pipeline} (see kfp-rai run --help)")
+
+
 def preflight(args: argparse.Namespace) -> dict[str, Any]:
     """Check every input before anything runs; return the pipeline arguments."""
+    if args.seed is not None and args.seed < 0:
+        raise RAIError(f"--seed must be a whole number >= 0, got {args.seed}")
+    if args.pipeline == "refresh":
+        _refuse_others(args, _LIFECYCLE_ONLY, "refresh")
+        return preflight_refresh(args)
+    _refuse_others(args, _REFRESH_ONLY, "lifecycle")
+    args.target = args.target or "income"
+    args.positive_label = args.positive_label or ">50K"
+    args.test_size = 0.3 if args.test_size is None else args.test_size
+    return preflight_lifecycle(args)
+
+
+def _human_texts(args: argparse.Namespace) -> dict[str, str]:
+    """The human-written files given, checked and read (empty: the pipeline's default)."""
+    from kfp_rai.discovery import CollectionPlan, ReferencePopulation
+    from kfp_rai.policy import Policy
+
+    out = {"policy": "", "reference_population": "", "collection_plan": ""}
+    for key, flag, parse in (
+        ("policy", args.policy, Policy.load),
+        ("reference_population", args.reference_population, ReferencePopulation.load),
+        ("collection_plan", args.collection_plan, CollectionPlan.load),
+    ):
+        if flag:
+            parse(flag)
+            out[key] = Path(flag).read_text(encoding="utf-8")
+    return out
+
+
+def preflight_refresh(args: argparse.Namespace) -> dict[str, Any]:
+    """`kfp-rai run refresh`: the registry holds the model, its alias names a version that verifies,
+    the current data can be read; every file given is valid."""
+    from kfp_rai.production import ModelRegistry, validate_model_name
+    from kfp_rai.refresh import resolve_champion
+    from kfp_rai.stats.stream import open_batches
+
+    if not args.model:
+        raise RAIError("kfp-rai run refresh needs the model to refresh: --model NAME (see kfp-rai models list)")
+    validate_model_name(args.model)
+    registry = Path(args.registry).expanduser().resolve()
+    if not (registry / args.model).is_dir():
+        raise RAIError(f"--registry {registry} holds no model {args.model!r}: register one with kfp-rai run first")
+    champion = resolve_champion(ModelRegistry(str(registry)), args.model, alias=args.alias or "production")
+    data = args.data or (DEFAULT_CURRENT if args.model == "adult-income" else None)
+    if data is None:
+        raise RAIError("kfp-rai run refresh needs the current data: --data FILE (a .csv/.parquet or a directory)")
+    current = open_batches(_absolute(data) if not data.startswith("bundled:") else data)
+    features = [f for f in champion.meta["features"] if f not in current.schema.names]
+    if features:
+        raise RAIError(f"--data {data}: lacks the model's inputs {features}: the champion cannot score it")
+    texts = _human_texts(args)
+    return {
+        "model_name": args.model,
+        "current_data": _absolute(data),
+        "registry_uri": str(registry),
+        "alias": args.alias or "production",
+        "version": "",
+        **texts,
+        "seed": args.seed,
+        "launched_by": launched_by(args.launched_by),
+        "notify_url": args.notify_url or "",
+        "fail_when_blocked": args.fail_when_blocked,
+    }
+
+
+def preflight_lifecycle(args: argparse.Namespace) -> dict[str, Any]:
+    """`kfp-rai run [lifecycle]`: check every input before anything runs; return the pipeline arguments."""
     from kfp_rai.core.bundled import default_intended_use, default_model_name
     from kfp_rai.core.tables import read_table
     from kfp_rai.discovery import CollectionPlan, ReferencePopulation, hmac_key_from_env, prepare_dataset
@@ -219,9 +299,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from kfp_rai.core.files import write_json
     from kfp_rai.pipelines.run_index import write_index
     from kfp_rai.pipelines.run_record import build_run_record, collect_outputs, validate_run_record
+    from kfp_rai.pipelines.tasks import nested_tasks
 
     arguments = preflight(args)
     run_dir = run_dir_for(args)
+    nested = nested_tasks(args.pipeline)  # which task is a refresh's challenger (kfp numbers them arbitrarily)
     if not (os.environ.get(SIGNING_KEY_ENV) or os.environ.get(SIGNING_KEY_FILE_ENV)):
         keys, created = ensure_local_keys()
         if created:
@@ -253,7 +335,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 start_new_session=True,
             )
             try:
-                followed = follow(process, log_path, quiet=args.quiet)
+                followed = follow(process, log_path, quiet=args.quiet, nested=nested)
                 with contextlib.suppress(ProcessLookupError):  # the runner died (even by SIGKILL): its tasks too
                     os.killpg(process.pid, signal.SIGKILL)
             except _Interrupted as signal_:
@@ -272,14 +354,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         failed_task, message = error_from_log(followed.lines) if result["status"] != "succeeded" else (None, None)
         pipeline_dir = result.get("pipeline_dir")
-        tasks = collect_outputs(Path(pipeline_dir), run_dir) if pipeline_dir else {}
+        tasks = collect_outputs(Path(pipeline_dir), run_dir, nested) if pipeline_dir else {}
     shown_arguments = {
         k: v for k, v in arguments.items() if k not in ("policy", "reference_population", "collection_plan", "reviewer")
     }
-    shown_arguments["reviewer"] = args.reviewer or "(none)"
-    shown_arguments["policy"] = args.policy or "(default policy)"
-    shown_arguments["reference_population"] = args.reference_population or "(bundled US Census 2000)"
-    shown_arguments["collection_plan"] = args.collection_plan or "(the bundled data's own, else none)"
+    if args.pipeline == "refresh":
+        champion = "(the champion's own)"
+        shown_arguments.update(
+            policy=args.policy or champion,
+            reference_population=args.reference_population or champion,
+            collection_plan=args.collection_plan or champion,
+        )
+    else:
+        shown_arguments["reviewer"] = args.reviewer or "(none)"
+        shown_arguments["policy"] = args.policy or "(default policy)"
+        shown_arguments["reference_population"] = args.reference_population or "(bundled US Census 2000)"
+        shown_arguments["collection_plan"] = args.collection_plan or "(the bundled data's own, else none)"
     record = build_run_record(
         run_dir,
         tasks,
@@ -291,6 +381,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         started=started,
         finished=utc_now(),
         task_seconds=followed.seconds,
+        nested=nested,
     )
     validate_run_record(record)
     write_json(run_dir / "run.json", record, sort_keys=False)

@@ -22,7 +22,7 @@ from typing import Any
 
 from kfp_rai._version import __version__
 from kfp_rai.core.files import PathLike, atomic_write_bytes, sha256_bytes
-from kfp_rai.core.signing import SIGNATURE_FILE, sign_files, verify_model_dir
+from kfp_rai.core.signing import SIGNATURE_FILE, read_flat_dir, sign_files, verify_model_dir
 from kfp_rai.errors import IntegrityError, InvalidParameterError
 
 MODEL_FILE = "model.skops"
@@ -201,6 +201,20 @@ def load_model_dir(path: PathLike, expected_sha256: str | None = None) -> tuple[
     files, meta = _verified(path, expected_sha256)
     model = load_model_bytes(files[MODEL_FILE], expected_sha256=meta["sha256"], shown_as=Path(path) / MODEL_FILE)
     return model, meta
+
+
+def copy_version(uri: str, into: PathLike) -> Path:
+    """Every file of a registry version (signature included), copied into the directory ``into``
+    (a pipeline artifact): later tasks verify the copy as they would the version."""
+    import tempfile
+
+    target = Path(into)
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="kfp-rai-version-") as scratch:
+        source = fetch_version(uri, scratch)
+        for name, data in read_flat_dir(source).items():
+            atomic_write_bytes(target / name, data)
+    return target
 
 
 def fetch_version(uri: str, into: PathLike) -> Path:

@@ -11,6 +11,7 @@ from kfp_rai.discovery._plan import CollectionPlan, check_plan
 from kfp_rai.discovery._privacy import (
     check_key,
     hmac_key_from_env,
+    load_labelled,
     prepare_dataset,
     pseudonym,
     pseudonymize_columns,
@@ -62,6 +63,7 @@ __all__ = [
     "detect_personal_data",
     "hmac_key_from_env",
     "plan_privacy",
+    "load_labelled",
     "prepare_dataset",
     "pseudonym",
     "pseudonymize_columns",

@@ -119,3 +119,29 @@ def prepare_dataset(
     out = df.drop(columns=list(plan.drop))
     out = pseudonymize_columns(out, plan.pseudonymize, key=key, protected=protected)
     return out, summary, plan
+
+
+def load_labelled(
+    source: str,
+    *,
+    target: str,
+    positive_label: str,
+    sensitive_features: Sequence[str],
+    pseudonymize: Sequence[str] = (),
+    privacy: Mapping[str, str] | None = None,
+) -> tuple[pd.DataFrame, DatasetSummary, PrivacyPlan]:
+    """Read a labelled data set and prepare it (:func:`prepare_dataset`): the policy's privacy
+    decisions and the columns to ``pseudonymize`` (key from ``KFP_RAI_HMAC_KEY``), as every task
+    that loads data does."""
+    from kfp_rai.core.tables import read_table
+
+    decisions = {**dict(privacy or {}), **dict.fromkeys(pseudonymize, "pseudonymize")}
+    to_pseudonymize = [c for c, d in decisions.items() if d == "pseudonymize"]
+    return prepare_dataset(
+        read_table(source, text_columns=to_pseudonymize),
+        target=target,
+        positive_label=positive_label,
+        sensitive_features=sensitive_features,
+        decisions=decisions,
+        key=hmac_key_from_env() if to_pseudonymize else None,
+    )

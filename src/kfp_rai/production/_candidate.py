@@ -19,6 +19,10 @@ from kfp_rai.errors import GateFailedError, InvalidParameterError, RAIError
 from kfp_rai.production._governance import POLICY_FILE, read_state
 from kfp_rai.production._model_card import ModelCard
 from kfp_rai.production._registry import CardFiles, ModelRegistry, RegisteredModel, registration_verdict
+from kfp_rai.production._state import CHALLENGER
+
+PREDICTION_FILE = "prediction_reference.json"  # kfp_rai.refresh: the model's predictions at validation
+SETTINGS_KEY = "run_settings"  # kfp_rai.refresh: how the run that trained it was set up
 
 # The human-written files a version was judged under, stored and signed with it (a refresh judges
 # the champion's successor under the same ones unless told otherwise).
@@ -101,24 +105,32 @@ def register_candidate(
     human_texts: Mapping[str, str],
     launched_by: str = "",
     run_id: str = "",
+    settings: Mapping[str, Any] | None = None,
+    predictions: bytes | None = None,
     alias: str | None = None,
 ) -> tuple[RegisteredModel, Verdict, str]:
     """Register an eligible model (its verified files and metadata) as a candidate; return the
-    version, the production stage's verdict and the next step for a person."""
+    version, the production stage's verdict and the next step for a person.
+
+    ``settings`` (where the training data came from, the sensitive attributes, the held-out share,
+    pseudonymized columns, intended use) and ``predictions`` (the model's predictions at validation)
+    are stored and signed with the version: a refresh judges it, and trains its challenger, from them.
+    ``alias="challenger"`` registers a refresh's challenger under that alias.
+    """
     from kfp_rai.core.model_dir import MODEL_FILE, REFERENCE_FILE
 
-    if card_json is None:
-        raise InvalidParameterError(
-            "registration needs the card's JSON (write_model_card's card_json) to name the version"
-        )
+    if alias not in (None, CHALLENGER):
+        raise InvalidParameterError(f"a pipeline registers a candidate or the challenger, never {alias!r}")
     verdict = Verdict.from_dict(card_json)
     extra = {k: v for k, v in files.items() if k == REFERENCE_FILE}
     extra.update({HUMAN_FILES[k]: text.encode("utf-8") for k, text in human_texts.items() if text.strip()})
+    if predictions is not None:
+        extra[PREDICTION_FILE] = predictions
     entry = registry.register(
         meta["name"],
         model=files[MODEL_FILE],
         model_card=card_text,
-        metadata={**meta, "launched_by": launched_by, "run_id": run_id},
+        metadata={**meta, "launched_by": launched_by, "run_id": run_id, SETTINGS_KEY: dict(settings or {})},
         verdict=verdict,  # signed into the version: serving refuses one whose gates did not pass
         extra=extra,
         card_files=card_files(card_json),

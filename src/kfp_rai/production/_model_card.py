@@ -15,6 +15,7 @@ from typing import Any
 from kfp_rai.core.report import Bullets, Figure, Report, Section, Table, findings_section
 from kfp_rai.core.verdict import Finding, GateStatus, Verdict
 from kfp_rai.errors import IntegrityError
+from kfp_rai.production._card_challenger import challenger_sections
 
 _EXPLAINABILITY_RULES = "explainability."
 
@@ -36,6 +37,8 @@ class ModelCard(Report):
     explanation: dict[str, Any]
     lineage: dict[str, Any]
     datasheet: dict[str, Any] | None = None
+    refresh: dict[str, Any] | None = None  # a challenger's: the refresh that made it
+    comparison: dict[str, Any] | None = None  # a challenger's: against the champion on the same rows
 
     @property
     def eligible(self) -> bool:
@@ -359,6 +362,7 @@ class ModelCard(Report):
         changed = self.changed_settings()
         return [
             Section("Gates", (gates,)),
+            *challenger_sections(self.refresh, self.comparison),
             Section(
                 "Policy exceptions",
                 (
@@ -429,17 +433,21 @@ def production_gate(
     training: Mapping[str, Any],
     validation: Mapping[str, Any],
     explanation: Mapping[str, Any],
+    comparison: Mapping[str, Any] | None = None,
 ) -> Verdict:
     """The production gate: one finding per gate before it, and the decision to register or not.
 
     ``training`` is the training verdict the model's metadata records; a model without one is not
     judged. The validation verdict normally holds the explanation's findings (the validation stage
     judges reliance on sensitive features); if it was judged without them, the explanation gate is
-    checked here on its own, so no wiring can skip it.
+    checked here on its own, so no wiring can skip it. A challenger's ``comparison`` with the
+    champion is its non-regression gate.
     """
     gates = [("discovery", discovery), ("training", training), ("validation", validation)]
     if not any(f.rule.startswith(_EXPLAINABILITY_RULES) for f in _verdict(validation).findings):
         gates.append(("explainability", explanation))
+    if comparison is not None:
+        gates.append(("non-regression", comparison))
     findings = []
     for name, report in gates:
         verdict = _verdict(report)
@@ -473,6 +481,8 @@ def build_model_card(
     explanation: Mapping[str, Any],
     intended_use: str,
     datasheet: Mapping[str, Any] | None = None,
+    refresh: Mapping[str, Any] | None = None,
+    comparison: Mapping[str, Any] | None = None,
 ) -> ModelCard:
     """Assemble a card from the stage reports (their JSON) and the model's metadata.
 
@@ -480,7 +490,9 @@ def build_model_card(
     discovery gate is the datasheet's verdict and the card describes the data from it.
 
     The card's verdict is :func:`production_gate`: eligible for registration only when every gate
-    passed or recorded a warning; a blocked card names each gate that blocked it and why.
+    passed or recorded a warning; a blocked card names each gate that blocked it and why. A
+    challenger's card also says why it exists (``refresh``) and how it compares with the champion
+    (``comparison``, its non-regression gate).
     """
     details = {
         "name": model_name,
@@ -503,6 +515,7 @@ def build_model_card(
             model_metadata.get("training_verdict", {}),
             validation,
             explanation,
+            comparison,
         ),
         model_name=model_name,
         details=details,
@@ -513,4 +526,6 @@ def build_model_card(
         explanation=dict(explanation),
         lineage=lineage,
         datasheet=dict(datasheet) if datasheet is not None else None,
+        refresh=dict(refresh) if refresh is not None else None,
+        comparison=dict(comparison) if comparison is not None else None,
     )

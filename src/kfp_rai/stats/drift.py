@@ -110,8 +110,8 @@ def ks_from_sketches(reference: Any, current: Any) -> float | None:
     sketches' rank errors added (about 2.6% at k = 200; measured in benchmarks/RESULTS.md). No
     p-value: at a million rows that error alone would be "significant", so one would mislead.
     """
-    if reference.is_empty() or current.is_empty():
-        return None
+    if reference is None or current is None or reference.is_empty() or current.is_empty():
+        return None  # a summary without a sketch (serving's traffic windows keep no values)
     points = np.unique(np.concatenate([reference.get_quantiles(_GRID), current.get_quantiles(_GRID)]))
     f_ref = np.asarray(reference.get_cdf(points, True), dtype=float)[:-1]
     f_cur = np.asarray(current.get_cdf(points, True), dtype=float)[:-1]
@@ -120,7 +120,7 @@ def ks_from_sketches(reference: Any, current: Any) -> float | None:
 
 def wasserstein_from_sketches(reference: Any, current: Any) -> float | None:
     """The 1-Wasserstein distance (integral of the quantile functions' gap) from two KLL sketches."""
-    if reference.is_empty() or current.is_empty():
+    if reference is None or current is None or reference.is_empty() or current.is_empty():
         return None
     ranks = (np.arange(2000) + 0.5) / 2000
     gap = np.asarray(reference.get_quantiles(ranks), dtype=float) - np.asarray(

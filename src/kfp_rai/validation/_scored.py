@@ -67,37 +67,49 @@ def count_scored(source: Source, columns: ScoredColumns) -> dict[str, GroupCount
     data.require(needed, "scored data")
     totals: dict[str, GroupCounts] = {}
     for batch in data.read(list(dict.fromkeys(needed))):
-        y = _positive(batch.column(columns.target), columns.positive_label, columns.target)
-        pred = _positive(batch.column(columns.prediction), columns.positive_label, columns.prediction)
-        scores = None
-        if columns.score:
-            try:
-                scores = pc.cast(batch.column(columns.score), pa.float64()).to_numpy(zero_copy_only=False)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise DataValidationError(f"column {columns.score!r} must hold probabilities, not text") from exc
-        coded = {a: group_codes(batch.column(a)) for a in columns.sensitive}
-        per = dict(coded)
-        if len(columns.sensitive) > 1:  # intersection: the combinations present, never their full product
-            combined = np.zeros(batch.num_rows, dtype=np.int64)
-            for a in columns.sensitive:
-                combined = combined * len(coded[a][1]) + coded[a][0]
-            present, codes = np.unique(combined, return_inverse=True)
-            labels = []
-            for value in present.tolist():
-                parts = []
-                for a in reversed(columns.sensitive):
-                    value, at = divmod(value, len(coded[a][1]))
-                    parts.append(coded[a][1][at])
-                labels.append(INTERSECTION_SEP.join(reversed(parts)))
-            per[intersection_name(list(columns.sensitive))] = (codes.reshape(-1), labels)
-        per[OVERALL] = (np.zeros(batch.num_rows, dtype=np.int64), [OVERALL])
-        for name, (codes, labels) in per.items():
-            try:
-                part = GroupCounts.from_codes(name, codes, labels, y, pred, scores)
-            except DataValidationError as exc:
-                raise DataValidationError(f"column {columns.score!r}: {exc}") from exc
-            totals[name] = totals[name].merge(part) if name in totals else part
+        add_counts(totals, count_batch(batch, columns))
     return totals  # empty for a data set (or partition) without rows; judge_scored refuses that
+
+
+def add_counts(totals: dict[str, GroupCounts], part: Mapping[str, GroupCounts]) -> None:
+    """Fold one batch's counts into the running totals (exact)."""
+    for name, counts in part.items():
+        totals[name] = totals[name].merge(counts) if name in totals else counts
+
+
+def count_batch(batch: pa.RecordBatch | pa.Table, columns: ScoredColumns) -> dict[str, GroupCounts]:
+    """One batch's counts per attribute, their intersection and :data:`OVERALL`."""
+    y = _positive(batch.column(columns.target), columns.positive_label, columns.target)
+    pred = _positive(batch.column(columns.prediction), columns.positive_label, columns.prediction)
+    scores = None
+    if columns.score:
+        try:
+            scores = pc.cast(batch.column(columns.score), pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise DataValidationError(f"column {columns.score!r} must hold probabilities, not text") from exc
+    coded = {a: group_codes(batch.column(a)) for a in columns.sensitive}
+    per = dict(coded)
+    if len(columns.sensitive) > 1:  # intersection: the combinations present, never their full product
+        combined = np.zeros(batch.num_rows, dtype=np.int64)
+        for a in columns.sensitive:
+            combined = combined * len(coded[a][1]) + coded[a][0]
+        present, codes = np.unique(combined, return_inverse=True)
+        labels = []
+        for value in present.tolist():
+            parts = []
+            for a in reversed(columns.sensitive):
+                value, at = divmod(value, len(coded[a][1]))
+                parts.append(coded[a][1][at])
+            labels.append(INTERSECTION_SEP.join(reversed(parts)))
+        per[intersection_name(list(columns.sensitive))] = (codes.reshape(-1), labels)
+    per[OVERALL] = (np.zeros(batch.num_rows, dtype=np.int64), [OVERALL])
+    out: dict[str, GroupCounts] = {}
+    for name, (codes, labels) in per.items():
+        try:
+            out[name] = GroupCounts.from_codes(name, codes, labels, y, pred, scores)
+        except DataValidationError as exc:
+            raise DataValidationError(f"column {columns.score!r}: {exc}") from exc
+    return out
 
 
 def group_codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
