@@ -1,6 +1,11 @@
 """Load and fault figures for `kfp-rai serve` on loopback, side by side with the server it replaced.
 
     python benchmarks/bench_serving.py [--seconds 60] [--clients 8] [--old-commit a749220] [--output FILE]
+    python benchmarks/bench_serving.py --traffic [--seconds 30] [--output benchmarks/TRAFFIC.md]
+
+``--traffic`` measures what the traffic summaries cost: the same server with and without them
+(``--traffic-window-minutes 0``), V1 and V2, one row per request, interleaved runs (off, on, off,
+on) so that a slow moment of the machine does not land on one side only.
 
 For each server and request size (1 row, 100 rows) it runs ``--clients`` closed-loop clients (each
 sends its next request when the last one is answered, over a kept-alive connection where the
@@ -57,22 +62,28 @@ class Result:
 def _model(base: Path) -> tuple[str, dict]:
     """A registered, servable version of a model trained on the bundled Adult data, and one row."""
     from kfp_rai.core.bundled import load_bundled
-    from kfp_rai.core.model_dir import model_bytes
+    from kfp_rai.core.model_dir import REFERENCE_FILE, model_bytes
     from kfp_rai.core.signing import ensure_local_keys
     from kfp_rai.core.verdict import GateStatus, Verdict
-    from kfp_rai.production import ModelRegistry
+    from kfp_rai.production import ModelRegistry, approve
+    from kfp_rai.refresh import reference_summary
     from kfp_rai.training import train_model
 
     ensure_local_keys()
     data = load_bundled("adult").sample(5000, random_state=0)
     model, summary = train_model(data, target="income", positive_label=">50K", sensitive_features=["sex", "race"])
-    entry = ModelRegistry(str(base / "registry")).register(
+    registry = ModelRegistry(str(base / "registry"))
+    reference = reference_summary(data, columns=list(data.columns))  # served traffic is counted over its bins
+    entry = registry.register(
         "adult-income",
         model=model_bytes(model),
         model_card="# benchmark model",
         metadata={**asdict(summary), "decision_threshold": 0.5},
         verdict=Verdict(GateStatus.PASSED, "benchmark"),
+        extra={REFERENCE_FILE: json.dumps(reference.to_dict()).encode()},
+        launched_by="benchmark",
     )
+    approve(registry, "adult-income", entry.version, by="benchmark reviewer", note="benchmark")
     row = data[list(summary.features)].iloc[0].to_dict()
     return entry.uri, {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
 
@@ -80,12 +91,22 @@ def _model(base: Path) -> tuple[str, dict]:
 class Server:
     """One `kfp-rai serve` process (new or old) on a free loopback port."""
 
-    def __init__(self, kind: str, model_uri: str, base: Path, old_src: Path | None, *, new_log: bool = True):
+    def __init__(
+        self,
+        kind: str,
+        model_uri: str,
+        base: Path,
+        old_src: Path | None,
+        *,
+        new_log: bool = True,
+        extra: tuple[str, ...] = (),
+        protocol: str = "v1",
+    ):
         self.kind, self.base = kind, base
         self.log = base / f"{kind}-audit.jsonl"
         env = {**os.environ, "KFP_RAI_AUDIT_KEY": AUDIT_KEY, "KFP_RAI_SERVING_TOKEN": TOKEN}
         args = ["serve", "--model-uri", model_uri, "--port", "0", "--state-dir", str(base / f"{kind}-state")]
-        args += ["--audit-log", str(self.log)] + (["--new-audit-log"] if new_log else [])
+        args += ["--audit-log", str(self.log)] + (["--new-audit-log"] if new_log else []) + list(extra)
         if kind == "old":
             assert old_src is not None
             env["PYTHONPATH"] = str(old_src)  # the old tree's kfp_rai comes first on the path
@@ -100,7 +121,11 @@ class Server:
                 f"{kind} server did not start: {line}{self.proc.stderr.read() if self.proc.stderr else ''}"
             )
         self.port = int(re.search(r"on http://[\d.]+:(\d+)", line).group(1))  # type: ignore[union-attr]
-        self.path = "/v1/models/adult-income:predict" if kind == "new" else "/v1/predict"
+        self.protocol = protocol
+        if kind == "old":
+            self.path = "/v1/predict"
+        else:
+            self.path = "/v1/models/adult-income:predict" if protocol == "v1" else "/v2/models/adult-income/infer"
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -114,7 +139,7 @@ class Server:
 def load(
     server: Server, row: dict, rows: int, clients: int, seconds: float, stop: threading.Event | None = None
 ) -> Result:
-    body = json.dumps({"instances": [row] * rows}).encode()
+    body = json.dumps(_body(row, rows, server.protocol)).encode()
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
     latencies: list[list[float]] = [[] for _ in range(clients)]
     macs: list[list[str]] = [[] for _ in range(clients)]
@@ -133,7 +158,8 @@ def load(
                 data = response.read()
                 if response.status == 200:
                     latencies[i].append(time.perf_counter() - started)
-                    macs[i].append(json.loads(data)["audit"])
+                    answer = json.loads(data)
+                    macs[i].append(answer["audit"] if "audit" in answer else answer["parameters"]["audit"])
                 else:
                     errors[i] += 1
                 if response.getheader("connection", "").lower() == "close" or response.version == 10:
@@ -159,6 +185,69 @@ def load(
     q = statistics.quantiles(flat, n=100) if len(flat) >= 2 else [float("nan")] * 99
     answered = [m for per_client in macs for m in per_client]
     return Result(server.kind, rows, elapsed, len(flat), sum(errors), q[49] * 1000, q[98] * 1000, answered)
+
+
+def _body(row: dict, rows: int, protocol: str) -> dict:
+    if protocol == "v1":
+        return {"instances": [row] * rows}
+    types = {bool: "BOOL", int: "FP64", float: "FP64", str: "BYTES"}
+    return {
+        "inputs": [
+            {"name": k, "shape": [rows], "datatype": types.get(type(v), "BYTES"), "data": [v] * rows}
+            for k, v in row.items()
+        ]
+    }
+
+
+def traffic_cost(model_uri: str, row: dict, base: Path, clients: int, seconds: float) -> list[str]:
+    """Throughput and p99 with and without the traffic summaries, V1 and V2, runs interleaved."""
+    from importlib.metadata import version
+
+    runs: dict[tuple[str, str], list[Result]] = {}
+    for round_ in range(2):
+        for protocol in ("v1", "v2"):
+            for traffic in ("off", "on"):
+                where = base / f"traffic-{protocol}-{traffic}-{round_}"
+                where.mkdir()
+                extra = ("--traffic-window-minutes", "0") if traffic == "off" else ("--traffic-dir", str(where / "t"))
+                server = Server("new", model_uri, where, None, extra=extra, protocol=protocol)
+                try:
+                    load(server, row, 1, 1, 1.0)  # warm-up, not counted
+                    result = load(server, row, 1, clients, seconds)
+                finally:
+                    server.stop()
+                runs.setdefault((protocol, traffic), []).append(result)
+                print(f"{protocol} traffic {traffic}: {result.rps:8.1f} req/s  p99 {result.p99_ms:6.1f} ms", flush=True)
+    lines = [
+        "# What the traffic summaries cost (loopback)",
+        "",
+        f"`python benchmarks/bench_serving.py --traffic --seconds {seconds:g} --clients {clients}` on "
+        f"{platform.machine()} with {os.cpu_count()} CPUs, Python {platform.python_version()}, kserve "
+        f"{version('kserve')}, uvicorn {version('uvicorn')}; one row per request, two interleaved rounds per "
+        "setting (off, on, off, on), each its own server process. Server and clients share the CPUs.",
+        "",
+        "| protocol | traffic summaries | requests/s (rounds) | p99 ms (rounds) | requests/s vs off |",
+        "|---|---|---|---|---|",
+    ]
+    verdicts = []
+    for protocol in ("v1", "v2"):
+        off = statistics.mean(r.rps for r in runs[(protocol, "off")])
+        for traffic in ("off", "on"):
+            rs = runs[(protocol, traffic)]
+            mean = statistics.mean(r.rps for r in rs)
+            lines.append(
+                f"| {protocol.upper()} | {traffic} | {mean:.1f} ({', '.join(f'{r.rps:.0f}' for r in rs)}) | "
+                f"{statistics.mean(r.p99_ms for r in rs):.1f} ({', '.join(f'{r.p99_ms:.1f}' for r in rs)}) | "
+                f"{mean / off:.3f} |"
+            )
+        on = statistics.mean(r.rps for r in runs[(protocol, "on")])
+        p99 = statistics.mean(r.p99_ms for r in runs[(protocol, "on")])
+        cost = 1 - on / off
+        verdicts.append(
+            f"- {protocol.upper()}: throughput cost {cost:+.1%} (target <= 5%: {'met' if cost <= 0.05 else 'NOT met'});"
+            f" p99 with summaries {p99:.1f} ms (target < 50 ms: {'met' if p99 < 50 else 'NOT met'})"
+        )
+    return [*lines, "", *verdicts, ""]
 
 
 def audit_check(log: Path, answered: list[str]) -> str:
@@ -192,6 +281,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--old-commit", default="a749220", help="the last commit with the http.server app")
     parser.add_argument("--output", type=Path, help="also write the report (Markdown) here")
+    parser.add_argument("--traffic", action="store_true", help="measure the traffic summaries' cost instead")
     args = parser.parse_args()
 
     base = Path(tempfile.mkdtemp(prefix="kfp-rai-bench-serving-"))
@@ -199,6 +289,15 @@ def main() -> int:
     for var in ("KFP_RAI_SIGNING_KEY", "KFP_RAI_SIGNING_KEY_FILE", "KFP_RAI_VERIFY_KEY", "KFP_RAI_VERIFY_KEY_FILE"):
         os.environ.pop(var, None)
     model_uri, row = _model(base)
+    if args.traffic:
+        gc.collect()
+        gc.freeze()
+        report = "\n".join(traffic_cost(model_uri, row, base, args.clients, args.seconds))
+        print()
+        print(report)
+        if args.output:
+            args.output.write_text(report, encoding="utf-8")
+        return 0
     old_src = old_tree(args.old_commit, base / "old") if args.old_commit else None
     # This process trained a model (pandas, sklearn in memory): a full garbage collection here would
     # pause the clients for tens of ms and be counted as server latency. Out of its sight, it cannot.

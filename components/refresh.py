@@ -285,6 +285,8 @@ def monitor_model(
     registry_uri: str = "",
     seed: int = 0,
     window_time: str = "",
+    labels: str = "",
+    audit_log: str = "",
 ) -> NamedTuple(
     "MonitorOutputs", status=str, passed=bool, reason=str, drift_detected=bool, retrain=bool, training_data=str
 ):
@@ -298,12 +300,17 @@ def monitor_model(
 
     Args:
         champion: The verified champion (from resolve_champion).
-        current_data: The current data: a .csv/.parquet file, a directory of parquet partitions, or bundled:...
+        current_data: The current data: a .csv/.parquet file, a directory of parquet partitions (local or
+            s3://...), bundled:..., or a directory of serving's traffic summaries (keyed with the audit key).
         policy: Policy text or URI (resolve_champion's: the champion's own unless one was given).
         sensitive_features: The sensitive attributes the champion was judged on.
         registry_uri: The registry, for the cooldown (a challenger awaiting a decision).
         seed: Random seed of the bootstrap.
         window_time: The refresh's point in time (from resolve_champion).
+        labels: Late labels of served requests (a file with id, label and optionally the sensitive attributes),
+            with traffic summaries as the current data: joined by the pseudonymized request id with the scores
+            the audit log holds.
+        audit_log: The serving audit log those scores are in (verified first).
 
     Returns:
         status: The refresh verdict: passed (nothing triggered), warning (a trigger fired), failed (the champion
@@ -327,7 +334,7 @@ def monitor_model(
     found = Champion.from_dir(champion.path, dict(champion.metadata))
     result = monitor_champion(
         found, current_data, rules, sensitive=sensitive_features, registry_uri=registry_uri, seed=seed,
-        window_time=window_time,
+        window_time=window_time, labels=labels, audit_log=audit_log,
     )  # fmt: skip
     write_report(result, model_subject(found.meta, rules.sha256, found.version), report.path, report_html.path)
     for name, value in loggable_metrics(report_metrics(result)).items():

@@ -101,6 +101,8 @@ def lifecycle_pipeline(
             launched_by=launched_by,
             notify_url="",
             fail_when_blocked=fail_when_blocked,
+            labels="",
+            audit_log="",
         )
 
     build_and_judge(

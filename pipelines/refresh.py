@@ -8,7 +8,15 @@ the recurring run of `kfp-rai schedule --pipeline refresh`.
 from kfp import dsl
 
 from kfp_rai.components import combine_datasets, monitor_model, resolve_champion
-from kfp_rai.pipelines.stages import KFP_STORE_REGISTRY, build_and_judge, hmac_key, load, resources, verifies
+from kfp_rai.pipelines.stages import (
+    KFP_STORE_REGISTRY,
+    audit_key,
+    build_and_judge,
+    hmac_key,
+    load,
+    resources,
+    verifies,
+)
 
 
 @dsl.pipeline(name="kfp-rai-refresh")
@@ -25,6 +33,8 @@ def refresh_pipeline(
     launched_by: str = "",
     notify_url: str = "",
     fail_when_blocked: bool = False,
+    labels: str = "",
+    audit_log: str = "",
 ):
     """Responsible-AI refresh: the model the registry's alias names (production) against the current data
     — drift of its inputs and of its predictions and, where the data carries labels, its performance and
@@ -47,6 +57,9 @@ def refresh_pipeline(
         launched_by: Who launched this run (recorded on a challenger's registration).
         notify_url: A webhook told when a challenger awaits a decision; empty: the policy's refresh.notify_url.
         fail_when_blocked: True makes a challenger the gates block fail the run.
+        labels: Late labels of served requests (id, label, optionally the sensitive attributes), with serving's
+            traffic summaries as current_data: the served model's performance and fairness on them.
+        audit_log: The serving audit log holding the scores those labels are joined with.
     """
     champion = resolve_champion(
         registry_uri=registry_uri,
@@ -70,8 +83,11 @@ def refresh_pipeline(
             registry_uri=registry_uri,
             seed=seed,
             window_time=settings["window_time"],
+            labels=labels,
+            audit_log=audit_log,
         )
-        verifies(resources(monitored)).set_caching_options(False)
+        # serving's traffic summaries and late labels are read with its audit and pseudonymization keys
+        audit_key(hmac_key(verifies(resources(monitored)))).set_caching_options(False)
         with dsl.If(monitored.outputs["retrain"] == True, name="challenger-trained"):  # noqa: E712
             schema = dict(
                 target=settings["target"],

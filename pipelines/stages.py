@@ -97,6 +97,17 @@ def hmac_key(task):
     return task.set_caching_options(False)
 
 
+AUDIT_SECRET = "kfp-rai-audit"  # nosec B105  # a Secret's name, not a secret
+
+
+def audit_key(task):
+    """The serving audit key (optional: only a refresh reading serving's traffic summaries needs it)."""
+    kubernetes.use_secret_as_env(
+        task, secret_name=AUDIT_SECRET, secret_key_to_env={"audit-key": "KFP_RAI_AUDIT_KEY"}, optional=True
+    )
+    return task
+
+
 def load(**kwargs):
     """load_dataset with retries (storage hiccups), no cache (the same path may hold new data) and
     the pseudonymization key."""

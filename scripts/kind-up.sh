@@ -82,11 +82,15 @@ kubectl -n kfp-rai create secret generic kfp-rai-verify-key --dry-run=client -o 
   --from-file=verify-key.pem=<(printf '%s' "$verify_public" | base64 -d) \
   --from-file=decision-verify-key.pem=<(printf '%s' "$decision_public" | base64 -d) | kubectl apply -f - >/dev/null
 unset decision_public verify_public
-# The audit key of the serving app (its logs are chained with it); kept if it exists.
+# The audit key of the serving app (its logs and traffic summaries are keyed with it); kept if it exists.
+# The refresh runs read the traffic summaries: the same key in the runs' namespace.
 if ! kubectl -n kfp-rai get secret kfp-rai-audit >/dev/null 2>&1; then
   python3 -c 'import secrets; print(secrets.token_hex(32), end="")' |
     kubectl -n kfp-rai create secret generic kfp-rai-audit --from-file=audit-key=/dev/stdin >/dev/null
 fi
+kubectl -n kfp-rai get secret kfp-rai-audit -o jsonpath='{.data.audit-key}' | base64 -d |
+  kubectl -n kubeflow create secret generic kfp-rai-audit --from-file=audit-key=/dev/stdin \
+    --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 
 # The bearer token callers of the served model present; kept if it exists, never printed.
 if ! kubectl -n kfp-rai get secret kfp-rai-serving-token >/dev/null 2>&1; then

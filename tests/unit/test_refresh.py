@@ -276,3 +276,86 @@ def test_current_data_in_an_object_store_is_read_as_a_local_file_is(s3, champion
     remote = measure_data(f"s3://mlpipeline/current?{s3}", champion, SENSITIVE)
     local = measure_data(current, champion, SENSITIVE)
     assert remote.predictions == local.predictions and remote.labelled_rows == 3000
+
+
+def test_serving_traffic_is_summarized_per_window_without_a_raw_value(champion, adult, tmp_path):
+    from kfp_rai.refresh._traffic import TrafficRecorder, merge_windows, read_windows
+
+    key = b"audit-key-for-the-traffic-test-01"
+    features = list(champion.meta["features"])
+    recorder = TrafficRecorder(champion.reference, features, 0.5, tmp_path, key, champion.meta, window_seconds=3600)
+    rows = adult.sample(500, random_state=5)
+    instances = [
+        {f: (None if v != v else v) for f, v in zip(features, values, strict=True)}
+        for values in rows[features].itertuples(index=False)
+    ]
+    scores = champion.estimator().predict_proba(rows[features])[:, 1]
+    recorder.add(instances[:200], scores[:200], [[] for _ in range(200)])
+    recorder.add(instances[200:], scores[200:], [["age outside training range [17, 90]"]] * 300)
+    path = recorder.close()
+    text = path.read_text()
+    for column in ("workclass", "occupation"):  # categories are the reference's bins; no request's own value
+        assert all(
+            str(v) not in text
+            for v in set(rows[column].dropna()) - set(champion.reference.columns[column].bins.categories)
+        )
+    body = json.loads(text)
+    assert body["rows"] == 500 and body["alerts"] == {"age: out of range": 300}
+    windows = read_windows(tmp_path, key, champion.meta["sha256"])
+    inputs, predictions, span = merge_windows(windows)
+    assert predictions == PredictionSummary.of(scores, 0.5) and span["windows"] == 1
+    # The same counts as a streamed pass over the same rows (the bins are the champion's).
+    direct = measure_data(pa.Table.from_pandas(rows, preserve_index=False), champion, SENSITIVE).inputs
+    for column in features:
+        assert inputs.columns[column].counts.tolist() == direct.columns[column].counts.tolist(), column
+    edited = json.loads(text)
+    edited["rows"] = 5
+    path.write_text(json.dumps(edited))
+    with pytest.raises(Exception, match="fails its check with the audit key"):
+        read_windows(tmp_path, key, champion.meta["sha256"])
+    with pytest.raises(Exception, match="holds no traffic summary of this model version"):
+        read_windows(tmp_path / "nowhere", key, champion.meta["sha256"])
+
+
+def test_late_labels_are_joined_with_the_verified_trail_by_pseudonymized_id(champion, adult, tmp_path):
+    from kfp_rai.discovery import pseudonym
+    from kfp_rai.errors import IntegrityError
+    from kfp_rai.refresh._monitor import model_input
+    from kfp_rai.refresh._traffic import late_labels
+    from kfp_rai.serving import AuditLog
+
+    audit_key, hmac_key = b"audit-key-for-the-late-labels-test", b"pseudonymization-key-of-serving"
+    rows = adult.sample(400, random_state=7).reset_index(drop=True)
+    features = list(champion.meta["features"])
+    # scored as served: a missing category is None (JSON null), as measure_data reads it
+    served = model_input(pa.RecordBatch.from_pandas(rows[features], preserve_index=False), features)
+    scores = champion.estimator().predict_proba(served)[:, 1]
+    log = AuditLog(tmp_path / "audit.jsonl", key=audit_key, create=True)
+    ids = [f"req-{i}" for i in range(len(rows))]
+    for start in range(0, 300, 100):  # 300 served by this version, in three batches
+        log.append({"event": "predict", "model_sha256": champion.meta["sha256"],
+                    "ids": ["hmac:" + pseudonym(i, hmac_key) for i in ids[start : start + 100]],
+                    "predictions": [[float(s), "x"] for s in scores[start : start + 100]]})  # fmt: skip
+    log.append({"event": "predict", "model_sha256": "another-version",  # served by another version: not counted
+                "ids": ["hmac:" + pseudonym(i, hmac_key) for i in ids[300:]], "predictions": [[0.9, "x"]] * 100})  # fmt: skip
+    log.close()
+    labels = rows[["income", "sex"]].rename(columns={"income": "label"}).assign(id=ids)
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    model = {**champion.meta}
+    counts, matched = late_labels(str(tmp_path / "audit.jsonl"), str(tmp_path / "labels.csv"), model=model,
+                                  sensitive=SENSITIVE, audit_key=audit_key, hmac_key=hmac_key)  # fmt: skip
+    assert matched == {"labels": 400, "matched": 300, "sensitive": 1}  # race was not provided
+    # The same per-group counts as the champion scored on those 300 labelled rows directly.
+    direct = measure_data(rows.iloc[:300], champion, SENSITIVE)
+    assert counts["sex"].labels == direct.counts["sex"].labels
+    assert np.array_equal(counts["sex"].cells, direct.counts["sex"].cells)
+    assert np.array_equal(counts["sex"].scores, direct.counts["sex"].scores)
+    # Labels keyed with another pseudonymization key match nothing; an edited trail is refused whole.
+    assert late_labels(str(tmp_path / "audit.jsonl"), str(tmp_path / "labels.csv"), model=model, sensitive=SENSITIVE,
+                       audit_key=audit_key, hmac_key=b"not-the-serving-key-0123")[1]["matched"] == 0  # fmt: skip
+    lines = (tmp_path / "audit.jsonl").read_text().splitlines()
+    lines[2] = lines[2].replace('"x"', '"y"', 1)
+    (tmp_path / "audit.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(IntegrityError, match="does not verify"):
+        late_labels(str(tmp_path / "audit.jsonl"), str(tmp_path / "labels.csv"), model=model, sensitive=SENSITIVE,
+                    audit_key=audit_key, hmac_key=hmac_key)  # fmt: skip

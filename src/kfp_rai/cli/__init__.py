@@ -99,6 +99,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     run.add_argument("--notify-url", metavar="URL", help="refresh: a webhook told when a challenger awaits a decision")
     run.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="refresh: late labels (id, label, optionally sensitive attributes) of what serving scored; --data is "
+        "then its traffic directory",
+    )
+    run.add_argument("--audit-log", metavar="FILE", help="refresh: the serving audit log the --labels are joined with")
+    run.add_argument(
         "--pseudonymize",
         action="append",
         metavar="COL",

@@ -33,7 +33,7 @@ def _absolute(value: str) -> str:
 
 _LIFECYCLE_ONLY = ("current", "target", "positive_label", "sensitive", "reviewer", "model_name", "intended_use",
                    "test_size", "pseudonymize", "deploy")  # fmt: skip
-_REFRESH_ONLY = ("model", "alias", "notify_url")
+_REFRESH_ONLY = ("model", "alias", "notify_url", "labels", "audit_log")
 
 
 def _refuse_others(args: argparse.Namespace, names: tuple[str, ...], pipeline: str) -> None:
@@ -80,6 +80,7 @@ def preflight_refresh(args: argparse.Namespace) -> dict[str, Any]:
     the current data can be read; every file given is valid."""
     from kfp_rai.production import ModelRegistry, validate_model_name
     from kfp_rai.refresh import resolve_champion
+    from kfp_rai.refresh._monitor import is_traffic
     from kfp_rai.stats.stream import open_batches
 
     if not args.model:
@@ -92,14 +93,28 @@ def preflight_refresh(args: argparse.Namespace) -> dict[str, Any]:
     data = args.data or (DEFAULT_CURRENT if args.model == "adult-income" else None)
     if data is None:
         raise RAIError("kfp-rai run refresh needs the current data: --data FILE (a .csv/.parquet or a directory)")
-    current = open_batches(_absolute(data) if not data.startswith("bundled:") else data)
-    features = [f for f in champion.meta["features"] if f not in current.schema.names]
-    if features:
-        raise RAIError(f"--data {data}: lacks the model's inputs {features}: the champion cannot score it")
+    data = _absolute(data)
+    if is_traffic(data):
+        from kfp_rai.refresh._traffic import read_windows
+        from kfp_rai.serving import audit_key_from_env
+
+        key = audit_key_from_env()
+        if key is None:
+            raise RAIError("--data is serving's traffic: set KFP_RAI_AUDIT_KEY_FILE to the audit key it was keyed with")
+        read_windows(Path(data), key, str(champion.meta["sha256"]))  # verified before anything runs
+        if args.labels and not args.audit_log:
+            raise RAIError("--labels are joined with the scores in serving's audit log: give --audit-log FILE too")
+    else:
+        if args.labels or args.audit_log:
+            raise RAIError("--labels and --audit-log go with serving's traffic directory as --data")
+        current = open_batches(data)
+        features = [f for f in champion.meta["features"] if f not in current.schema.names]
+        if features:
+            raise RAIError(f"--data {data}: lacks the model's inputs {features}: the champion cannot score it")
     texts = _human_texts(args)
     return {
         "model_name": args.model,
-        "current_data": _absolute(data),
+        "current_data": data,
         "registry_uri": str(registry),
         "alias": args.alias or "production",
         "version": "",
@@ -108,6 +123,8 @@ def preflight_refresh(args: argparse.Namespace) -> dict[str, Any]:
         "launched_by": launched_by(args.launched_by),
         "notify_url": args.notify_url or "",
         "fail_when_blocked": args.fail_when_blocked,
+        "labels": _absolute(args.labels) if args.labels else "",
+        "audit_log": _absolute(args.audit_log) if args.audit_log else "",
     }
 
 

@@ -54,6 +54,12 @@ def _positive(value: str) -> int:
     return int(value)
 
 
+def _non_negative(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number >= 0")
+    return int(value)
+
+
 def _port(value: str) -> int:
     if not value.isdigit() or not 0 <= int(value) <= 65535:
         raise argparse.ArgumentTypeError(f"{value!r} is not a port number (0-65535)")
@@ -123,6 +129,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     print(warning, file=sys.stderr, flush=True)
             service = ModelService(
                 served,
+                traffic=_traffic(args, served, audit_key or DEVELOPMENT_KEY),
                 audit=audit,
                 state_dir=args.state_dir,
                 hmac_key=key,
@@ -155,6 +162,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
     return EXIT_OK
+
+
+def _traffic(args: argparse.Namespace, served: Any, key: bytes) -> Any:
+    """What the server saw, per window, counted over the version's reference bins and keyed like
+    the audit trail (the refresh reads the directory); none for a version without a reference."""
+    import json
+
+    from kfp_rai.refresh._traffic import TrafficRecorder
+    from kfp_rai.serving import safe_state_dir
+    from kfp_rai.stats.summary import DataSummary
+
+    if served.reference is None or args.traffic_window_minutes == 0:
+        return None
+    directory = Path(args.traffic_dir) if args.traffic_dir else safe_state_dir(args.state_dir) / "traffic"
+    return TrafficRecorder(
+        DataSummary.from_dict(json.loads(served.reference)),
+        served.meta["features"],
+        float(served.meta.get("decision_threshold", 0.5)),
+        directory,
+        key,
+        served.meta,
+        window_seconds=args.traffic_window_minutes * 60,
+    )
 
 
 def _unapproved(model_uri: str, why: str) -> str:
@@ -255,8 +285,8 @@ def add_serving_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
         "--alias", choices=["production", "challenger"], help="which alias of --model (default production)"
     )
     srv.add_argument("--version", metavar="N", help="a version of --model instead of an alias")
-    srv.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 in a container)")
-    srv.add_argument("--port", type=_port, default=8080, help="port (0: any free one)")
+    srv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 in a container)")
+    srv.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0: any free one)")
     srv.add_argument(
         "--audit-log",
         metavar="FILE",
@@ -278,6 +308,18 @@ def add_serving_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
         "--allow-unregistered",
         action="store_true",
         help="development only: serve a model that is not a registry version whose gates passed",
+    )
+    srv.add_argument(
+        "--traffic-dir",
+        metavar="DIR",
+        help="where to write what was served, per window, without raw values (default: <state dir>/traffic); "
+        "kfp-rai run refresh --data DIR reads it",
+    )
+    srv.add_argument(
+        "--traffic-window-minutes",
+        type=_non_negative,
+        default=60,
+        help="minutes per traffic summary window (default 60; 0: write none)",
     )
     srv.add_argument(
         "--allow-unapproved",

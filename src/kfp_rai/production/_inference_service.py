@@ -165,6 +165,9 @@ def render_inference_service(
             "--audit-checkpoints",
             f"{STATE}/checkpoints/audit-{{start}}.jsonl.checkpoints",
             "--new-audit-log",
+            # what it served, per hour, without raw values: the refresh pipeline's current data
+            "--traffic-dir",
+            f"{STATE}/traffic",
         ],
         env=env,
         ports=[k8s.V1ContainerPort(name="http1", container_port=PORT, protocol="TCP")],

@@ -5,6 +5,7 @@ labels exist, its performance and per-group fairness on the new rows with interv
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -148,3 +149,58 @@ def champion_performance(measured: Measured, policy: Policy, seed: int) -> Valid
         return None
     columns = ScoredColumns("y", PREDICTION, measured.sensitive, SCORE, None)
     return judge_scored(measured.counts, columns, policy.validation, seed=seed)
+
+
+def is_traffic(current: Any) -> bool:
+    """Whether ``current`` is a directory of serving's traffic summaries."""
+    from pathlib import Path
+
+    from kfp_rai.refresh._traffic import PATTERN
+
+    path = Path(str(current)) if isinstance(current, (str, os.PathLike)) and "://" not in str(current) else None
+    return bool(path is not None and path.is_dir() and any(path.glob(PATTERN)))
+
+
+def measure_current(
+    current: Source | Batches,
+    champion: Champion,
+    sensitive: Sequence[str] = (),
+    *,
+    labels: str = "",
+    audit_log: str = "",
+    audit_key: bytes | None = None,
+    hmac_key: bytes | None = None,
+) -> Measured:
+    """What the champion sees now, from rows (:func:`measure_data`) or from serving's traffic
+    summaries, where late ``labels`` joined with the ``audit_log``'s scores measure its
+    performance and fairness on what it served."""
+    from kfp_rai.refresh._traffic import late_labels, merge_windows, read_windows
+
+    if not is_traffic(current):
+        if labels:
+            raise DataValidationError(
+                "late labels are joined with what serving scored: give the directory of its traffic summaries as "
+                "the current data (a labelled batch carries its labels in its rows)"
+            )
+        return measure_data(current, champion, sensitive)
+    if audit_key is None:
+        raise DataValidationError(
+            "traffic summaries are keyed with the serving audit key: set KFP_RAI_AUDIT_KEY_FILE (or KFP_RAI_AUDIT_KEY)"
+        )
+    windows = read_windows(current, audit_key, str(champion.meta["sha256"]))  # type: ignore[arg-type]
+    inputs, predictions, span = merge_windows(windows)
+    counts = None
+    if labels:
+        if not audit_log:
+            raise DataValidationError("late labels need the audit log the scores are in: --audit-log FILE")
+        if hmac_key is None:
+            raise DataValidationError(
+                "late labels are joined by the pseudonymized request id: set KFP_RAI_HMAC_KEY_FILE (the key serving "
+                "used)"
+            )
+        counts, _ = late_labels(
+            audit_log, labels, model=champion.meta, sensitive=sensitive, audit_key=audit_key, hmac_key=hmac_key
+        )
+    present = tuple(a for a in sensitive if counts and a in counts)
+    name = f"{span['windows']} traffic window(s) from {span['from']} to {span['to']}"
+    return Measured("traffic", name, inputs.rows, inputs, predictions, counts or None, present, has_features=False)

@@ -313,14 +313,23 @@ def monitor_champion(
     registry_uri: str = "",
     seed: int = 0,
     window_time: str = "",
+    labels: str = "",
+    audit_log: str = "",
 ) -> RefreshReport:
-    """The refresh stage: measure the current data against the champion in one pass
-    (:func:`~kfp_rai.refresh._monitor.measure_data`), read the cooldown from the registry's events,
-    judge and decide (:func:`judge_refresh`)."""
+    """The refresh stage: measure the current data (rows, or serving's traffic summaries with late
+    labels) against the champion in one pass (:func:`~kfp_rai.refresh._monitor.measure_current`),
+    read the cooldown from the registry's events, judge and decide (:func:`judge_refresh`). The
+    audit and pseudonymization keys come from the environment, as serving takes them."""
+    from kfp_rai.discovery import hmac_key_from_env
     from kfp_rai.production import ModelRegistry, read_state
-    from kfp_rai.refresh._monitor import measure_data
+    from kfp_rai.refresh._monitor import is_traffic, measure_current
+    from kfp_rai.serving._audit import audit_key_from_env
 
-    measured = measure_data(current, champion, sensitive)
+    traffic = is_traffic(current)
+    measured = measure_current(
+        current, champion, sensitive, labels=labels, audit_log=audit_log,
+        audit_key=audit_key_from_env() if traffic else None, hmac_key=hmac_key_from_env() if labels else None,
+    )  # fmt: skip
     pending = pending_challenger(read_state(ModelRegistry(registry_uri), champion.name)) if registry_uri else None
     now = dt.datetime.fromisoformat(window_time) if window_time else None
     return judge_refresh(champion, measured, policy, seed=seed, now=now, pending=pending, window_time=window_time)

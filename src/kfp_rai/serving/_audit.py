@@ -347,3 +347,21 @@ class AuditLog:
             if not self._lock_file.closed:
                 self._write_checkpoint()
                 self._lock_file.close()
+
+
+def verified_records(path: PathLike, key: bytes, checkpoints: PathLike | None = None) -> list[dict[str, Any]]:
+    """Every record of a log whose chain and latest checkpoint verify (:func:`verify_audit_log`);
+    a log that does not verify is refused, never partly read.
+
+    Raises
+    ------
+    IntegrityError
+        The log does not verify (the reason in one line).
+    """
+    check = verify_audit_log(path, key, checkpoints)
+    if not check.ok:
+        raise IntegrityError(f"the audit log {path} does not verify: {check.message}")
+    records, problem = _read_chain(Path(path), _keys(key)[0], "log")
+    if problem:  # changed since the check
+        raise IntegrityError(f"the audit log {path} changed while it was read: {problem}")
+    return records

@@ -21,11 +21,19 @@ import numpy as np
 import pandas as pd
 
 from kfp_rai.core.files import sha256_bytes
-from kfp_rai.core.model_dir import CARD_FILE, MODEL_FILE, fetch_version, load_model_bytes, read_model_files
+from kfp_rai.core.model_dir import (
+    CARD_FILE,
+    MODEL_FILE,
+    REFERENCE_FILE,
+    fetch_version,
+    load_model_bytes,
+    read_model_files,
+)
 from kfp_rai.core.numbers import is_finite_number
 from kfp_rai.core.state import safe_state_dir
 from kfp_rai.discovery import pseudonym
 from kfp_rai.errors import DataValidationError
+from kfp_rai.refresh._traffic import TrafficRecorder
 from kfp_rai.serving import _metrics as metrics
 from kfp_rai.serving._audit import AuditLog
 from kfp_rai.serving._fast import FastScorer, model_columns
@@ -55,6 +63,7 @@ class ServedModel:
     estimator: Any
     meta: dict[str, Any]
     card: bytes | None
+    reference: bytes | None = None  # the training data's summary: the bins traffic is counted over
 
     def unservable(self) -> str | None:
         """Why this model may not be served (None: it may): it must be a registry version whose
@@ -77,7 +86,7 @@ def load_served_model(model_uri: str) -> ServedModel:
     path = fetch_version(model_uri, local)
     files, meta = read_model_files(path)
     estimator = load_model_bytes(files[MODEL_FILE], expected_sha256=meta["sha256"], shown_as=path)
-    return ServedModel(estimator, meta, files.get(CARD_FILE))
+    return ServedModel(estimator, meta, files.get(CARD_FILE), files.get(REFERENCE_FILE))
 
 
 def _kind(value: Any) -> str:
@@ -138,6 +147,7 @@ class ModelService:
         development: bool = False,
         unregistered: bool = False,
         approval: dict[str, Any] | None = None,
+        traffic: TrafficRecorder | None = None,
     ) -> None:
         """Serve a model (from :func:`load_served_model`), take the state directory, record the start.
 
@@ -147,6 +157,7 @@ class ModelService:
         (development only: the CLI asks for an explicit flag). ``approval`` is the signed registry
         event that lets the version serve (its type, number, who, when, digest); None records that
         it serves unapproved (``--allow-unapproved``, or a library caller that checked nothing).
+        ``traffic`` counts what is scored, window by window, without a raw value (for the refresh).
         """
         self.model, self.meta = served.estimator, served.meta
         self.features: list[str] = list(self.meta["features"])
@@ -156,6 +167,7 @@ class ModelService:
         expected = self.meta.get("predicted_positive_rate")
         self.rates = RateMonitor(float(expected) if isinstance(expected, (int, float)) else None)
         self.audit = audit
+        self.traffic = traffic
         self.state_dir = safe_state_dir(state_dir)
         self._server_lock = open(self.state_dir / SERVER_LOCK, "a+b")  # noqa: SIM115 - held while serving
         fcntl.flock(self._server_lock.fileno(), fcntl.LOCK_SH)
@@ -248,6 +260,8 @@ class ModelService:
         if self._watcher.is_alive() and self._watcher is not threading.current_thread():
             self._watcher.join(timeout=2)
         if not self._server_lock.closed:
+            if self.traffic is not None:
+                self.traffic.close()  # the open window, written whole
             self.observe_switch()  # an action taken just before the stop is still recorded
             self.audit.append({"event": "stop", **self._model_fields()})
             self.audit.close()
@@ -402,6 +416,8 @@ class ModelService:
             whole = [row for n in valid for row in jobs[n].rows]
             scores = self._scores(whole)  # one model call for all
             alerts = self._alerts(whole)
+            if self.traffic is not None:
+                self.traffic.add(whole, scores, alerts)
             start = 0
             for n in valid:
                 job, stop = jobs[n], start + len(jobs[n].rows)
