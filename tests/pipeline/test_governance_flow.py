@@ -105,7 +105,7 @@ def test_from_candidate_to_production_and_back(drift_run, tmp_path, capsys):
     assert aliases == {"production": "2"}  # promoting the challenger moved production and cleared its alias
 
     out = _models(capsys, "rollback", "adult-income", "--by", "Ops On-Call", "--note", "incident 17", *where)
-    assert "rolled back to" in out and "version 1" in out
+    assert "version 1: back in production (rolled back from version 2)" in out
     third, _ = _serve(registry, tmp_path, 3)
     assert third.startswith("serving adult-income version 1 ")
 

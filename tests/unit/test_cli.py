@@ -95,3 +95,28 @@ def test_a_stale_key_file_does_not_break_runs_that_pseudonymize_nothing(workdir,
     monkeypatch.setenv("KFP_RAI_HMAC_KEY", "short")
     with pytest.raises(InvalidParameterError, match="fewer than 16"):
         _preflight(build_parser().parse_args(["run", "--pseudonymize", "native-country"]))
+
+
+def test_progress_lines_keep_the_status_apart_from_long_task_labels(tmp_path):
+    import io
+    import subprocess
+
+    from kfp_rai.cli._progress import follow
+
+    log = tmp_path / "log"
+    log.write_text(
+        "12:00:00.000 - INFO - Executing task 'check-registry'\n"
+        "12:00:01.500 - INFO - Task 'check-registry' finished with status SUCCESS\n"
+        "12:00:01.500 - INFO - Executing task 'refresh-gate-with-a-very-long-name-that-would-run-into-the-status'\n"
+        "12:00:02.000 - INFO - Task 'refresh-gate-with-a-very-long-name-that-would-run-into-the-status' "
+        "finished with status FAILURE\n"
+    )
+    process = subprocess.Popen(["true"])
+    process.wait()
+    out = io.StringIO()
+    follow(process, log, quiet=False, out=out, nested=frozenset())
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        # the status word always stands alone, after at least one space
+        assert " done " in line or " FAILURE " in line, line

@@ -218,6 +218,15 @@ def test_v2_open_inference_protocol_and_reason_codes(server, adult):
     assert [r["protocol"] for r in server.records()[2:]] == ["v2", "v1", "v1", "v2", "v2"]
 
 
+def test_the_readme_example_requests_are_answered_as_written(server):
+    examples = Path(__file__).parents[2] / "examples" / "requests"
+    status, body = _call(f"{server.url}/v1/models/{NAME}:predict", raw=(examples / "v1.json").read_bytes())
+    assert status == 200 and len(body["predictions"][0]["reason_codes"]) == 3
+    status, body = _call(f"{server.url}/v2/models/{NAME}/infer", raw=(examples / "v2.json").read_bytes())
+    assert status == 200 and body["id"] == "request-1"
+    assert {o["name"] for o in body["outputs"]} == {"probability", "label", "alerts"}
+
+
 def test_concurrent_requests_are_batched_yet_judged_answered_and_audited_one_by_one(server, adult):
     from concurrent.futures import ThreadPoolExecutor
 

@@ -234,7 +234,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
     registry = _registry(args)
     event = rollback(registry, args.name, by=args.by, note=args.note, to=args.to)
-    _said(event, f"rolled back to (production was version {event.details.get('previous')})")
+    _said(event, f"back in production (rolled back from version {event.details.get('previous')})")
     return _deploy_if_asked(args, registry, event)
 
 

@@ -22,6 +22,9 @@ _INNER_FAIL = re.compile(r"Inner task failed: '([^']+)'")
 _ERROR_LINE = re.compile(r"^(?:[\w.]+\.)?(\w*Error): (.+)$")
 
 
+_LABEL = 48  # a task's label in the progress lines; longer ones end in "…", the status column stays apart
+
+
 @dataclass
 class Followed:
     """What the log showed: its lines and how long each task took."""
@@ -78,7 +81,11 @@ def follow(
                 if not quiet:
                     stage, label = _label(task, nested)
                     mark = "done" if state == "SUCCESS" else state
-                    print(f"  {stage:<11}{label:<38}{mark:<8}{took:5.1f} s", file=out, flush=True)
+                    print(
+                        f"  {stage:<11}{_shorten(label, _LABEL):<{_LABEL + 1}}{mark:<8}{took:5.1f} s",
+                        file=out,
+                        flush=True,
+                    )
         if done:
             if pending:
                 followed.lines.append(_ANSI.sub("", pending))
