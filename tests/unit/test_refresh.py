@@ -336,8 +336,8 @@ def test_late_labels_are_joined_with_the_verified_trail_by_pseudonymized_id(cham
         log.append({"event": "predict", "model_sha256": champion.meta["sha256"],
                     "ids": ["hmac:" + pseudonym(i, hmac_key) for i in ids[start : start + 100]],
                     "predictions": [[float(s), "x"] for s in scores[start : start + 100]]})  # fmt: skip
-    log.append({"event": "predict", "model_sha256": "another-version",  # served by another version: not counted
-                "ids": ["hmac:" + pseudonym(i, hmac_key) for i in ids[300:]], "predictions": [[0.9, "x"]] * 100})  # fmt: skip
+    other = ["hmac:" + pseudonym(i, hmac_key) for i in ids[300:]]  # served by another version: not counted
+    log.append({"event": "predict", "model_sha256": "another-version", "ids": other, "predictions": [[0.9, "x"]] * 100})
     log.close()
     labels = rows[["income", "sex"]].rename(columns={"income": "label"}).assign(id=ids)
     labels.to_csv(tmp_path / "labels.csv", index=False)

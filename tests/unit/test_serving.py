@@ -320,7 +320,9 @@ def test_kill_switch_takes_effect_at_once_and_operator_actions_are_recorded(serv
     assert _call(predict, {"instances": [_instance(adult)]})[0] == 200
     assert server.events() == ["operator_disabled", "refused", "refused", "operator_enabled", "predict"]
     disabled = server.records()[2]
-    assert disabled["reason"] == "bias incident 17" and disabled["seq"] == 1
+    # the switch's fields under their own name; the record's seq and time are the log's
+    assert disabled["switch"]["reason"] == "bias incident 17" and disabled["switch"]["seq"] == 1
+    assert [r["seq"] for r in server.records()] == list(range(1, len(server.records()) + 1))
     # The same switch over HTTP, with the admin token; a reason is required.
     assert _call(f"{server.url}/kfp-rai/v1/disable", {}, token=ADMIN)[0] == 400
     assert _call(f"{server.url}/kfp-rai/v1/disable", {"reason": "rollback drill"}, token=ADMIN) == (
@@ -333,7 +335,8 @@ def test_kill_switch_takes_effect_at_once_and_operator_actions_are_recorded(serv
     assert _call(f"{server.url}/kfp-rai/v1/enable", {}, token=ADMIN) == (200, {"enabled": True})
     assert server.events()[-3:] == ["operator_disabled", "refused", "operator_enabled"]
     actions = [r for r in server.records() if r["event"].startswith("operator_")]
-    assert actions[-2]["reason"] == "rollback drill" and actions[-2]["by"] == "admin token (HTTP)"
+    assert actions[-2]["switch"]["reason"] == "rollback drill" and actions[-2]["switch"]["by"] == "admin token (HTTP)"
+    assert verify_audit_log(server.log, KEY).ok
 
 
 def test_operator_actions_are_recorded_without_waiting_for_a_request(server):
@@ -481,11 +484,66 @@ def test_a_chain_recomputed_without_the_key_is_detected(tmp_path):
             record["n"] = 99
         canonical = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
         record["mac"] = prev = hashlib.sha256(canonical).hexdigest()  # the best a writer without the key can do
-        forged.append(json.dumps(record))
+        forged.append(json.dumps(record, sort_keys=True, separators=(",", ":")))  # stored as the writer stores
     _tamper(path, forged)
     check = verify_audit_log(path, KEY)
     assert not check.ok and "written without the audit key" in check.message
     assert not verify_audit_log(tmp_path / "a.jsonl", b"another-key-0123456789abcdef").ok
+
+
+def test_the_mac_covers_the_stored_bytes_not_a_parse_of_them(tmp_path):
+    path, _ = _chain(tmp_path)
+    lines = path.read_text().splitlines()
+    third = lines[2]
+    # A forged first value of a duplicated key: json.loads keeps the genuine last one, other readers the first.
+    _tamper(path, [*lines[:2], third.replace('{"event"', '{"n":99,"event"', 1), *lines[3:]])
+    check = verify_audit_log(path, KEY)
+    assert not check.ok and "line 3 is not stored as written" in check.message
+    for changed in (third.replace(",", ", ", 1), third.replace('"n":1', '"n":1e0'), third + " "):
+        _tamper(path, [*lines[:2], changed, *lines[3:]])
+        assert "line 3 is not stored as written" in verify_audit_log(path, KEY).message, changed
+    _tamper(path, lines)
+    assert verify_audit_log(path, KEY).ok
+
+
+def test_another_genuine_log_swapped_in_is_refused_by_the_index(tmp_path):
+    index = tmp_path / "state" / "checkpoints" / "audit-logs.json"
+    a = AuditLog(tmp_path / "a.jsonl", key=KEY, create=True, index=index)
+    a.append({"event": "predict", "n": 1})
+    a.close()
+    b = AuditLog(tmp_path / "b.jsonl", key=KEY, create=True)  # same key, not in the index
+    b.append({"event": "predict", "n": 2})
+    b.close()
+    assert "as the index records" in verify_audit_log(tmp_path / "a.jsonl", KEY, index=index).message
+    shutil.copy(tmp_path / "b.jsonl", tmp_path / "a.jsonl")  # b names its own checkpoints, which match
+    assert verify_audit_log(tmp_path / "a.jsonl", KEY).ok  # without the index nothing tells them apart
+    check = verify_audit_log(tmp_path / "a.jsonl", KEY, index=index)
+    assert not check.ok and "not the log started here" in check.message
+    with pytest.raises(IntegrityError, match="not the log started here"):
+        AuditLog(tmp_path / "a.jsonl", key=KEY, index=index)
+    # The index itself is keyed: edited, it is refused, never silently trusted.
+    text = index.read_text()
+    index.write_text(text.replace('"log_id":"', '"log_id":"0', 1))
+    check = verify_audit_log(tmp_path / "a.jsonl", KEY, index=index)
+    assert not check.ok and "index" in check.message and "altered" in check.message
+
+
+def test_the_writer_locks_the_file_itself_not_its_name(tmp_path):
+    log = AuditLog(tmp_path / "a.jsonl", key=KEY, create=True)
+    os.link(tmp_path / "a.jsonl", tmp_path / "hard.jsonl")
+    os.symlink(tmp_path / "a.jsonl", tmp_path / "soft.jsonl")
+    with pytest.raises(IntegrityError, match="in use by another server"):
+        AuditLog(tmp_path / "hard.jsonl", key=KEY)  # another name of the same file
+    with pytest.raises(IntegrityError, match="is a symbolic link"):
+        AuditLog(tmp_path / "soft.jsonl", key=KEY)
+    # A file renamed into the log's place receives nothing: the writer keeps the file it locked.
+    os.rename(tmp_path / "a.jsonl", tmp_path / "kept.jsonl")
+    (tmp_path / "a.jsonl").write_text("")
+    log.append({"event": "predict", "n": 1})
+    log.close()
+    assert (tmp_path / "a.jsonl").read_text() == "" and '"n":1' in (tmp_path / "kept.jsonl").read_text()
+    with pytest.raises(ValueError, match="the log's own fields"):
+        AuditLog(tmp_path / "c.jsonl", key=KEY, create=True).append({"event": "x", "seq": 7})
 
 
 def test_one_writer_per_log_and_no_silent_new_log(tmp_path):
@@ -664,3 +722,48 @@ def test_a_version_swapped_between_the_check_and_the_load_is_not_served(model_di
     err = capsys.readouterr().err
     assert "not version 1 that was approved" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "s" / "audit").exists()
+
+
+def test_the_readme_serving_steps_leave_a_log_that_verifies_every_time(model_dir, tmp_path):
+    """Start, predict, disable (CLI), enable (endpoint), disable (endpoint), enable (CLI), SIGTERM,
+    restart on the same log, predict, SIGTERM; `kfp-rai audit verify` after each stop."""
+    import signal
+    import subprocess
+    import sys
+
+    kfp_rai = str(Path(sys.executable).with_name("kfp-rai"))
+    state = str(tmp_path / "state")
+    env = {**os.environ, "KFP_RAI_AUDIT_KEY": KEY.decode(), "KFP_RAI_SERVING_TOKEN": TOKEN,
+           "KFP_RAI_ADMIN_TOKEN": ADMIN, "KFP_RAI_STATE_DIR": state}  # fmt: skip
+    body = json.loads((Path(__file__).parents[2] / "examples" / "requests" / "v1.json").read_text())
+    log = Path(state) / "audit" / "audit.jsonl"
+
+    def cli(*args):
+        done = subprocess.run([kfp_rai, *args], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    for extra in (["--new-audit-log"], []):
+        proc = subprocess.Popen(
+            [kfp_rai, "serve", "--model-uri", str(model_dir), "--port", "0", *extra],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            url = proc.stdout.readline().split(" on ", 1)[1].split(" ", 1)[0]
+            assert _call(f"{url}/v1/models/{NAME}:predict", body)[0] == 200
+            cli("disable", "--reason", "incident 17")
+            assert _call(f"{url}/v1/models/{NAME}:predict", body)[0] == 503
+            assert _call(f"{url}/kfp-rai/v1/enable", {}, token=ADMIN)[0] == 200
+            assert _call(f"{url}/kfp-rai/v1/disable", {"reason": "drill"}, token=ADMIN)[0] == 200
+            cli("enable")
+            assert _call(f"{url}/v1/models/{NAME}:predict", body)[0] == 200
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=30)
+        assert proc.returncode == 0
+        out = cli("audit", "verify", str(log))
+        assert "chain intact" in out and "as the index records" in out  # and it is the log started here
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
+    switched = [r["switch"]["action"] for r in records if r["event"].startswith("operator_")]
+    assert switched == ["disable", "enable", "disable", "enable"] * 2

@@ -68,7 +68,15 @@ def _port(value: str) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from kfp_rai.discovery import check_key, hmac_key_from_env
-    from kfp_rai.serving import DEVELOPMENT_KEY, AuditLog, ModelService, audit_key_from_env, load_served_model
+    from kfp_rai.serving import (
+        DEVELOPMENT_KEY,
+        AuditLog,
+        ModelService,
+        audit_key_from_env,
+        index_for,
+        load_served_model,
+        safe_state_dir,
+    )
     from kfp_rai.serving._gate import Limits, Tokens
     from kfp_rai.serving._kserve import Server
 
@@ -117,7 +125,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     with contextlib.ExitStack() as cleanup:
         try:
-            audit = AuditLog(log, key=audit_key or DEVELOPMENT_KEY, checkpoints=checkpoints, create=args.new_audit_log)
+            audit = AuditLog(
+                log,
+                key=audit_key or DEVELOPMENT_KEY,
+                checkpoints=checkpoints,
+                create=args.new_audit_log,
+                index=index_for(safe_state_dir(args.state_dir)),  # which log is which, kept apart from the logs
+            )
             cleanup.callback(audit.close)
             for flag, warning in (  # once nothing else can stop the start: an error stays one line
                 (audit_key is None, _DEV_WARNING),
@@ -245,14 +259,16 @@ def cmd_enable(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from kfp_rai.serving import DEVELOPMENT_KEY, audit_key_from_env, verify_audit_log
+    from kfp_rai.serving import DEVELOPMENT_KEY, audit_key_from_env, default_state_dir, index_for, verify_audit_log
 
     key = audit_key_from_env()
     if key is None and not args.insecure_dev_audit:
         raise RAIError("verifying needs the audit key the log was written with: set KFP_RAI_AUDIT_KEY_FILE")
     if not Path(args.log).is_file():
         raise RAIError(f"no audit log at {args.log}: a missing log cannot be verified (was it moved or deleted?)")
-    check = verify_audit_log(args.log, key or DEVELOPMENT_KEY, args.checkpoints)
+    state = Path(args.state_dir) if args.state_dir else default_state_dir()
+    index = index_for(state) if index_for(state).exists() else None
+    check = verify_audit_log(args.log, key or DEVELOPMENT_KEY, args.checkpoints, index=index, log_id=args.log_id)
     print(f"{args.log}: {check.message}", file=sys.stdout if check.ok else sys.stderr)
     return EXIT_OK if check.ok else EXIT_FAILED
 
@@ -266,6 +282,20 @@ def cmd_audit_new_key(args: argparse.Namespace) -> int:
         fh.write(secrets.token_hex(32))
     print(f"wrote a random audit key to {path} (mode 600); export KFP_RAI_AUDIT_KEY_FILE={path}")
     return EXIT_OK
+
+
+def _verify_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("log")
+    parser.add_argument(
+        "--checkpoints", metavar="FILE", help="the log's checkpoints (default: as the index, else the log, says)"
+    )
+    parser.add_argument(
+        "--log-id", metavar="ID", help="the log id it must carry (default: what the state directory's index records)"
+    )
+    parser.add_argument(
+        "--state-dir", metavar="DIR", help="whose index of logs to check against (default ~/.local/state/kfp-rai)"
+    )
+    parser.add_argument("--insecure-dev-audit", action="store_true", help="verify a development-mode log")
 
 
 def add_serving_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -339,18 +369,12 @@ def add_serving_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
     audit = sub.add_parser("audit", help="the audit trail: verify a log, create a key")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, parser_class=type(audit))
     verify = audit_sub.add_parser("verify", help="check a log's keyed chain and its latest checkpoint")
-    verify.add_argument("log")
-    verify.add_argument(
-        "--checkpoints", metavar="FILE", help="the log's checkpoints (default: the file its first record names)"
-    )
-    verify.add_argument("--insecure-dev-audit", action="store_true", help="verify a development-mode log")
+    _verify_arguments(verify)
     verify.set_defaults(func=cmd_audit_verify)
     new_key = audit_sub.add_parser("new-key", help="write a random audit key to a new file (mode 600)")
     new_key.add_argument("file")
     new_key.set_defaults(func=cmd_audit_new_key)
     # The earlier spelling, kept working.
     old = sub.add_parser("audit-verify", help="same as `audit verify`")
-    old.add_argument("log")
-    old.add_argument("--checkpoints", metavar="FILE")
-    old.add_argument("--insecure-dev-audit", action="store_true")
+    _verify_arguments(old)
     old.set_defaults(func=cmd_audit_verify)

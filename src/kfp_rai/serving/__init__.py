@@ -12,8 +12,10 @@ from kfp_rai.serving._audit import (
     DEVELOPMENT_KEY,
     AuditCheck,
     AuditLog,
+    LogIndex,
     audit_key_from_env,
     default_checkpoints,
+    index_for,
     verify_audit_log,
 )
 from kfp_rai.serving._killswitch import disable, disabled_reason, enable
@@ -40,6 +42,7 @@ __all__ = [
     "AuditCheck",
     "AuditLog",
     "Limits",
+    "LogIndex",
     "ModelService",
     "RequestRejected",
     "ServedModel",
@@ -53,6 +56,7 @@ __all__ = [
     "disable",
     "disabled_reason",
     "enable",
+    "index_for",
     "load_served_model",
     "safe_state_dir",
     "start_in_thread",

@@ -11,10 +11,17 @@ the host). A log's first record names the log (a random id) and where its checkp
 checkpoint carries that id. The verifier checks the chain and the latest checkpoint, and fails when
 the checkpoints cannot be found or belong to another log: a cut log never passes for lack of them.
 
-One writer per log: the writer holds an exclusive lock on ``<log>.lock`` for its whole life, and a
-second server on the same log is refused. A log that is missing at start-up while its checkpoints
-say it held records (moved, deleted) is refused; a new log is started only when asked for.
-Records never hold raw feature values or raw identifiers (see the serving app).
+The MAC covers the exact stored bytes: a line is accepted only if it is the canonical serialization
+of what it parses to, so a duplicated key, odd spacing or a non-canonical number (which other
+parsers could read differently) is refused. Which log lives at a path, and where its checkpoints
+are, is also recorded apart from the log, in an index beside the checkpoints (keyed with the audit
+key, :class:`LogIndex`): another genuine log of the same key swapped in at that path is refused.
+
+One writer per log: the writer opens the log file itself (never through a symbolic link) and holds
+an exclusive lock on it for its whole life, writing through that same descriptor; a second server
+on the same file, by any name (a hard link included), is refused. A log that is missing at start-up
+while its checkpoints say it held records (moved, deleted) is refused; a new log is started only
+when asked for. Records never hold raw feature values or raw identifiers (see the serving app).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from kfp_rai.core.clock import utc_now
 from kfp_rai.core.files import PathLike, read_key_file
@@ -39,6 +46,8 @@ AUDIT_KEY_ENV, AUDIT_KEY_FILE_ENV = "KFP_RAI_AUDIT_KEY", "KFP_RAI_AUDIT_KEY_FILE
 MIN_KEY_BYTES = 16
 DEVELOPMENT_KEY = b"kfp-rai public development audit key: anyone can rewrite a log keyed with it"
 CHECKPOINT_SUFFIX = ".checkpoints"
+INDEX_NAME = "audit-logs.json"
+RESERVED = frozenset({"seq", "time", "prev", "mac"})  # the log's own fields: never taken from an event
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -59,6 +68,10 @@ def audit_key_from_env() -> bytes | None:
             "create one with `kfp-rai audit new-key FILE`"
         )
     return key
+
+
+def _index_key(key: bytes) -> bytes:
+    return hmac.new(key, b"kfp-rai audit log index", hashlib.sha256).digest()
 
 
 def _keys(key: bytes) -> tuple[bytes, bytes]:
@@ -91,6 +104,50 @@ class AuditCheck:
     message: str
 
 
+class LogIndex:
+    """Which log was started at which path, and where its checkpoints are: recorded apart from the
+    logs (beside the checkpoints, in the state directory) and keyed with the audit key, so the log's
+    own writer can neither swap another genuine log in nor point the log at other checkpoints.
+
+    One JSON file, ``{"logs": {resolved path: {"log_id", "checkpoints"}}, "mac"}``, replaced atomically.
+    """
+
+    def __init__(self, path: PathLike, key: bytes) -> None:
+        self.path = Path(path)
+        self._key = _index_key(key)
+
+    def _read(self) -> dict[str, dict[str, str]]:
+        if not self.path.exists():
+            return {}
+        try:
+            stored = json.loads(self.path.read_bytes())
+            logs, claimed = stored["logs"], str(stored["mac"])
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            raise IntegrityError(f"the audit log index {self.path} is unreadable ({type(exc).__name__})") from exc
+        if not hmac.compare_digest(_mac(self._key, {"logs": logs}), claimed):
+            raise IntegrityError(
+                f"the audit log index {self.path} was altered, or written with another audit key: keep it as evidence"
+            )
+        return dict(logs)
+
+    def get(self, log: PathLike) -> dict[str, str] | None:
+        return self._read().get(str(Path(log).resolve()))
+
+    def put(self, log: PathLike, log_id: str, checkpoints: PathLike) -> None:
+        from kfp_rai.core.files import atomic_write_bytes
+
+        logs = self._read()
+        logs[str(Path(log).resolve())] = {"log_id": log_id, "checkpoints": str(Path(checkpoints).absolute())}
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write_bytes(self.path, canonical_json({"logs": logs, "mac": _mac(self._key, {"logs": logs})}) + b"\n")
+        os.chmod(self.path, 0o600)
+
+
+def index_for(state_dir: PathLike) -> Path:
+    """Where the audit log index lives in a state directory (beside the default checkpoints)."""
+    return Path(state_dir) / "checkpoints" / INDEX_NAME
+
+
 def _read_chain(path: Path, key: bytes, what: str) -> tuple[list[dict[str, Any]], str | None]:
     """Records of a MAC chain (log or checkpoints) and the first problem, if any."""
     records: list[dict[str, Any]] = []
@@ -99,9 +156,14 @@ def _read_chain(path: Path, key: bytes, what: str) -> tuple[list[dict[str, Any]]
         for number, line in enumerate(fh, start=1):
             try:
                 record = json.loads(line)
+                stored_exactly = canonical_json(record) + b"\n" == line
                 claimed = record.pop("mac")
-            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, AttributeError, TypeError):
+            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, AttributeError, TypeError, RecursionError):
                 return records, f"{what} line {number} is not a record of this trail"
+            if not stored_exactly:  # the MAC covers these bytes, not another parser's reading of them
+                return records, (
+                    f"{what} line {number} is not stored as written (duplicate keys, spacing or number form changed)"
+                )
             if record.get("prev") != prev:
                 return records, f"{what} line {number} does not follow line {number - 1} (removed or reordered)"
             if not hmac.compare_digest(_mac(key, record), str(claimed)):
@@ -121,17 +183,33 @@ def _head(log: Path) -> dict[str, Any] | None:
     return first if isinstance(first, dict) and first.get("event") == "audit_log_created" else None
 
 
-def verify_audit_log(path: PathLike, key: bytes, checkpoints: PathLike | None = None) -> AuditCheck:
+def verify_audit_log(
+    path: PathLike,
+    key: bytes,
+    checkpoints: PathLike | None = None,
+    *,
+    index: PathLike | None = None,
+    log_id: str | None = None,
+) -> AuditCheck:
     """Check a log's MAC chain and its latest checkpoint.
 
     Detects an edited, inserted, removed or reordered record, a chain recomputed without the key,
     and records removed from the end or a log emptied or replaced. ``checkpoints`` defaults to the
-    file the log's creation record names; missing checkpoints, or another log's, fail the check.
+    file the :class:`LogIndex` at ``index`` records for this path, else the one the log's creation
+    record names; missing checkpoints, or another log's, fail the check. The log's identity is
+    checked against ``log_id`` or the index's record: another genuine log of the same key fails.
     """
     log = Path(path)
     record_key, checkpoint_key = _keys(key)
     if not log.exists():
         return AuditCheck(False, 0, None, f"no audit log at {log}")
+    try:
+        known = LogIndex(index, key).get(log) if index is not None else None
+    except IntegrityError as exc:
+        return AuditCheck(False, 0, None, str(exc))
+    expected = log_id or (known or {}).get("log_id")
+    if checkpoints is None and known:
+        checkpoints = known["checkpoints"]
     records, problem = _read_chain(log, record_key, "log")
     if problem:
         return AuditCheck(False, len(records), None, problem)
@@ -143,6 +221,15 @@ def verify_audit_log(path: PathLike, key: bytes, checkpoints: PathLike | None = 
     for number, record in enumerate(records, start=1):
         if record.get("seq") != number:
             return AuditCheck(False, len(records), None, f"log line {number} carries sequence {record.get('seq')}")
+    if expected and head.get("log_id") != expected:
+        where = "--log-id" if log_id else f"the index {index}"
+        return AuditCheck(
+            False,
+            len(records),
+            None,
+            f"this is not the log started here: {where} records log {expected}, the file is log {head.get('log_id')} "
+            "(another genuine log swapped in?)",
+        )
     cp_path = Path(checkpoints) if checkpoints else Path(str(head.get("checkpoints", "")))
     if not cp_path.is_file():
         return AuditCheck(
@@ -171,33 +258,44 @@ def verify_audit_log(path: PathLike, key: bytes, checkpoints: PathLike | None = 
         )
     after = len(records) - count
     tail = f"; {after} records after it (appended since)" if after else ""
+    identity = (
+        f"; log {expected} as {'asked' if log_id else 'the index records'}"
+        if expected
+        else "; its identity not checked (no index records it: pass --log-id)"
+    )
     return AuditCheck(
-        True, len(records), count, f"{len(records)} records, chain intact, checkpoint of {count} matches{tail}"
+        True,
+        len(records),
+        count,
+        f"{len(records)} records, chain intact, checkpoint of {count} matches{tail}{identity}",
     )
 
 
-def _lock(path: Path) -> IO[bytes]:
-    """Hold an exclusive lock on ``path`` (released when the returned file closes)."""
+def _open_locked(path: Path, *, create: bool) -> int:
+    """The log file itself, opened for appending (never through a symbolic link) and locked
+    exclusively: the lock is on the file, so a second writer through any name — a hard link too —
+    is refused. Returns the descriptor every record is written through."""
     import fcntl
 
-    handle = open(path, "a+b")  # noqa: SIM115 - held open for the writer's life
+    flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | (os.O_CREAT | os.O_EXCL if create else 0)
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise
-    return handle
-
-
-def lock_is_held(path: PathLike) -> bool:
-    """Whether a live process holds the lock file ``path`` (used to tell if a server is running)."""
-    if not Path(path).exists():
-        return False
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise IntegrityError(f"a new audit log was asked for, but {path} exists: nothing is overwritten") from None
+    except OSError as exc:
+        if path.is_symlink():
+            raise IntegrityError(
+                f"audit log {path} is a symbolic link: name the log file itself (a link could lead anywhere)"
+            ) from None
+        raise IntegrityError(f"cannot open the audit log {path}: {exc.strerror}") from None
     try:
-        _lock(Path(path)).close()
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        return True
-    return False
+        os.close(fd)
+        raise IntegrityError(
+            f"audit log {path} is in use by another server: one writer per log (give this one its own log)"
+        ) from None
+    return fd
 
 
 class AuditLog:
@@ -228,10 +326,21 @@ class AuditLog:
         checkpoints: PathLike | None = None,
         create: bool = False,
         checkpoint_every: int = 100,
+        index: PathLike | None = None,
     ) -> None:
         self.path = Path(path).absolute()
+        self._index = LogIndex(index, key) if index is not None else None
         head = None if create else _head(self.path)
-        recorded = Path(str(head["checkpoints"])) if head and head.get("checkpoints") else None
+        known = self._index.get(self.path) if self._index is not None and not create else None
+        if known and head and head.get("log_id") != known["log_id"]:
+            raise IntegrityError(
+                f"audit log {self.path} is not the log started here (the index records log {known['log_id']}, "
+                f"the file is log {head.get('log_id')}): keep both as evidence, start a new log"
+            )
+        if known:
+            recorded: Path | None = Path(known["checkpoints"])
+        else:
+            recorded = Path(str(head["checkpoints"])) if head and head.get("checkpoints") else None
         if recorded and checkpoints and Path(checkpoints).absolute() != recorded:
             raise IntegrityError(
                 f"audit log {self.path} keeps its checkpoints in {recorded}: name that file, or start a new log"
@@ -246,34 +355,31 @@ class AuditLog:
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.checkpoints.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            self._lock_file = _lock(Path(str(self.path) + ".lock"))
-        except BlockingIOError:
+        if create and self.checkpoints.exists():
             raise IntegrityError(
-                f"audit log {self.path} is in use by another server: one writer per log (give this one its own log)"
-            ) from None
-        try:
-            self._open(create)
-        except BaseException:
-            self._lock_file.close()
-            raise
-
-    def _open(self, create: bool) -> None:
-        if create:
-            existing = [p for p in (self.path, self.checkpoints) if p.exists()]
-            if existing:
-                raise IntegrityError(f"a new audit log was asked for, but {existing[0]} exists: nothing is overwritten")
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            os.close(fd)
-            self._seq, self._last, self._checkpoint_prev = 0, GENESIS, GENESIS
-            self.append({"event": "audit_log_created", "log_id": self._log_id, "checkpoints": str(self.checkpoints)})
-            self._write_checkpoint()
-            return
-        if not self.path.exists():
+                f"a new audit log was asked for, but {self.checkpoints} exists: nothing is overwritten"
+            )
+        if not create and not self.path.exists() and not self.path.is_symlink():
             raise IntegrityError(
                 f"no audit log at {self.path}: if it was moved or deleted keep its checkpoints as evidence; "
                 "to start a new log, ask for one (kfp-rai serve --new-audit-log)"
             )
+        self._fd = _open_locked(self.path, create=create)
+        try:
+            self._open(create)
+        except BaseException:
+            os.close(self._fd)
+            self._fd = -1
+            raise
+
+    def _open(self, create: bool) -> None:
+        if create:
+            self._seq, self._last, self._checkpoint_prev = 0, GENESIS, GENESIS
+            self.append({"event": "audit_log_created", "log_id": self._log_id, "checkpoints": str(self.checkpoints)})
+            self._write_checkpoint()
+            if self._index is not None:
+                self._index.put(self.path, self._log_id, self.checkpoints)
+            return
         check = verify_audit_log(self.path, self._key, self.checkpoints)
         if not check.ok:
             raise IntegrityError(
@@ -284,6 +390,8 @@ class AuditLog:
         self._seq = len(records)
         self._last = str(records[-1]["mac"]) if records else GENESIS
         self._checkpoint_prev = str(marks[-1]["mac"]) if marks else GENESIS
+        if self._index is not None and self._index.get(self.path) is None:
+            self._index.put(self.path, self._log_id, self.checkpoints)  # first seen here: recorded from now on
 
     def append(self, event: dict[str, Any]) -> str:
         """Append a record (fsynced before returning); return its MAC."""
@@ -295,15 +403,17 @@ class AuditLog:
         with self._lock:
             lines, macs, seq, last = [], [], self._seq, self._last
             for event in events:
+                if clash := RESERVED & event.keys():
+                    raise ValueError(f"an audit event may not set the log's own fields {sorted(clash)}")
                 seq += 1
                 record = {"seq": seq, "time": utc_now("milliseconds"), **event, "prev": last}
                 record["mac"] = last = _mac(self._record_key, record)
                 lines.append(canonical_json(record) + b"\n")
                 macs.append(last)
-            with open(self.path, "ab") as fh:
-                fh.write(b"".join(lines))
-                fh.flush()
-                os.fsync(fh.fileno())
+            data = b"".join(lines)
+            while data:  # through the locked descriptor, never the path: a renamed-in file gets nothing
+                data = data[os.write(self._fd, data) :]
+            os.fsync(self._fd)
             crossed = seq // self._every > self._seq // self._every
             self._seq, self._last = seq, last
             if crossed:
@@ -312,7 +422,7 @@ class AuditLog:
 
     @property
     def closed(self) -> bool:
-        return self._lock_file.closed
+        return self._fd < 0
 
     def fingerprint(self, data: bytes) -> str | None:
         """A keyed fingerprint of a request's bytes (proves which request a record is about to
@@ -344,12 +454,15 @@ class AuditLog:
     def close(self) -> None:
         """Write a final checkpoint and release the log."""
         with self._lock:
-            if not self._lock_file.closed:
+            if self._fd >= 0:
                 self._write_checkpoint()
-                self._lock_file.close()
+                os.close(self._fd)
+                self._fd = -1
 
 
-def verified_records(path: PathLike, key: bytes, checkpoints: PathLike | None = None) -> list[dict[str, Any]]:
+def verified_records(
+    path: PathLike, key: bytes, checkpoints: PathLike | None = None, *, index: PathLike | None = None
+) -> list[dict[str, Any]]:
     """Every record of a log whose chain and latest checkpoint verify (:func:`verify_audit_log`);
     a log that does not verify is refused, never partly read.
 
@@ -358,7 +471,7 @@ def verified_records(path: PathLike, key: bytes, checkpoints: PathLike | None = 
     IntegrityError
         The log does not verify (the reason in one line).
     """
-    check = verify_audit_log(path, key, checkpoints)
+    check = verify_audit_log(path, key, checkpoints, index=index)
     if not check.ok:
         raise IntegrityError(f"the audit log {path} does not verify: {check.message}")
     records, problem = _read_chain(Path(path), _keys(key)[0], "log")

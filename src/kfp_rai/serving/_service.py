@@ -233,7 +233,8 @@ class ModelService:
                     event = {"disable": "operator_disabled", "enable": "operator_enabled"}.get(
                         entry.action, "operator_journal_unreadable"
                     )
-                    self.audit.append({"event": event, **entry.to_dict(), **self._model_fields()})
+                    # the switch's own fields under their own name: its journal's seq and time are not the log's
+                    self.audit.append({"event": event, "switch": entry.to_dict(), **self._model_fields()})
                     self._disabled = None if entry.action == "enable" else entry
                     self._journal_seen = entry.seq
                 self._journal_size = size
