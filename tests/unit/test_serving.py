@@ -2,6 +2,7 @@
 keyed audit trail, the kill switch, safe state. Every hostile request of the serving issue has a
 test here, sent over a real socket to the real server."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -306,6 +307,50 @@ def test_bodies_are_bounded_in_size_and_time_by_the_server(server):
     assert whys.count("invalid HTTP (request line or headers)") == 2 and "the body is too large" in whys
     assert whys[-1] == "the body did not arrive in time"
     assert _call(f"{server.url}/v2/health/ready", token=None)[0] == 200  # and the server is still up
+
+
+def test_headers_are_bounded_under_the_parser_in_use(server, adult):
+    import resource
+
+    port = server.port
+    body = json.dumps({"instances": [_instance(adult)]}).encode()
+    head = _head(port, len(body))
+    # One header of 64 MiB: refused once 16 KiB arrived (431), never buffered whole.
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head.replace(b"\r\n\r\n", b"\r\nX-Big: ", 1))
+        answer = b""
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError, TimeoutError):
+            for _ in range(4096):  # 64 MiB in 16 KiB pieces, until the server closes
+                sock.sendall(b"a" * 16384)
+        with contextlib.suppress(ConnectionResetError, TimeoutError):
+            answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 431 ") and b"request headers too large" in answer
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 32 * 1024  # KiB: no 64 MiB buffer
+    # 200 small headers: refused by count.
+    many = b"".join(b"X-H%d: v\r\n" % i for i in range(200))
+    assert _raw(port, head.replace(b"\r\n\r\n", b"\r\n" + many + b"\r\n", 1), body) == 431
+    # A request with a large body and small headers in one read is not mistaken for large headers,
+    # and a keep-alive connection serves request after request.
+    big = json.dumps({"instances": [_instance(adult)] * 300}).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        for _ in range(3):
+            sock.sendall(_head(port, len(big)) + big)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += sock.recv(65536)
+            assert data.startswith(b"HTTP/1.1 200 "), data[:80]
+            length = int(next(x for x in data.split(b"\r\n") if x.lower().startswith(b"content-length")).split(b":")[1])
+            rest = data.split(b"\r\n\r\n", 1)[1]
+            while len(rest) < length:
+                rest += sock.recv(65536)
+    deadline = time.monotonic() + 10
+    while server.events().count("predict") < 3:
+        assert time.monotonic() < deadline, server.events()
+        time.sleep(0.05)
+    refused = [r for r in server.records() if r["event"] == "malformed"]
+    assert [(r["status"], r["why"]) for r in refused] == [(431, "request headers too large")] * 2
+    assert _call(f"{server.url}/v2/health/ready", token=None)[0] == 200
 
 
 def test_kill_switch_takes_effect_at_once_and_operator_actions_are_recorded(server, adult, capsys):

@@ -70,6 +70,9 @@ class Tokens:
         return tokens
 
 
+HEADERS_TOO_LARGE = "Request headers too large"
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one request may cost the server."""
@@ -78,7 +81,8 @@ class Limits:
     body_seconds: float = 10.0
     max_connections: int = 256  # uvicorn answers 503 beyond this many concurrent connections
     keep_alive_seconds: int = 5
-    max_header_bytes: int = 16 * 1024
+    max_header_bytes: int = 16 * 1024  # the request line and every header, as received
+    max_headers: int = 100
 
 
 @dataclass
@@ -223,6 +227,10 @@ class _InvalidHttpRecorder(logging.Handler):
         self.service = service
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("Invalid HTTP request"):
+        message = record.getMessage()
+        if message.startswith("Invalid HTTP request"):
             with contextlib.suppress(Exception):
                 self.service.record("malformed", status=400, why="invalid HTTP (request line or headers)")
+        elif message.startswith(HEADERS_TOO_LARGE):
+            with contextlib.suppress(Exception):
+                self.service.record("malformed", status=431, why="request headers too large")

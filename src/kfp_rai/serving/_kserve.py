@@ -49,6 +49,7 @@ from kfp_rai.core.kserve_sdk import without_argv
 from kfp_rai.serving import _metrics as metrics
 from kfp_rai.serving._gate import (
     _CURRENT,
+    HEADERS_TOO_LARGE,
     Gate,
     Limits,
     Tokens,
@@ -317,6 +318,7 @@ class Server:
             access_log=False,
             limit_concurrency=self.limits.max_connections,
             timeout_keep_alive=self.limits.keep_alive_seconds,
+            http=_bounded_httptools(self.limits),  # uvicorn's own limit binds only its h11 parser
             h11_max_incomplete_event_size=self.limits.max_header_bytes,
             timeout_graceful_shutdown=10,
             lifespan="off",
@@ -352,6 +354,83 @@ class Server:
 
     def stop(self) -> None:
         self._server.should_exit = True
+
+
+_SILENT = logging.getLogger("kfp_rai.serving.refused_connection")
+_SILENT.addHandler(logging.NullHandler())
+_SILENT.propagate = False
+
+
+def _bounded_httptools(limits: Limits) -> type:
+    """uvicorn's httptools protocol with the header bounds it lacks (its header limit applies to
+    h11 only, and httptools buffers a header of any size): the bytes received before the headers
+    end, and the number of headers, are bounded; past either the answer is 431 in one JSON line, the
+    connection is closed and the refusal is recorded. Memory per connection stays within the limit
+    plus one read."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    body = json.dumps(
+        {
+            "error": f"request headers too large: at most {limits.max_header_bytes} bytes and {limits.max_headers} "
+            "headers"
+        }  # fmt: skip
+    ).encode()
+    answer = (
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+        b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
+    )
+
+    class BoundedHttpTools(HttpToolsProtocol):
+        _in_headers = True  # waiting for, or inside, a request's header block
+        _received = 0  # bytes received since then, in reads that did not end a header block
+        _blocks = 0  # header blocks completed on this connection
+        _refused = False
+
+        def data_received(self, data: bytes) -> None:
+            if self._refused:
+                return
+            blocks = self._blocks
+            super().data_received(data)
+            if self._stopped():
+                return
+            if self._blocks != blocks:  # a header block ended in this read: count afresh from the next
+                self._received = 0
+            elif self._in_headers:
+                self._received += len(data)
+                if self._received > limits.max_header_bytes:
+                    self._refuse()
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            super().on_header(name, value)
+            if len(self.headers) > limits.max_headers:
+                self._refuse()
+                self.logger = _SILENT  # uvicorn would also log the parser's stop as an invalid request
+                raise ValueError(HEADERS_TOO_LARGE)  # stops the parser; our answer is already sent
+
+        def on_headers_complete(self) -> None:
+            self._in_headers = False
+            self._blocks += 1
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._in_headers = True  # the next request on this connection
+
+        def send_400_response(self, msg: str) -> None:
+            if not self._refused:
+                super().send_400_response(msg)
+
+        def _stopped(self) -> bool:  # a method: the parser's callbacks may have refused meanwhile
+            return self._refused
+
+        def _refuse(self) -> None:
+            self._refused = True
+            self.logger.warning(HEADERS_TOO_LARGE)
+            if not self.transport.is_closing():
+                self.transport.write(answer)
+                self.transport.close()
+
+    return BoundedHttpTools
 
 
 def start_in_thread(server: Server, timeout: float = 30.0) -> threading.Thread:
