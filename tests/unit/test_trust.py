@@ -307,6 +307,54 @@ def test_names_outside_the_list_are_refused_before_loading(tmp_path, monkeypatch
         load_model(path, expected_sha256=sha256_file(path))
 
 
+def _with_generator(bit_generator: str) -> bytes:
+    """A skops file of a dict holding numpy's default generator, its bit generator renamed."""
+    import numpy as np
+
+    data = sio.dumps({"rng": np.random.default_rng(0)})
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        files = {n: archive.read(n) for n in archive.namelist()}
+    schema = json.loads(files["schema.json"])
+    schema["content"]["rng"]["content"]["bit_generator"]["content"]["bit_generator"]["content"] = json.dumps(
+        bit_generator
+    )
+    files["schema.json"] = json.dumps(schema).encode()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name", ["seed", "set_bit_generator", "save", "MT19937"])
+def test_a_generator_naming_another_bit_generator_is_refused_in_one_line(name, monkeypatch):
+    from kfp_rai.core.files import sha256_bytes
+    from kfp_rai.core.model_dir import load_model_bytes
+
+    genuine = _with_generator("PCG64")
+    assert load_model_bytes(genuine, expected_sha256=sha256_bytes(genuine))["rng"].bit_generator.state
+    crafted = _with_generator(name)
+    monkeypatch.setattr(sio, "loads", lambda *a, **k: pytest.fail("skops was reached"))
+    with pytest.raises(IntegrityError, match=rf"names what kfp-rai never writes.*numpy.random.{name} \(bit generator"):
+        load_model_bytes(crafted, expected_sha256=sha256_bytes(crafted))
+
+
+def test_whatever_skops_still_refuses_is_one_line(monkeypatch):
+    from kfp_rai.core.files import sha256_bytes
+    from kfp_rai.core.model_dir import load_model_bytes
+
+    genuine = _with_generator("PCG64")
+
+    def refuse(*args, **kwargs):
+        raise ValueError("Expected a numpy.random bit generator, got 'seed'.\nThis is probably due to ...")
+
+    monkeypatch.setattr(sio, "loads", refuse)
+    with pytest.raises(IntegrityError) as info:
+        load_model_bytes(genuine, expected_sha256=sha256_bytes(genuine))
+    message = str(info.value)
+    assert "\n" not in message and "cannot be built (ValueError: Expected a numpy.random" in message
+
+
 def test_a_registry_version_is_complete_and_signed_or_absent(tmp_path, monkeypatch):
     import kfp_rai.production._registry as registry_module
 

@@ -68,6 +68,12 @@ TRUSTED_NODES = frozenset(
 )
 
 
+# A node may also name something through its arguments: a random generator's state names its bit
+# generator by class, which numpy.random's attribute of that name is then called to rebuild. Only
+# the one training writes (numpy's default) may be named.
+TRUSTED_BIT_GENERATORS = frozenset({"PCG64"})
+
+
 def model_bytes(model: Any) -> bytes:
     """Serialize ``model`` with skops (deflated: tree ensembles shrink about 4x)."""
     import skops.io as sio
@@ -95,15 +101,33 @@ def _nodes(tree: Any) -> Iterator[tuple[str, str]]:
             yield from _nodes(value)
 
 
+def _bit_generators(tree: Any) -> Iterator[str]:
+    """The bit generator every random generator node names (``?`` where the shape is unexpected)."""
+    if isinstance(tree, dict):
+        if tree.get("__loader__") == "RandomGeneratorNode":
+            try:
+                yield str(json.loads(tree["content"]["bit_generator"]["content"]["bit_generator"]["content"]))
+            except (KeyError, TypeError, ValueError):
+                yield "?"
+        for value in tree.values():
+            yield from _bit_generators(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            yield from _bit_generators(value)
+
+
+def _schema(model: PathLike | bytes) -> Any:
+    try:
+        with zipfile.ZipFile(io.BytesIO(model) if isinstance(model, bytes) else model) as archive:
+            return json.loads(archive.read("schema.json"))
+    except (zipfile.BadZipFile, KeyError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise IntegrityError(f"the model file is not a skops file: {type(exc).__name__}: {exc}") from exc
+
+
 def model_types(model: PathLike | bytes) -> set[tuple[str, str]]:
     """The (type, loader) pairs a skops file (a path or its bytes) names, read from its schema
     without building anything."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(model) if isinstance(model, bytes) else model) as archive:
-            schema = json.loads(archive.read("schema.json"))
-    except (zipfile.BadZipFile, KeyError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IntegrityError(f"the model file is not a skops file: {exc}") from exc
-    return set(_nodes(schema))
+    return set(_nodes(_schema(model)))
 
 
 def load_model_bytes(data: bytes, *, expected_sha256: str, shown_as: PathLike = MODEL_FILE) -> Any:
@@ -119,10 +143,24 @@ def load_model_bytes(data: bytes, *, expected_sha256: str, shown_as: PathLike = 
     import skops.io as sio
 
     _check_hash(sha256_bytes(data), expected_sha256, shown_as)
-    refused = sorted(f"{t} ({loader})" for t, loader in model_types(data) - TRUSTED_NODES)
+    schema = _schema(data)
+    refused = sorted(f"{t} ({loader})" for t, loader in set(_nodes(schema)) - TRUSTED_NODES)
+    named = set(_bit_generators(schema)) - TRUSTED_BIT_GENERATORS
+    refused += sorted(f"numpy.random.{n} (bit generator)" for n in named)
     if refused:
         raise IntegrityError(f"model file {shown_as} names what kfp-rai never writes, {refused}: refusing to load it")
-    return sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+    # skops is told to trust only what it reports and our list holds: never its report wholesale
+    types = {t for t, _ in TRUSTED_NODES}
+    untrusted = sio.get_untrusted_types(data=data)
+    if unknown := sorted(set(untrusted) - types):
+        raise IntegrityError(f"model file {shown_as} names what kfp-rai never writes, {unknown}: refusing to load it")
+    try:
+        return sio.loads(data, trusted=untrusted)
+    except Exception as exc:  # noqa: BLE001 - whatever skops still refuses is one line, never a traceback
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise IntegrityError(
+            f"model file {shown_as} cannot be built ({type(exc).__name__}: {first}): refusing it"
+        ) from exc
 
 
 def load_model(path: PathLike, *, expected_sha256: str) -> Any:
