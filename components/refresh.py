@@ -127,8 +127,11 @@ def summarize_partition(data: Input[Dataset], partition: str, model: Input[Model
 
     reference, _ = stored_reference(model.path, model.metadata.get("sha256"))
     path = Path(data.path) / partition if partition else Path(data.path)
-    part = summarize_current(open_batches(path, format="parquet"), reference)
-    atomic_write_text(summary.path, json.dumps(part.to_dict()))
+    batches = open_batches(path, format="parquet")
+    part = summarize_current(batches, reference)
+    never = {*reference.columns, *reference.left_out}
+    unreferenced = [c for c in batches.schema.names if c not in never]  # not judged by merge_drift
+    atomic_write_text(summary.path, json.dumps({**part.to_dict(), "unreferenced": unreferenced}))
     summary.metadata.update({"rows": part.rows, "partition": partition})
 
 
@@ -169,8 +172,10 @@ def merge_drift(
 
     rules = Policy.from_yaml(policy)
     reference, meta = stored_reference(model.path, model.metadata.get("sha256"))
-    current = merge_all([DataSummary.from_dict(json.loads(Path(s.path).read_text())) for s in summaries])
-    result = drift_between(reference, current, policy=rules.drift)
+    parts = [json.loads(Path(s.path).read_text()) for s in summaries]
+    current = merge_all([DataSummary.from_dict(p) for p in parts])
+    unreferenced = sorted({c for p in parts for c in p.get("unreferenced", [])})
+    result = drift_between(reference, current, policy=rules.drift, unreferenced=unreferenced)
     subject = model_subject(meta, rules.sha256, reference=meta.get("training_data_sha256", ""))
     write_report(result, subject, report.path, report_html.path)
     for name, value in loggable_metrics({f"drift.{c.column}": c.statistic for c in result.columns}).items():

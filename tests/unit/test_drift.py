@@ -50,6 +50,33 @@ def test_missing_columns_are_refused():
         detect_drift(pd.DataFrame({"x": [1]}), pd.DataFrame({"y": [1]}), columns=["x"])
 
 
+def test_a_column_on_one_side_only_is_not_judged_never_skipped(adult):
+    from kfp_rai.core.tables import read_table
+    from kfp_rai.refresh import reference_summary
+
+    current = read_table("bundled:adult-test")
+    stored = reference_summary(adult.drop(columns=["capital-gain"]))  # a stored reference without one column
+    shifted = current.assign(**{"capital-gain": current["capital-gain"] * 50})
+    report = detect_drift(stored, shifted)
+    assert report.status is GateStatus.NOT_JUDGED and not report.passed
+    (finding,) = [f for f in report.verdict.findings if f.subject == "capital-gain"]
+    assert finding.rule == "drift.column_not_in_reference" and "cannot be judged" in finding.message
+    # The reverse, already: a reference column the current data lacks.
+    report = detect_drift(reference_summary(adult), current.drop(columns=["age"]))
+    assert report.status is GateStatus.NOT_JUDGED
+    assert [f.rule for f in report.verdict.findings if f.subject == "age"] == ["drift.column_missing"]
+    # A column the reference left out on purpose (an identifier) stays out, stored or not.
+    without_ids = reference_summary(adult, identifier_columns=["fnlwgt"])
+    assert without_ids.left_out == ("fnlwgt",)
+    from kfp_rai.stats.summary import DataSummary
+
+    assert DataSummary.from_dict(without_ids.to_dict()).left_out == ("fnlwgt",)
+    assert detect_drift(without_ids, current).status is GateStatus.PASSED
+    # Named identifiers, or columns chosen with `columns`, are the caller's say.
+    assert detect_drift(stored, shifted, identifier_columns=["capital-gain"]).status is not GateStatus.NOT_JUDGED
+    assert detect_drift(stored, shifted, columns=["age"]).status is not GateStatus.NOT_JUDGED
+
+
 def test_the_reference_stored_with_a_model_is_verified_before_use(adult, tmp_path):
     import json
 

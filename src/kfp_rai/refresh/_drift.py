@@ -204,6 +204,7 @@ def reference_summary(
         raise DataValidationError(f"cannot summarize the reference data: {' '.join(str(exc).split())}") from exc
     if summary.rows == 0:
         raise DataValidationError("the drift reference data set holds no rows")
+    summary.left_out = tuple(c for c in data.schema.names if c not in set(columns))
     return summary
 
 
@@ -282,8 +283,10 @@ def drift_between(
     *,
     policy: DriftPolicy | None = None,
     columns: Sequence[str] | None = None,
+    unreferenced: Sequence[str] = (),
 ) -> DriftReport:
-    """Judge drift from two summaries taken over the same bins (see :func:`detect_drift`)."""
+    """Judge drift from two summaries taken over the same bins (see :func:`detect_drift`).
+    ``unreferenced`` names current columns the reference lacks: each is not judged."""
     policy = policy or DriftPolicy()
     if reference.rows == 0:
         raise DataValidationError("the drift reference data set holds no rows")
@@ -319,6 +322,15 @@ def drift_between(
             f"{c}: in the reference but not in the current data, so its drift cannot be judged",
         )
         for c in absent
+    ] + [
+        Finding(
+            "drift.column_not_in_reference",
+            c,
+            GateStatus.NOT_JUDGED,
+            f"{c}: in the current data but not in the reference, so its drift cannot be judged (summarize a "
+            "reference that has it, or leave it out with --columns)",
+        )
+        for c in unreferenced
     ]
     verdict = Verdict.judge([*unjudged, *(f for _, f in results)], summary=f"none of {len(results)} columns drifted")
     return DriftReport(verdict=verdict, columns=tuple(c for c, _ in results), policy=policy.to_dict(), **sizes)
@@ -342,7 +354,8 @@ def detect_drift(
         reference's bins.
     columns : list of str, optional
         Columns to compare (default: the reference's, minus ``identifier_columns``; one the current
-        data lacks is *not judged*, so the verdict fails closed instead of skipping it).
+        data lacks is *not judged*, so the verdict fails closed instead of skipping it, and so is a
+        current column the reference lacks).
     identifier_columns : list of str, optional
         Per-row identifiers (e.g. pseudonymized ids): unique values, so comparing them says nothing.
     policy : DriftPolicy, optional
@@ -363,9 +376,13 @@ def detect_drift(
         chosen = list(columns) if columns is not None else [c for c in _names(reference) if c not in ids]
         reference = reference_summary(reference, columns=chosen, policy=policy)
     chosen = list(columns) if columns is not None else [c for c in reference.columns if c not in ids]
+    unreferenced = []
+    if columns is None:  # every current column is someone's question: one the reference lacks is not judged
+        never = {*reference.columns, *reference.left_out, *ids}  # a column the reference data never had
+        unreferenced = [c for c in _names(current) if c not in never]
     if not isinstance(current, DataSummary):
         current = summarize_current(current, _only(reference, chosen))
-    return drift_between(_only(reference, chosen), current, policy=policy, columns=columns)
+    return drift_between(_only(reference, chosen), current, policy=policy, columns=columns, unreferenced=unreferenced)
 
 
 def _names(source: Source | Batches | DataSummary) -> list[str]:
@@ -377,4 +394,4 @@ def _names(source: Source | Batches | DataSummary) -> list[str]:
 
 
 def _only(summary: DataSummary, columns: Sequence[str]) -> DataSummary:
-    return DataSummary(summary.rows, {c: summary.columns[c] for c in columns})
+    return DataSummary(summary.rows, {c: summary.columns[c] for c in columns}, summary.left_out)

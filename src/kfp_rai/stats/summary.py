@@ -227,10 +227,13 @@ class ColumnSummary:
 
 @dataclass
 class DataSummary:
-    """Per-column summaries of one data set (or of the merge of its parts) and its row count."""
+    """Per-column summaries of one data set (or of the merge of its parts) and its row count.
+    ``left_out`` names the data's columns deliberately not summarized (identifiers, columns not
+    chosen): a later drift check skips them, while a column the data never had is not judged."""
 
     rows: int
     columns: dict[str, ColumnSummary] = field(default_factory=dict)
+    left_out: tuple[str, ...] = ()
 
     @classmethod
     def empty(cls, bins: Iterable[ColumnBins]) -> DataSummary:
@@ -246,15 +249,20 @@ class DataSummary:
             raise DataValidationError(
                 f"cannot merge summaries of different columns: {sorted(set(self.columns) ^ set(other.columns))}"
             )
-        return DataSummary(self.rows + other.rows, {c: s.merge(other.columns[c]) for c, s in self.columns.items()})
+        return DataSummary(
+            self.rows + other.rows,
+            {c: s.merge(other.columns[c]) for c, s in self.columns.items()},
+            tuple(dict.fromkeys([*self.left_out, *other.left_out])),
+        )
 
     @property
     def bins(self) -> list[ColumnBins]:
         return [s.bins for s in self.columns.values()]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "kfp_rai.data_summary", "version": 1, "rows": self.rows,
-                "columns": [s.to_dict() for s in self.columns.values()]}  # fmt: skip
+        out = {"kind": "kfp_rai.data_summary", "version": 1, "rows": self.rows,
+               "columns": [s.to_dict() for s in self.columns.values()]}  # fmt: skip
+        return {**out, "left_out": list(self.left_out)} if self.left_out else out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DataSummary:
@@ -262,7 +270,8 @@ class DataSummary:
             raise DataValidationError("not a kfp-rai data summary (expected kind kfp_rai.data_summary)")
         try:
             columns = [ColumnSummary.from_dict(c) for c in d["columns"]]
-            return cls(int(d["rows"]), {c.bins.column: c for c in columns})
+            left_out = tuple(str(c) for c in d.get("left_out", []))
+            return cls(int(d["rows"]), {c.bins.column: c for c in columns}, left_out)
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
             raise DataValidationError(f"a damaged kfp-rai data summary: {exc}") from exc
 
