@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kfp_rai.core.params import check_seed
 from kfp_rai.errors import InvalidParameterError, RAIError
 from kfp_rai.pipelines import PIPELINES
 from kfp_rai.pipelines.compile import compile_pipeline
@@ -44,6 +45,8 @@ def parse_params(name: str, pairs: list[str]) -> dict[str, Any]:
             params[key] = json.loads(value)
         except json.JSONDecodeError:
             params[key] = value
+    if "seed" in params:  # refused here, not inside a task on the cluster
+        check_seed(params["seed"], "--param seed")
     return params
 
 

@@ -156,6 +156,14 @@ CASES = [
         "load",
     ),
     Case(
+        "too-wide",
+        "a header of 200,000 columns and no rows",
+        "has 200,000 columns, more than the 10,000 kfp-rai reads",
+        {"d.csv": b",".join(b"c%d" % i for i in range(200_000)) + b"\n"},
+        ("--data", "{d_csv}"),
+        "load",
+    ),
+    Case(
         "unknown-format",
         "a file that is neither CSV nor parquet",
         "cannot tell the format",
@@ -413,6 +421,30 @@ CASES = [
         "check",
     ),
     Case(
+        "policy-too-large",
+        "a 52 MB policy (refused unread, in milliseconds)",
+        "over the 24 KiB a policy may be",
+        {"p.yaml": lambda path: path.write_bytes(b"# padding\n" * 5_200_000)},
+        ("--policy", "{p_yaml}"),
+        "check",
+    ),
+    Case(
+        "policy-too-deep",
+        "a policy nested 10,000 levels deep within 24 KiB (no RecursionError)",
+        "nested more than 20 levels deep",
+        {"p.yaml": b"validation: " + b"[" * 10_000 + b"]" * 10_000 + b"\n"},
+        ("--policy", "{p_yaml}"),
+        "check",
+    ),
+    Case(
+        "policy-too-deep-blocks",
+        "a policy nested 25 levels deep by indentation",
+        "nested more than 20 levels deep",
+        {"p.yaml": "".join(f"{'  ' * i}k{i}:\n" for i in range(25)).encode() + b"  " * 25 + b"x: 1\n"},
+        ("--policy", "{p_yaml}"),
+        "check",
+    ),
+    Case(
         "policy-bad-decision",
         "an unknown personal-data decision",
         "privacy.columns must be a mapping",
@@ -489,7 +521,34 @@ CASES = [
         ("--reference-population", "{r_yaml}"),
         "check",
     ),
+    Case(
+        "reference-unknown-key",
+        "a key the reference population does not know",
+        "reference population: unknown key 'yaer'",
+        {"r.yaml": REF.replace("year: 2000", "year: 2000\nyaer: 2001").encode()},
+        ("--reference-population", "{r_yaml}"),
+        "check",
+    ),
+    Case(
+        "reference-unknown-attribute-key",
+        "a misspelled key under an attribute",
+        "reference attribute 'sex': unknown key 'maping'",
+        {
+            "r.yaml": REF.replace(
+                "{shares: {Male: 0.5, Female: 0.5}}", "{shares: {Male: 0.5, Female: 0.5}, maping: {}}"
+            ).encode()
+        },
+        ("--reference-population", "{r_yaml}"),
+        "check",
+    ),
     # data collection plans
+    Case(
+        "plan-too-large",
+        "a 52 MB collection plan (it would travel on a command line)",
+        "over the 24 KiB a data collection plan may be",
+        {"plan.yaml": lambda path: path.write_bytes(PLAN.encode() + b"# padding\n" * 5_200_000)},
+        ("--collection-plan", "{plan_yaml}"),
+    ),
     Case(
         "plan-no-licence",
         "a collection plan without its licence",
@@ -548,6 +607,15 @@ CASES = [
         "a held-out share outside (0, 1)",
         "--test-size must be between 0 and 1",
         cli=("--test-size", "1.5"),
+    ),
+    Case(
+        "seed-negative", "a negative seed", "--seed must be a whole number from 0 to 4294967295", cli=("--seed", "-1")
+    ),
+    Case(
+        "seed-too-large",
+        "a seed past 32 bits (numpy's limit)",
+        "--seed must be a whole number from 0 to 4294967295",
+        cli=("--seed", str(2**32)),
     ),
     Case(
         "model-name",
@@ -982,6 +1050,25 @@ def test_the_cli_says_what_is_wrong_in_one_line_and_runs_nothing(case, tmp_path,
     assert len(lines) == 1 and lines[0].startswith("kfp-rai: error: ") and case.fragment in lines[0], err
     assert "Traceback" not in out + err
     assert _written(tmp_path) == before  # nothing written
+
+
+HEAVY = ("too-wide", "policy-too-large", "policy-too-deep", "plan-too-large")
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.id in HEAVY], ids=HEAVY)
+def test_inputs_built_to_stall_are_refused_within_a_second(case, tmp_path, monkeypatch, capsys):
+    import time
+
+    from kfp_rai.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    paths = _materialize(case, tmp_path)
+    main(["run", "--test-size", "2"])  # warm the imports the CLI needs, so the figure is the refusal's
+    capsys.readouterr()
+    started = time.perf_counter()
+    assert main([*case.command, *(a.format(**paths) for a in case.cli)]) == 2
+    assert time.perf_counter() - started < 1.0
+    assert case.fragment in capsys.readouterr().err
 
 
 def _component(case: Case, paths: dict[str, str], tmp: Path) -> None:

@@ -67,6 +67,44 @@ def test_params_are_typed():
     assert params == {"seed": 3, "sensitive_features": ["sex"], "target": "income"}
 
 
+def test_a_scheduled_refresh_runs_one_at_a_time_without_catch_up_on_its_schedule_time(workdir, monkeypatch, capsys):
+    import types
+
+    import kfp
+    import yaml
+
+    calls: dict = {}
+
+    class Recording:  # kfp.Client's surface that schedule() uses, recording what it was asked
+        def __init__(self, host):
+            calls["host"] = host
+
+        def create_experiment(self, name):
+            return types.SimpleNamespace(experiment_id=f"exp-{name}")
+
+        def create_recurring_run(self, **kwargs):
+            with open(kwargs["pipeline_package_path"], encoding="utf-8") as fh:
+                calls.update(kwargs, spec=next(yaml.safe_load_all(fh)))
+            return types.SimpleNamespace(recurring_run_id="rr-1")
+
+    monkeypatch.setattr(kfp, "Client", Recording)
+    args = ["schedule", "--host", "http://127.0.0.1:9", "--pipeline", "refresh", "--cron", "0 0 3 * * *",
+            "--param", "model_name=adult-income", "--param", "current_data=s3://bucket/current/"]  # fmt: skip
+    assert main(args) == 0
+    assert "created recurring run rr-1" in capsys.readouterr().out
+    assert calls["max_concurrency"] == 1 and calls["no_catchup"] is True and calls["enable_caching"] is False
+    assert calls["job_name"] == "kfp-rai-refresh-recurring" and calls["cron_expression"] == "0 0 3 * * *"
+    assert calls["params"]["model_name"] == "adult-income" and calls["params"]["launched_by"]
+    spec = calls["spec"]
+    assert spec["pipelineInfo"]["name"] == "kfp-rai-refresh"
+    assert {"registry_uri", "model_name", "alias", "current_data", "labels", "audit_log", "policy", "seed"} <= set(
+        spec["root"]["inputDefinitions"]["parameters"]
+    )
+    # the refresh's point in time is the run's schedule time (its creation time on a manual run)
+    text = yaml.safe_dump(spec)
+    assert "{{$.pipeline_job_schedule_time_utc}}" in text and "{{$.pipeline_job_create_time_utc}}" in text
+
+
 def test_unreachable_host_is_one_line_on_stderr_of_the_real_command(tmp_path):
     import subprocess
     import sys

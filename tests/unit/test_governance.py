@@ -516,7 +516,7 @@ def test_human_written_files_may_live_in_the_store(s3):
     ):
         Policy.from_yaml(f"s3://mlpipeline/policies/gone.yaml?{s3}")
     client.put_object(Bucket="mlpipeline", Key="plans/big.yaml", Body=b"#" * (1 << 20 | 1))
-    with pytest.raises(InvalidParameterError, match="is over 1 MiB"):
+    with pytest.raises(InvalidParameterError, match="is over the 24 KiB a data collection plan may be"):
         CollectionPlan.from_yaml(f"s3://mlpipeline/plans/big.yaml?{s3}")
 
 

@@ -46,8 +46,9 @@ def _refuse_others(args: argparse.Namespace, names: tuple[str, ...], pipeline: s
 
 def preflight(args: argparse.Namespace) -> dict[str, Any]:
     """Check every input before anything runs; return the pipeline arguments."""
-    if args.seed is not None and args.seed < 0:
-        raise RAIError(f"--seed must be a whole number >= 0, got {args.seed}")
+    from kfp_rai.core.params import check_seed
+
+    check_seed(args.seed, "--seed")
     if args.pipeline == "refresh":
         _refuse_others(args, _LIFECYCLE_ONLY, "refresh")
         return preflight_refresh(args)

@@ -54,7 +54,14 @@ def add_stats_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
         metavar="COL",
         help="the predicted probability of the positive label (without it ROC AUC cannot be judged: exit 1)",
     )
-    fair.add_argument("--sensitive", required=True, nargs="+", metavar="COL", help="sensitive attribute columns")
+    fair.add_argument(
+        "--sensitive",
+        required=True,
+        nargs="+",
+        action="extend",  # --sensitive sex --sensitive race, as kfp-rai run takes it: both, never the last only
+        metavar="COL",
+        help="sensitive attribute columns",
+    )
     fair.add_argument(
         "--positive-label", metavar="LABEL", help="the positive label when target and prediction are text (else 0/1)"
     )
@@ -99,8 +106,10 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 
 def cmd_fairness(args: argparse.Namespace) -> int:
+    from kfp_rai.core.params import check_seed
     from kfp_rai.validation._scored import ScoredColumns, scored_fairness
 
+    check_seed(args.seed, "--seed")
     policy = _policy(args)
     if args.n_boot is not None:
         if args.n_boot < 0:

@@ -100,8 +100,16 @@ def read_json(path: PathLike) -> Any:
 
 def load_yaml(text: str, what: str) -> Any:
     """Parse human-written YAML strictly: a key repeated in one mapping is refused (YAML would keep
-    the last one silently, so a reviewer could read a threshold that is not the one applied)."""
+    the last one silently, so a reviewer could read a threshold that is not the one applied); a text
+    over :data:`MAX_HUMAN_FILE_BYTES`, or nested deeper than :data:`MAX_YAML_DEPTH`, is refused
+    before it can take time or memory."""
     import yaml
+
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > MAX_HUMAN_FILE_BYTES:
+        raise InvalidParameterError(_too_large(what, size))
+    if _flow_depth(text) > MAX_YAML_DEPTH:
+        raise InvalidParameterError(_too_deep(what))
 
     class StrictLoader(yaml.SafeLoader):
         pass
@@ -123,14 +131,65 @@ def load_yaml(text: str, what: str) -> Any:
 
     StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
     try:
-        return yaml.load(text, Loader=StrictLoader)  # nosec B506  # StrictLoader is a SafeLoader subclass
+        data = yaml.load(text, Loader=StrictLoader)  # nosec B506  # StrictLoader is a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise InvalidParameterError(f"the {what} is not valid YAML: {exc}") from exc
     except ValueError as exc:  # an integer past Python's digit limit
         raise InvalidParameterError(f"the {what} holds a value that cannot be read: {exc}") from exc
+    except RecursionError:
+        raise InvalidParameterError(_too_deep(what)) from None
+    if _depth(data) > MAX_YAML_DEPTH:  # block-style nesting (indentation), which the text scan does not see
+        raise InvalidParameterError(_too_deep(what))
+    return data
 
 
-MAX_HUMAN_FILE_BYTES = 1 << 20  # a policy, plan, reviewer or reference file is a few KiB; 1 MiB is no such file
+MAX_YAML_DEPTH = 20  # a policy is 3 levels deep, a reference population 4
+
+
+def _too_large(what: str, size: int | None) -> str:
+    found = f"is {size / 1024:.0f} KiB," if size is not None else "is"
+    return (
+        f"the {what} {found} over the {MAX_HUMAN_FILE_BYTES >> 10} KiB a {what} may be "
+        "(it travels on a pipeline task's command line): shorten it"
+    )
+
+
+def _too_deep(what: str) -> str:
+    return f"the {what} is nested more than {MAX_YAML_DEPTH} levels deep: no {what} is; shorten it"
+
+
+def _flow_depth(text: str) -> int:
+    """The deepest nesting of YAML's flow brackets ([ and {) in ``text``, quoted text included: a
+    cheap bound taken before the parser, whose composer recurses once per level."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}" and depth:
+            depth -= 1
+    return deepest
+
+
+def _depth(data: Any) -> int:
+    """The nesting depth of parsed YAML (each node visited once: aliases are not walked twice)."""
+    deepest, seen, todo = 0, set(), [(data, 1)]
+    while todo:
+        node, level = todo.pop()
+        if not isinstance(node, (dict, list)) or id(node) in seen:
+            continue
+        seen.add(id(node))
+        deepest = max(deepest, level)
+        if deepest > MAX_YAML_DEPTH:
+            return deepest
+        todo.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
+# A policy, plan, reviewer or reference file is a few KiB (the bundled ones 1.5-3.3 KiB). Each travels
+# as text on a pipeline task's command line, where one argument may hold at most 128 KiB (Linux's
+# MAX_ARG_STRLEN), so four of them together must fit: 24 KiB each.
+MAX_HUMAN_FILE_BYTES = 24 << 10
 _STORE_URI = re.compile(r"^(s3|gs|gcs|hdfs|viewfs|abfs|abfss|file)://\S+$")
 
 
@@ -157,7 +216,7 @@ def text_or_uri(text: str, what: str) -> str:
     except (OSError, pa.ArrowException) as exc:
         raise InvalidParameterError(f"the {what} at {uri} cannot be read: {' '.join(str(exc).split())[:300]}") from exc
     if len(data) > MAX_HUMAN_FILE_BYTES:
-        raise InvalidParameterError(f"the {what} at {uri} is over {MAX_HUMAN_FILE_BYTES >> 20} MiB: not such a file")
+        raise InvalidParameterError(f"the {what} at {uri}: {_too_large(what, None)}")  # read no further
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -171,6 +230,8 @@ def read_text_file(path: PathLike, label: str, parse: Callable[[str], T]) -> T:
         raise InvalidParameterError(f"{label} {path} is a directory: pass the file itself")
     if not path.is_file():
         raise InvalidParameterError(f"{label} file not found: {path}")
+    if (size := path.stat().st_size) > MAX_HUMAN_FILE_BYTES:  # refused unread: a 50 MB file is no policy
+        raise InvalidParameterError(f"{path}: {_too_large(label, size)}")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from kfp_rai.core.bundled import BUNDLED_PREFIX, load_bundled
 from kfp_rai.core.files import PathLike, atomic_path, sha256_file
+from kfp_rai.core.header import check_width, csv_header
 from kfp_rai.errors import DataValidationError, InvalidParameterError
 
 Format = Literal["parquet", "csv"]
@@ -84,12 +85,13 @@ def read_table(source: PathLike, *, format: Format | None = None, text_columns: 
 
 
 def _refuse_repeated_names(path: Path, fmt: Format) -> None:
-    """pandas renames a repeated CSV header (``x``, ``x.1``) and a model would train on both: refuse."""
+    """pandas renames a repeated CSV header (``x``, ``x.1``) and a model would train on both: refuse.
+    Too many columns are refused here too, before pandas reads a row."""
     if fmt == "parquet":
         names = [str(n) for n in pq.read_schema(path).names]
+        check_width(names, path)
     else:
-        header = pd.read_csv(path, header=None, nrows=1, skipinitialspace=True, dtype=str)
-        names = [str(n) for n in header.iloc[0].tolist()] if len(header) else []
+        names = csv_header(path)
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise DataValidationError(f"{path}: columns {repeated} appear more than once: give every column its own name")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from kfp_rai.core.params import check_seed
 from kfp_rai.errors import DataValidationError, InvalidParameterError
 
 _MSG_MISSING_COL = "column {col!r} ({role}) is not in the data; its columns are: {cols}"
@@ -135,6 +136,7 @@ def split_dataset(df: pd.DataFrame, *, target: str, test_size: float, seed: int)
 
     if not 0.0 < test_size < 1.0:
         raise InvalidParameterError(f"test_size must be in (0, 1), got {test_size!r}")
+    check_seed(seed)
     if target not in df.columns:
         raise DataValidationError(_MSG_MISSING_COL.format(col=target, role="target", cols=_short(list(df.columns))))
     counts = df[target].value_counts()

@@ -45,6 +45,10 @@ class ReferencePopulation(HumanWrittenYaml):
             raise InvalidParameterError(
                 "a reference population must be a mapping with 'source', 'year' and 'attributes'"
             )
+        if unknown := sorted(str(k) for k in set(data) - {"source", "year", "url", "attributes"}):
+            raise InvalidParameterError(
+                f"reference population: unknown key {unknown[0]!r} (it holds source, year, url and attributes)"
+            )
         for key in ("source", "year", "attributes"):
             if key not in data:
                 raise InvalidParameterError(
@@ -59,6 +63,10 @@ class ReferencePopulation(HumanWrittenYaml):
         for attr, spec in data["attributes"].items():
             if not isinstance(spec, dict) or not isinstance(spec.get("shares"), dict) or not spec["shares"]:
                 raise InvalidParameterError(f"reference attribute {attr!r} needs a 'shares' mapping")
+            if unknown := sorted(str(k) for k in set(spec) - {"shares", "mapping"}):
+                raise InvalidParameterError(
+                    f"reference attribute {attr!r}: unknown key {unknown[0]!r} (it holds shares and mapping)"
+                )
             source_shares = {str(cat): _share(attr, cat, v) for cat, v in spec["shares"].items()}
             total = sum(source_shares.values())
             if abs(total - 1.0) > _SHARE_TOLERANCE:

@@ -320,10 +320,13 @@ def monitor_champion(
     labels) against the champion in one pass (:func:`~kfp_rai.refresh._monitor.measure_current`),
     read the cooldown from the registry's events, judge and decide (:func:`judge_refresh`). The
     audit and pseudonymization keys come from the environment, as serving takes them."""
+    from kfp_rai.core.params import check_seed
     from kfp_rai.discovery import hmac_key_from_env
     from kfp_rai.production import ModelRegistry, read_state
     from kfp_rai.refresh._monitor import is_traffic, measure_current
     from kfp_rai.serving._audit import audit_key_from_env
+
+    check_seed(seed)
 
     traffic = is_traffic(current)
     measured = measure_current(

@@ -56,6 +56,11 @@ class Batches:
                 yield batch
                 bar.update(batch.num_rows)
 
+    def __post_init__(self) -> None:
+        from kfp_rai.core.header import check_width
+
+        check_width(self.schema.names, self.name)
+
     def require(self, columns: Sequence[str], what: str = "data") -> None:
         missing = [c for c in columns if c not in self.schema.names]
         if missing:
@@ -246,6 +251,9 @@ def _csv_schema(path: Path, batch_rows: int) -> pa.Schema:
     integer column into another type midway), everything else as text."""
     import pandas as pd
 
+    from kfp_rai.core.header import csv_header
+
+    csv_header(path)  # bounded before pandas reads a row
     try:
         with _csv_chunks(path, batch_rows) as reader:
             first = next(iter(reader))
