@@ -196,6 +196,7 @@ def count_scored_partition(
     counts: Output[Artifact],
     score: str = "",
     positive_label: str = "",
+    policy: str = "",
 ):
     """Scale-out: one partition of a scored data set as per-group confusion cells and score histograms.
 
@@ -207,6 +208,7 @@ def count_scored_partition(
         sensitive_features: The sensitive attribute columns (their intersection is counted too).
         score: The predicted probability column (for ROC AUC); empty: none.
         positive_label: The positive label when target and prediction are text; empty: they are 0/1.
+        policy: YAML text of a kfp-rai policy (its privacy decisions); empty uses the defaults.
 
     Returns:
         counts: The partition's counts (JSON): mergeable with the other partitions' by merge_fairness.
@@ -215,12 +217,19 @@ def count_scored_partition(
     from pathlib import Path
 
     from kfp_rai.core.files import atomic_write_text
+    from kfp_rai.discovery import screen_stream
+    from kfp_rai.policy import Policy
     from kfp_rai.stats.stream import open_batches
     from kfp_rai.validation._scored import ScoredColumns, count_scored, counts_to_dict
 
     columns = ScoredColumns(target, prediction, tuple(sensitive_features), score or None, positive_label or None)
     path = Path(data.path) / partition if partition else Path(data.path)
-    part = count_scored(open_batches(path, format="parquet"), columns)
+    batches = open_batches(path, format="parquet")
+    # the classes and groups counted become the report's labels: personal data in them is refused
+    used = list(dict.fromkeys([target, prediction, *sensitive_features]))
+    batches.require(used, "scored data")
+    screen_stream(batches, used, decisions=Policy.from_yaml(policy).privacy.decisions, protected=used)
+    part = count_scored(batches, columns)
     atomic_write_text(counts.path, json.dumps(counts_to_dict(part, columns)))
     counts.metadata.update({"partition": partition})
 

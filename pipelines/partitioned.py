@@ -83,6 +83,7 @@ def partitioned_fairness(
                 sensitive_features=sensitive_features,
                 score=score,
                 positive_label=positive_label,
+                policy=policy,
             )
         ).set_caching_options(False)
     merge_fairness(counts=dsl.Collected(counted.outputs["counts"]), policy=policy, seed=seed).set_caching_options(False)

@@ -88,18 +88,22 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
     policy = _policy(args)
     reference: Any = args.reference
+    identifiers = list(args.identifier)
     if str(args.reference).lower().endswith(".json"):
         reference = DataSummary.from_dict(_read_json(Path(args.reference)))
-    elif args.save_reference:
+    else:  # its categories and ranges reach the report: screened first, under the policy's decisions
+        identifiers += _screened(args.reference, args.columns, identifiers, policy)
+    _screened_names(args.current)
+    if args.save_reference and not isinstance(reference, DataSummary):
         reference = reference_summary(
-            args.reference, columns=args.columns, policy=policy.drift, identifier_columns=args.identifier
+            args.reference, columns=args.columns, policy=policy.drift, identifier_columns=identifiers
         )
     if args.save_reference:
         if not isinstance(reference, DataSummary):
             raise InvalidParameterError("--save-reference needs reference data, not a stored summary")
         atomic_write_text(args.save_reference, json.dumps(reference.to_dict()))
     report = detect_drift(
-        reference, args.current, columns=args.columns, policy=policy.drift, identifier_columns=args.identifier
+        reference, args.current, columns=args.columns, policy=policy.drift, identifier_columns=identifiers
     )
     hashes = {"reference": _data_hash(args.reference), "current": _data_hash(args.current)}
     return _emit(report, Subject(policy_sha256=policy.sha256, data_sha256=hashes), args)
@@ -118,8 +122,47 @@ def cmd_fairness(args: argparse.Namespace) -> int:
             policy, validation=dataclasses.replace(policy.validation, bootstrap_samples=args.n_boot)
         )
     columns = ScoredColumns(args.target, args.prediction, tuple(args.sensitive), args.score, args.positive_label)
+    screen_scored(args.data, columns, policy)  # group labels and classes reach the report
     report = scored_fairness(args.data, columns, policy.validation, seed=args.seed)
     return _emit(report, Subject(policy_sha256=policy.sha256, data_sha256={"scored": _data_hash(args.data)}), args)
+
+
+def _screened(source: str, columns: list[str] | None, identifiers: list[str], policy: Policy) -> list[str]:
+    """Screen reference data for personal data under the policy's ``privacy.columns``; return the
+    columns decided ``drop`` or ``pseudonymize``: never compared, their values never reported."""
+    from kfp_rai.discovery import screen_stream
+    from kfp_rai.stats.stream import open_batches
+
+    data = open_batches(source)
+    names = list(data.schema.names)  # a column asked for that is not there is refused by the drift check
+    chosen = [c for c in columns if c in names] if columns else [c for c in names if c not in set(identifiers)]
+    plan = screen_stream(data, chosen, decisions=policy.privacy.decisions)
+    left_out = [*plan.drop, *plan.pseudonymize]
+    if columns and (asked := sorted(set(columns) & set(left_out))):
+        raise InvalidParameterError(
+            f"--columns names {asked}, personal data the policy drops or pseudonymizes: it is never compared"
+        )
+    return left_out
+
+
+def _screened_names(source: str) -> None:
+    """A current data set's column names reach the report (a column the reference lacks): screen them."""
+    from kfp_rai.discovery import screen_stream
+    from kfp_rai.stats.stream import open_batches
+
+    screen_stream(open_batches(source), [])
+
+
+def screen_scored(source: Any, columns: Any, policy: Policy) -> None:
+    """The target, prediction and sensitive columns of scored data: their values are the report's
+    classes and groups, so personal data in them is refused (no decision can keep it readable)."""
+    from kfp_rai.discovery import screen_stream
+    from kfp_rai.stats.stream import open_batches
+
+    used = list(dict.fromkeys([columns.target, columns.prediction, *columns.sensitive]))
+    data = open_batches(source)
+    data.require(used, "scored data")
+    screen_stream(data, used, decisions=policy.privacy.decisions, protected=used)
 
 
 def _read_json(path: Path) -> Any:

@@ -6,7 +6,14 @@ The discovery stage's verdict is the datasheet's: representativeness and the col
 
 from kfp_rai.discovery._dataset import DatasetSummary, split_dataset, validate_dataset
 from kfp_rai.discovery._datasheet import DatasheetReport, GroupQuality, group_quality, quality_notes, write_datasheet
-from kfp_rai.discovery._personal import PersonalColumn, PrivacyPlan, detect_personal_data, plan_privacy
+from kfp_rai.discovery._personal import (
+    PersonalColumn,
+    PrivacyPlan,
+    detect_personal_data,
+    personal_values,
+    plan_privacy,
+    screen_stream,
+)
 from kfp_rai.discovery._plan import CollectionPlan, check_plan
 from kfp_rai.discovery._privacy import (
     check_key,
@@ -62,7 +69,9 @@ __all__ = [
     "check_representativeness",
     "detect_personal_data",
     "hmac_key_from_env",
+    "personal_values",
     "plan_privacy",
+    "screen_stream",
     "load_labelled",
     "prepare_dataset",
     "pseudonym",

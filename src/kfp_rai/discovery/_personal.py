@@ -10,7 +10,9 @@ floats included):
 
 - ``email``: local@domain.tld, alone or anywhere inside free text
 - ``phone``: international or national numbers with separators (+44 20 7946 0958, (555) 123-4567);
-  a column counts only when most of its values look like one (digits alone are too common)
+  a column counts when most of its values look like one (digits alone are too common), or, for a
+  text column, when most of its *distinct* values do and at least 20 of them (phone numbers among
+  a placeholder such as "unknown" repeated on most rows)
 - ``national_id``: US social security numbers (123-45-6789, not 000/666/9xx areas), UK National
   Insurance numbers (AB123456C)
 - ``payment_card``: 13 to 19 digits passing the Luhn check
@@ -38,13 +40,17 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
 from kfp_rai.errors import DataValidationError, InvalidParameterError
 
-SAMPLE = 5_000  # values checked per column (a seeded sample beyond that)
+# Every distinct value of a column is checked (so a handful of e-mail addresses among 30,000 rows is
+# found), up to this many distinct values; beyond it a seeded sample of this many distinct values.
+MAX_DISTINCT = 200_000
 _MOSTLY = 0.5  # share of values a weak pattern (phone) must match to flag a column
+_WEAK_MIN_DISTINCT = 20  # ... or of distinct text values, at least this many
 
 # Whole words of a column name (short or ambiguous hints match only as a word)...
 _NAME_HINTS = {
@@ -194,30 +200,44 @@ def personal_column_names(columns: Sequence[object]) -> list[int]:
     ]
 
 
+def _matching(values: pd.Series, rows_of: pd.Series, match: Callable[[str], bool]) -> tuple[int, int]:
+    """(rows, distinct values) among ``values`` (distinct, as text) that ``match``; ``rows_of``
+    holds each one's number of rows, in the same order."""
+    hit = values.map(match).to_numpy(dtype=bool)
+    return int(rows_of.to_numpy()[hit].sum()), int(hit.sum())
+
+
 def detect_personal_data(df: pd.DataFrame, *, seed: int = 0) -> tuple[PersonalColumn, ...]:
     """Columns of ``df`` that look like personal data, with counts; no value leaves this function."""
     found = []
     for column in df.columns:
         named = _name_kinds(str(column))
         values = df[column].dropna()
-        if len(values) > SAMPLE:
-            values = values.sample(SAMPLE, random_state=seed)
         digits = _whole_numbers(values)
         numeric = digits is not None
         is_text = not pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
         texts = digits if numeric else values.astype(str).str.strip() if is_text else None
         counts: dict[str, int] = {}
         if texts is not None and len(texts):
+            rows_of = texts.value_counts(sort=False)  # each distinct value once, with its number of rows
+            distinct = len(rows_of)
+            if distinct > MAX_DISTINCT:
+                rows_of = rows_of.sample(MAX_DISTINCT, random_state=seed)
+            kept = pd.Series(rows_of.index.astype(str), dtype=object)
             for kind, matches in _PATTERNS.items():
                 if numeric and kind not in ("national_id", "payment_card", "phone"):
                     continue
-                n = int(texts.map(matches).sum())
+                n, n_distinct = _matching(kept, rows_of, matches)
                 share = n / len(texts)
-                if n and (kind not in _WEAK or share >= _MOSTLY) and not (numeric and share < _MOSTLY):
-                    counts[kind] = n
+                if not n or (numeric and share < _MOSTLY):
+                    continue
+                if kind in _WEAK and share < _MOSTLY:
+                    mostly_distinct = n_distinct >= _WEAK_MIN_DISTINCT and n_distinct >= _MOSTLY * len(kept)
+                    if numeric or not mostly_distinct:
+                        continue
+                counts[kind] = n
             if "date_of_birth" in named:
-                counts["date_of_birth"] = int(texts.map(lambda v: bool(_DATE.match(v))).sum())
-            distinct = int(texts.nunique())
+                counts["date_of_birth"] = _matching(kept, rows_of, lambda v: bool(_DATE.match(v)))[0]
             if not counts and distinct >= _DISTINCT_MIN and distinct >= _DISTINCT_SHARE * len(texts):
                 long = int(texts.str.lstrip("-").str.len().ge(_LONG_DIGITS).sum()) if numeric else 0
                 if not numeric:
@@ -331,3 +351,58 @@ def plan_privacy(
         )
     present = {c: d for c, d in decisions.items() if c in df.columns}
     return PrivacyPlan(found=found, decisions=present)
+
+
+# A data set streamed rather than loaded (the drift and fairness commands, partitioned pipelines) is
+# screened on its first rows: enough to see every column's kinds of values, bounded in memory.
+SCREEN_ROWS = 1_000_000
+
+
+def screen_stream(
+    data: Any,
+    columns: Sequence[str],
+    *,
+    decisions: Mapping[str, str] | None = None,
+    protected: Sequence[str] = (),
+) -> PrivacyPlan:
+    """:func:`plan_privacy` for streamed data (a :class:`~kfp_rai.stats.stream.Batches`): every
+    column name, and the values of ``columns`` in the first :data:`SCREEN_ROWS` rows. Whatever will
+    reach an output — group labels, categories, ranges — is screened before it is read further."""
+    import pyarrow as pa
+
+    named = personal_column_names(list(data.schema.names))
+    if named:
+        raise DataValidationError(
+            f"the names of columns {named} of {data.name} (1 = the first) look like personal data themselves: "
+            "rename them; column names appear in every report"
+        )
+    if not columns:
+        return PrivacyPlan(found=(), decisions={})
+    batches, rows = [], 0
+    for batch in data.read(list(columns), progress=False):
+        batches.append(batch)
+        rows += batch.num_rows
+        if rows >= SCREEN_ROWS:
+            break
+    if not batches:
+        return PrivacyPlan(found=(), decisions={})
+    head = pa.Table.from_batches(batches).slice(0, SCREEN_ROWS).to_pandas()
+    return plan_privacy(head, dict(decisions or {}), protected=protected)
+
+
+_STRONG = ("email", "national_id", "payment_card", "ip_address", "iban")
+
+
+def personal_values(values: Sequence[object]) -> dict[str, int]:
+    """How many of ``values`` (categories, bin edges: what a summary stores) match each strong
+    personal-data pattern; no value is returned. Whole numbers are checked as digit strings."""
+    found: dict[str, int] = {}
+    for value in values:
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+            text = str(int(value))
+        else:
+            text = str(value).strip()
+        for kind in _STRONG:
+            if _PATTERNS[kind](text):
+                found[kind] = found.get(kind, 0) + 1
+    return found

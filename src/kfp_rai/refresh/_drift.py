@@ -205,7 +205,23 @@ def reference_summary(
     if summary.rows == 0:
         raise DataValidationError("the drift reference data set holds no rows")
     summary.left_out = tuple(c for c in data.schema.names if c not in set(columns))
+    _refuse_personal_values(summary)
     return summary
+
+
+def _refuse_personal_values(summary: DataSummary) -> None:
+    """A summary is stored with the model and drawn in every drift report: no category or bin edge
+    in it may be an e-mail address, an id, card or account number (however the data got here)."""
+    from kfp_rai.discovery import personal_values
+
+    for column, part in summary.columns.items():
+        found = personal_values([*part.bins.categories, *part.bins.edges])
+        if found:
+            kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(found.items()))
+            raise DataValidationError(
+                f"the reference's column {column} would store personal data in its summary ({kinds}): decide about "
+                "it in the policy's privacy.columns (drop or pseudonymize), or leave it out"
+            )
 
 
 def stored_reference(
