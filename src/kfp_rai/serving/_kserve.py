@@ -383,7 +383,7 @@ def _bounded_httptools(limits: Limits) -> type:
     class BoundedHttpTools(HttpToolsProtocol):
         _in_headers = True  # waiting for, or inside, a request's header block
         _received = 0  # bytes received since then, in reads that did not end a header block
-        _blocks = 0  # header blocks completed on this connection
+        _blocks = 0  # header blocks and messages completed on this connection
         _refused = False
 
         def data_received(self, data: bytes) -> None:
@@ -393,7 +393,7 @@ def _bounded_httptools(limits: Limits) -> type:
             super().data_received(data)
             if self._stopped():
                 return
-            if self._blocks != blocks:  # a header block ended in this read: count afresh from the next
+            if self._blocks != blocks:  # a header block or a message ended in this read: count afresh
                 self._received = 0
             elif self._in_headers:
                 self._received += len(data)
@@ -415,6 +415,7 @@ def _bounded_httptools(limits: Limits) -> type:
         def on_message_complete(self) -> None:
             super().on_message_complete()
             self._in_headers = True  # the next request on this connection
+            self._blocks += 1  # the read that ended it held body bytes, not header bytes
 
         def send_400_response(self, msg: str) -> None:
             if not self._refused:
