@@ -394,6 +394,21 @@ class DriftPolicy(PolicySection):
         "... and its Jensen-Shannon distance reaches this (with many rows a harmless shift is significant too).",
     )
     min_samples: int = setting(100, Integer(1), "Fewer current rows than this cannot show drift: not judged.")
+    ks_threshold: float = setting(
+        0.1,
+        Number(0, 1, "right"),
+        "A numeric column also drifts when its Kolmogorov-Smirnov distance D reaches this (an effect size: it does "
+        "not grow with the rows), provided D exceeds its own noise (ks_alpha's critical value plus the sketches' "
+        "rank error) ...",
+    )
+    wasserstein_threshold: float = setting(
+        0.2,
+        Number(0, None, "neither"),
+        "... or its Wasserstein distance reaches this many reference standard deviations (same proviso).",
+    )
+    ks_alpha: float = setting(
+        0.01, LEVEL, "Significance of the KS noise bound: below it, D and the Wasserstein distance never count."
+    )
 
 
 @dataclass(frozen=True)

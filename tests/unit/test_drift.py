@@ -125,3 +125,82 @@ def test_refresh_uses_the_stored_summary_and_reads_reference_data_only_without_o
     assert fallback.reference_sha256 == "def" and fallback.model_meta["name"] == "m"
     with pytest.raises(DataValidationError, match="no reference"):
         choose_reference(model_dir=None, model_sha256=None, reference_path=None, reference_meta={})
+
+
+def _shapes(rng, n):
+    """One reference column per shape a numeric column takes."""
+    return {
+        "zero_inflated": np.where(rng.random(n) < 0.92, 0.0, rng.lognormal(8, 1, n)),
+        "capped": np.minimum(rng.normal(40, 12, n).round(), 60.0),  # ~5% at the cap
+        "few_valued": rng.choice([1.0, 2.0, 3.0], n, p=[0.6, 0.3, 0.1]),
+        "continuous": rng.normal(size=n),
+    }
+
+
+@pytest.mark.parametrize(
+    ("column", "shift"),
+    [
+        ("zero_inflated", lambda x, rng: np.where(rng.random(x.size) < 0.65, 0.0, rng.lognormal(8, 1, x.size))),
+        ("capped", lambda x, rng: np.minimum(x + 0, 50.0)),  # the cap moves down: a new mass point
+        ("few_valued", lambda x, rng: rng.choice([1.0, 2.0, 3.0], x.size, p=[0.3, 0.3, 0.4])),
+        ("continuous", lambda x, rng: x + 0.5),
+    ],
+)
+def test_every_shape_of_numeric_column_shows_its_drift(column, shift):
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame(_shapes(rng, 20_000))
+    unchanged = detect_drift(reference, pd.DataFrame(_shapes(np.random.default_rng(1), 5_000)))
+    assert not unchanged.drift_detected, unchanged.reason  # the same process: no drift, at any shape
+    current = pd.DataFrame(_shapes(np.random.default_rng(2), 5_000))
+    current[column] = shift(current[column].to_numpy(), np.random.default_rng(3))
+    report = detect_drift(reference, current)
+    assert report.drifted_columns == (column,), report.reason
+    finding = next(f for f in report.verdict.findings if f.subject == column)
+    assert finding.rule == "drift.psi_threshold" and finding.status is GateStatus.WARNING
+
+
+def test_the_zero_inflated_column_of_the_issue_moves_its_psi_and_its_bins_keep_the_zeros_apart(adult):
+    current = adult.sample(10_000, random_state=0)
+    nonzero = current["capital-gain"] > 0
+    raise_share = current.index[~nonzero][: int(0.29 * len(current))]  # 8% -> 35% non-zero
+    current.loc[raise_share, "capital-gain"] = 5_000
+    report = detect_drift(adult, current)
+    gain = next(c for c in report.columns if c.column == "capital-gain")
+    assert "= 0" in gain.bins and gain.drifted and gain.statistic > 0.2
+
+
+def test_distances_count_only_above_their_noise_and_never_on_sample_size_alone():
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"x": rng.normal(size=200_000)})
+    # A tiny shift with many rows: significant, but below the effect-size thresholds.
+    tiny = detect_drift(reference, pd.DataFrame({"x": rng.normal(0.02, 1, 200_000)}))
+    assert not tiny.drift_detected, tiny.reason
+    # A large shift in distribution shape that PSI's ten bins barely see (variance only) is caught by D/W.
+    wide = pd.DataFrame({"x": rng.normal(0, 1.8, 20_000)})
+    report = detect_drift(reference, wide, policy=DriftPolicy(psi_threshold=10.0))
+    (finding,) = report.verdict.findings
+    assert report.drift_detected and finding.rule == "drift.ks_threshold", finding
+    # 150 rows 0.3 sd off (evenly spread, no chance involved): D ~ 0.12 and W 0.3 sd pass their thresholds,
+    # yet stay inside the noise 150 rows make (~0.16): not counted. Without the noise bound both would fire.
+    from scipy.stats import norm
+
+    few = pd.DataFrame({"x": norm.ppf((np.arange(150) + 0.5) / 150) + 0.3})
+    report = detect_drift(reference, few, policy=DriftPolicy(psi_threshold=10.0))
+    column = report.columns[0]
+    assert 0.1 <= column.distance < 0.16 and column.wasserstein >= 0.2 and not report.drift_detected
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        (np.full(1000, 7.0), "constant in the reference (7 on every row)"),
+        (np.full(1000, np.nan), "every reference value is missing"),
+    ],
+)
+def test_a_constant_or_missing_reference_column_is_not_judged_with_its_reason(values, fragment):
+    reference = pd.DataFrame({"x": values, "y": np.arange(1000.0)})
+    current = pd.DataFrame({"x": np.r_[np.full(500, 7.0), np.full(500, 9.0)], "y": np.arange(1000.0)})
+    report = detect_drift(reference, current)
+    assert report.status is GateStatus.NOT_JUDGED and not report.passed
+    (finding,) = [f for f in report.verdict.findings if f.subject == "x"]
+    assert finding.status is GateStatus.NOT_JUDGED and fragment in finding.message

@@ -11,6 +11,7 @@ harmless shift is significant too.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -101,8 +102,12 @@ class DriftReport(Report):
     def sections(self) -> list[Section]:
         p = self.policy
         rule = (
-            f"Numeric: PSI >= {p['psi_threshold']} over {p['bins']} reference quantile bins (the KS statistic D "
-            "and the Wasserstein distance, from KLL quantile sketches, reported beside it). "
+            f"Numeric: PSI >= {p['psi_threshold']} over {p['bins']} reference bins (quantile bins, and a bin of its "
+            "own for every value holding a bin's share of rows: zeros, caps, codes), or, above its noise "
+            f"(critical value at {p.get('ks_alpha', 0.01)} plus the sketches' rank error), a KS distance D >= "
+            f"{p.get('ks_threshold', 0.1)} or a Wasserstein distance >= {p.get('wasserstein_threshold', 0.2)} "
+            "reference standard deviations (both from KLL quantile sketches). A column constant or entirely "
+            "missing in the reference is not judged. "
             f"Categorical: chi-square p < {p['chi2_alpha']} and Jensen-Shannon distance >= {p['js_threshold']} "
             f"over the reference's {p.get('category_limit', 100)} most frequent categories, <other> and <missing>. "
             f"At least {p['min_samples']} current rows, else not judged. Reference {self.reference_rows} rows, "
@@ -131,30 +136,70 @@ class DriftReport(Report):
         ]
 
 
+def _unjudgeable(ref: ColumnSummary, cur: ColumnSummary) -> str | None:
+    """Why a numeric column's drift cannot be measured (None: it can)."""
+    name = ref.bins.column
+    if ref.n == 0:
+        return f"{name}: every reference value is missing, so there is no distribution to compare with"
+    if ref.minimum == ref.maximum:
+        why = (
+            f"{name}: constant in the reference ({ref.minimum:.6g} on every row), so a change of distribution "
+            "cannot be measured"
+        )
+        if len(ref.bins.edges) == 2:  # the constant's own bin, [v, nextafter(v)): the rest is another value
+            present = cur.total - cur.missing
+            other = present - int(cur.counts[1])
+            why += f"; {other:,} of {present:,} current values differ from it"
+        return why
+    return None
+
+
+def ks_noise(policy: DriftPolicy, n: int, m: int) -> float:
+    """The KS distance two samples of ``n`` and ``m`` rows reach by chance at ``policy.ks_alpha``,
+    plus the two KLL sketches' rank errors: below it D (and the Wasserstein distance) never count."""
+    from kfp_rai.stats.summary import SKETCH_K, _kll
+
+    critical = math.sqrt(-math.log(policy.ks_alpha / 2) / 2) * math.sqrt((n + m) / (n * m))
+    return critical + 2 * float(_kll().get_normalized_rank_error(SKETCH_K, False))
+
+
 def _column(ref: ColumnSummary, cur: ColumnSummary, policy: DriftPolicy) -> tuple[ColumnDrift, Finding]:
     name = ref.bins.column
     binned = Binned(ref.bins.labels(), ref.counts, cur.counts)
     if ref.bins.kind == "numeric":
         value = psi(binned)
-        drifted = value >= policy.psi_threshold
-        column = ColumnDrift(
-            name,
-            "numeric",
-            "PSI (KS D)",
-            value,
-            None,
-            ks_from_sketches(ref.sketch, cur.sketch),
-            drifted,
-            *_shares(binned),
-            wasserstein=wasserstein_from_sketches(ref.sketch, cur.sketch),
-        )
+        d = ks_from_sketches(ref.sketch, cur.sketch)
+        w = wasserstein_from_sketches(ref.sketch, cur.sketch)
+        sd = math.sqrt(ref.variance) if ref.n > 1 and ref.variance > 0 else float("nan")
+        w_sd = w / sd if w is not None and sd == sd else None
+        noise = ks_noise(policy, ref.n, cur.n) if ref.n and cur.n else float("inf")
+        above_noise = d is not None and d > noise
+        fired = {
+            "psi": value >= policy.psi_threshold,
+            "ks": above_noise and d is not None and d >= policy.ks_threshold,
+            "wasserstein": above_noise and w_sd is not None and w_sd >= policy.wasserstein_threshold,
+        }
+        why = _unjudgeable(ref, cur)
+        drifted = any(fired.values()) and why is None
+        column = ColumnDrift(name, "numeric", "PSI (KS D)", value, None, d, drifted, *_shares(binned), wasserstein=w)
+        shown = f"PSI {value:.3f}" + (f", KS D {d:.3f} (noise {noise:.3f})" if d is not None else "")
+        shown += f", Wasserstein {w_sd:.2f} sd" if w_sd is not None else ""
+        if why is not None:
+            return column, Finding("drift.unjudgeable", name, GateStatus.NOT_JUDGED, why)
+        observed: float | None = value
+        rule, limit = "drift.psi_threshold", policy.psi_threshold
+        if not fired["psi"] and fired["ks"]:
+            rule, observed, limit = "drift.ks_threshold", d, policy.ks_threshold
+        elif not fired["psi"] and fired["wasserstein"]:
+            rule, observed, limit = "drift.wasserstein_threshold", w_sd, policy.wasserstein_threshold
+        verdict = ", ".join(k for k, v in fired.items() if v)
         finding = Finding(
-            "drift.psi_threshold",
+            rule,
             name,
             GateStatus.WARNING if drifted else GateStatus.PASSED,
-            f"{name}: PSI {value:.3f} {'>=' if drifted else '<'} {policy.psi_threshold}",
-            observed=value,
-            limit=policy.psi_threshold,
+            f"{name}: {shown}" + (f" (drifted: {verdict})" if drifted else ""),
+            observed=observed,
+            limit=limit,
         )
         return column, finding
     stat, p_value, distance = categorical_test(binned)

@@ -121,15 +121,33 @@ class BinsBuilder:
         out = []
         for c, kind in self.kinds.items():
             if kind == "numeric":
-                kept = self.samples[c].values
-                if kept.size == 0:
-                    raise DataValidationError(f"the reference column {c!r} holds only missing values")
-                edges = np.unique(np.quantile(kept, np.linspace(0, 1, n_bins + 1)[1:-1]))
+                edges = numeric_edges(self.samples[c].values, n_bins)  # all missing: no edges, not judged later
                 out.append(ColumnBins(c, "numeric", edges=tuple(float(e) for e in edges)))
             else:
                 ranked = sorted(self.categories[c].items(), key=lambda kv: (-kv[1], kv[0]))[:category_limit]
                 out.append(ColumnBins(c, "categorical", categories=tuple(sorted(k for k, _ in ranked))))
         return out
+
+
+def numeric_edges(values: np.ndarray, n_bins: int) -> np.ndarray:
+    """Interior bin edges for a numeric column from (a sample of) its values.
+
+    A value that holds at least one bin's share of the rows (zeros of a zero-inflated column, a cap,
+    a code), and every value of a column with no more distinct values than bins, gets a bin of its
+    own, ``[v, nextafter(v))``: a change in its share moves the statistic, where quantile edges
+    would collapse onto it (a column 92% zeros had two bins, ``< 0`` and ``>= 0``, and a PSI of 0
+    whatever happened). The remaining values are split at their own quantiles into the bins left.
+    """
+    if values.size == 0:
+        return np.empty(0)
+    distinct, counts = np.unique(values, return_counts=True)
+    points = distinct if distinct.size <= n_bins else distinct[counts >= values.size / n_bins]
+    rest = values[~np.isin(values, points)]
+    edges = [*points, *np.nextafter(points, np.inf)]
+    if rest.size:
+        left = max(n_bins - points.size, 2)
+        edges += list(np.quantile(rest, np.linspace(0, 1, left + 1)[1:-1]))
+    return np.unique(np.asarray(edges, dtype=float))
 
 
 def reference_bins(

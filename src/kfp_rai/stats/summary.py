@@ -93,11 +93,20 @@ class ColumnBins:
         """The bins' names, in count order, ending with ``missing`` (and ``other`` before it)."""
         if self.kind == "categorical":
             return (*self.categories, OTHER, MISSING)
-        bounds = [f"{e:.3g}" for e in self.edges]
-        if not bounds:
+        e = self.edges
+        if not e:
             return ("all", MISSING)
-        middle = [f"[{a}, {b})" for a, b in zip(bounds, bounds[1:], strict=False)]
-        return (f"< {bounds[0]}", *middle, f">= {bounds[-1]}", MISSING)
+
+        def exact(i: int) -> bool:  # the bin from e[i] to e[i + 1] holds the one value e[i]: a mass point
+            return bool(np.nextafter(e[i], np.inf) == e[i + 1])
+
+        def low(i: int) -> str:  # a bin right after a mass point p starts just above p: "(p, ..."
+            return f"({e[i - 1]:.3g}" if i and exact(i - 1) else f"[{e[i]:.3g}"
+
+        out = [f"< {e[0]:.3g}"]
+        out += [f"= {e[i]:.3g}" if exact(i) else f"{low(i)}, {e[i + 1]:.3g})" for i in range(len(e) - 1)]
+        out.append(f"> {e[-2]:.3g}" if len(e) > 1 and exact(len(e) - 2) else f">= {e[-1]:.3g}")
+        return (*out, MISSING)
 
     def to_dict(self) -> dict[str, Any]:
         return {
