@@ -203,7 +203,8 @@ def merge_windows(windows: Sequence[Mapping[str, Any]]) -> tuple[DataSummary, Pr
         predictions = part_predictions if predictions is None else predictions.merge(part_predictions)
         rows += int(body["rows"])
         alerts.update(body.get("alerts", {}))
-    assert predictions is not None  # read_windows returns at least one
+    if predictions is None:  # read_windows returns at least one; never judge an empty traffic summary
+        raise DataValidationError("no traffic window holds predictions")
     span = {
         "windows": len(windows),
         "from": min(str(w["window"]["start"]) for w in windows),

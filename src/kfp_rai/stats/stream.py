@@ -167,7 +167,8 @@ def _store_batches(uri: str, batch_rows: int) -> Batches:
             schema = schema or _without_index(meta.schema.to_arrow_schema())
     except (pa.ArrowException, OSError) as exc:
         raise DataValidationError(f"cannot read {uri}: {' '.join(str(exc).split())}") from exc
-    assert schema is not None  # at least one file
+    if schema is None:  # at least one file was read above
+        raise DataValidationError(f"{uri} holds no .parquet files: pass a file or a directory of partitions")
     return Batches(uri.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1], schema, rows,
                    _parquet_reader(files, batch_rows, fs))  # fmt: skip
 
