@@ -140,11 +140,13 @@ def check_representativeness(
     reference population.
 
     Each group gets a simultaneous (Goodman) interval, its ratio to the expected share and a verdict:
-    within tolerance, under-represented (ratio below min_ratio), over-represented (above
-    max_ratio), absent, too small to judge (fewer than min_group_size rows) or not in the reference;
-    the last two are not judged, which fails closed. judge_on decides whether the limits apply to the
-    ratio or to its interval's least favourable end. Each attribute also gets a chi-square
-    goodness-of-fit test.
+    within tolerance, under-represented or over-represented (its whole interval below min_ratio or
+    above max_ratio), inconclusive (an interval reaching across a limit: more data needed; it fails
+    the gate as a violation would, never called one), absent, too small to judge (fewer than
+    min_group_size rows, or an interval across both limits) or not in the reference; the last two
+    are not judged, which fails closed. judge_on decides whether a group within tolerance needs
+    only its ratio (point) or its whole interval (interval) inside the limits. Each attribute also
+    gets a chi-square goodness-of-fit test.
 
     Args:
         dataset: The data set to judge (from load_dataset).

@@ -250,8 +250,10 @@ class RepresentativenessPolicy(PolicySection):
     judge_on: str = setting(
         "point",
         Constraint("choice", choices=("point", "interval")),
-        "point: the limits apply to the share's ratio; interval: to the least favourable end of its simultaneous "
-        "interval (a group whose interval crosses both limits is too small to judge).",
+        "point: the limits apply to the share's ratio; interval: its whole simultaneous interval must lie within "
+        "them. Either way a group is under- or over-represented only when its whole interval lies past a limit; "
+        "one reaching across a limit is inconclusive (more data needed), which fails the gate as a violation "
+        "would (not shown to be within tolerance), and one reaching across both limits is too small to judge.",
     )
     confidence_level: float = setting(
         0.95, LEVEL, "Simultaneous level of the intervals of one attribute's (or intersection's) shares (Goodman)."
@@ -325,6 +327,16 @@ class ValidationPolicy(PolicySection):
     )
     min_group_size: int = setting(
         30, Integer(1), "A group with fewer test rows cannot be judged: the gate fails closed."
+    )
+    min_positives: int = setting(
+        10,
+        Integer(1),
+        "A group's true-positive rate (and precision, on predicted positives, and ROC AUC) from fewer positive "
+        "cases is too small to judge: equalized odds is then taken without the group, which the gate records as "
+        "not judged.",
+    )
+    min_negatives: int = setting(
+        10, Integer(1), "The same for the false-positive rate (and ROC AUC) on a group's negative cases."
     )
     gate_intersections: bool = setting(
         True,

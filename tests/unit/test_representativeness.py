@@ -128,10 +128,17 @@ def test_the_policy_judges_the_point_or_the_interval_bound():
     judged = check_representativeness(df, REF, sensitive_features=["g"], policy=on_interval)
     b = next(g for g in judged.groups if g.group == "b")
     assert b.ratio_low < 0.8 < b.ratio < b.ratio_high < 1.25
-    assert b.representation is Representation.UNDER and judged.status is GateStatus.FAILED
+    # On the interval, an interval reaching across a limit cannot say which side the group is on.
+    # It is not shown to be within tolerance: the gate fails as on a violation, without calling it one.
+    assert b.representation is Representation.INCONCLUSIVE and judged.status is GateStatus.FAILED
+    finding = next(f for f in judged.verdict.findings if f.subject == "g=b")
+    assert finding.rule == "representativeness.min_ratio" and "inconclusive, more data needed" in finding.message
+    assert "under-represented" not in finding.message
+    recorded = RepresentativenessPolicy(judge_on="interval", enforce=False, exception_reason="tests")
+    assert check_representativeness(df, REF, sensitive_features=["g"], policy=recorded).status is GateStatus.WARNING
     # With 100x the rows the interval is narrow and lies within the limits.
     assert check_representativeness(pd.concat([df] * 100), REF, sensitive_features=["g"], policy=on_interval).passed
-    # An interval crossing both limits: the data cannot tell, so the group is too small to judge.
+    # An interval crossing both limits says nothing: too small to judge (fails closed, never waived).
     tiny = pd.DataFrame({"g": ["a"] * 11 + ["b"] * 9})
     wide = check_representativeness(
         tiny, REF, sensitive_features=["g"], policy=RepresentativenessPolicy(judge_on="interval", min_group_size=5)
@@ -140,7 +147,21 @@ def test_the_policy_judges_the_point_or_the_interval_bound():
     assert b.ratio_low < 0.8 and b.ratio_high > 1.25
     assert b.representation is Representation.TOO_SMALL and wide.status is GateStatus.NOT_JUDGED
     finding = next(f for f in wide.verdict.findings if f.subject == "g=b")
+    assert "reaches across both limits: too small to judge" in finding.message
     assert finding.rule == "representativeness.judge_on" and finding.observed == b.ratio and finding.interval
+
+
+def test_a_verdict_never_says_more_than_its_interval():
+    # The case: a ratio just under 0.8 whose interval reaches past 1, judged on the point.
+    ref = ReferencePopulation("t", 2000, "", {"g": {"a": 0.5, "b": 0.5}})
+    report = check_representativeness(pd.DataFrame({"g": ["a"] * 122 + ["b"] * 78}), ref, sensitive_features=["g"])
+    b = next(g for g in report.groups if g.group == "b")
+    assert b.ratio < 0.8 <= b.ratio_high and b.representation is Representation.INCONCLUSIVE
+    assert report.status is GateStatus.FAILED and "inconclusive, more data needed" in report.reason
+    # Far below with a tight interval: under-represented, as its whole interval says.
+    clear = check_representativeness(pd.DataFrame({"g": ["a"] * 7000 + ["b"] * 3000}), ref, sensitive_features=["g"])
+    b = next(g for g in clear.groups if g.group == "b")
+    assert b.ratio_high < 0.8 and b.representation is Representation.UNDER and clear.status is GateStatus.FAILED
 
 
 def test_not_judged_is_never_waived_by_a_policy_that_does_not_enforce():

@@ -22,7 +22,12 @@ SHA = hashlib.sha256(b"the test split").hexdigest()
 def judged(adult_split, adult_model):
     _, test = adult_split
     model, summary = adult_model
-    policy = ValidationPolicy(bootstrap_samples=0, enforce=False, gate_intersections=False, exception_reason="tests")
+    # Every group's rates judged (min_positives/negatives 1): the reviewer's fairlearn figures are
+    # over all groups, as ours then are (test_validation covers the small-count rule).
+    policy = ValidationPolicy(
+        bootstrap_samples=0, enforce=False, gate_intersections=False, min_positives=1, min_negatives=1,
+        exception_reason="tests",
+    )  # fmt: skip
     report = evaluate_model(
         model, test, features=summary.features, target="income", positive_label=">50K",
         sensitive_features=SENSITIVE, policy=policy,

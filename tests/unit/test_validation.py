@@ -19,6 +19,7 @@ from sklearn.metrics import precision_score
 from kfp_rai.core.verdict import GateStatus
 from kfp_rai.policy import ValidationPolicy
 from kfp_rai.stats.bootstrap import bootstrap_counts, cell_counts, disparities, rates
+from kfp_rai.stats.intervals import wilson_interval
 from kfp_rai.validation import evaluate_model
 
 SENSITIVE = ["sex", "race"]
@@ -189,8 +190,14 @@ def test_uncomputable_metric_fails_closed():
     assert report.overall["roc_auc"] == 0.5
     assert not report.passed and report.status is GateStatus.NOT_JUDGED
     assert {f.message for f in report.verdict.problems} == {
-        "g demographic parity ratio: cannot be computed (fails closed)",
-        "g equalized odds difference: cannot be computed (fails closed)",
+        "g=a: 0 positives < minimum 10: its true-positive rate is too small to judge (equalized odds is taken "
+        "without it)",
+        "g=b: 1 positive < minimum 10: its true-positive rate is too small to judge (equalized odds is taken "
+        "without it)",
+        "g demographic parity ratio: a ratio with a zero side says nothing (a, b selected no one); the difference "
+        "judges the gap (fails closed)",
+        "g equalized odds difference: fewer than two groups have enough positives and negatives to judge it "
+        "(fails closed)",
     }
 
 
@@ -235,7 +242,9 @@ def test_a_group_too_small_to_judge_gets_no_interval_never_a_zero_width_one():
     assert small.too_small and small.intervals == {} and not large.too_small
     assert large.intervals["selection_rate"][0] < large.selection_rate < large.intervals["selection_rate"][1]
     unguarded = _fairness([[15, 0, 6, 0], [400, 60, 80, 160]], min_group_size=0).groups[0]
-    assert unguarded.intervals["selection_rate"] == (0.0, 0.0)  # what the guard prevents
+    # Without the guard, no selection among 21 rows: every resample says 0.000-0.000; Wilson's interval does not.
+    low, high = unguarded.intervals["selection_rate"]
+    assert low == 0.0 and high == pytest.approx(wilson_interval(0, 21, 0.95)[1]) and high > 0.1
     overall = {"accuracy": 0.9, "roc_auc": 0.9}
     verdict = judge_validation(overall, {}, [f], ValidationPolicy())
     assert verdict.status is not GateStatus.PASSED and "sex=Female: 21 test rows < minimum 30" in verdict.reason
@@ -281,3 +290,38 @@ def test_overall_roc_auc_has_an_interval_and_a_tiny_group_does_not_undefine_equa
         min_group_size=30,
     )  # fmt: skip
     assert np.isfinite(f.equalized_odds_difference)
+
+
+def test_small_counts_get_honest_intervals_and_rates_from_too_few_cases_are_not_judged():
+    from kfp_rai.policy import ValidationPolicy
+    from kfp_rai.stats.groups import GroupCounts
+    from kfp_rai.validation import validation_findings
+    from kfp_rai.validation._metrics import fairness_from_counts
+
+    # The group: 32 test rows, one positive label, nobody selected; beside a large group.
+    cells = np.array([[31, 0, 1, 0], [4000, 300, 500, 1200]])  # TN, FP, FN, TP
+    f = fairness_from_counts(
+        GroupCounts("sex × race", ("Female × Amer-Indian-Eskimo", "Male × White"), cells), aucs=[0.5, 0.8],
+        gated=True, intersectional=True, n_boot=500, confidence=0.95, seed=0, min_group_size=30,
+        min_positives=10, min_negatives=10,
+    )  # fmt: skip
+    small, large = f.groups
+    # never zero-width: the selection rate 0 of 32 gets Wilson's 0.000-0.107, not the bootstrap's 0.000-0.000
+    assert small.intervals["selection_rate"] == pytest.approx(wilson_interval(0, 32, 0.95))
+    assert small.intervals["selection_rate"][1] > 0.1
+    assert all(high > low for low, high in small.intervals.values())
+    # a TPR from one positive is too small to judge, with the count; the large group's is judged
+    assert (
+        small.unjudged["true_positive_rate"] == "1 positive < minimum 10"
+        and "false_positive_rate" not in small.unjudged
+    )
+    assert large.unjudged == {}
+    # no ratio with a zero side, no equalized odds from one group
+    assert np.isnan(f.demographic_parity_ratio) and "demographic_parity_ratio" not in f.intervals
+    assert np.isnan(f.equalized_odds_difference)
+    assert f.demographic_parity_difference == pytest.approx(1500 / 6000)  # the gap is still judged
+    findings = {x.rule: x for x in validation_findings({"accuracy": 0.9, "roc_auc": 0.9}, {}, [f], ValidationPolicy())}
+    assert findings["validation.min_positives"].status is GateStatus.NOT_JUDGED
+    assert "Female × Amer-Indian-Eskimo: 1 positive < minimum 10" in findings["validation.min_positives"].message
+    assert "zero side" in findings["validation.min_demographic_parity_ratio"].message
+    assert findings["validation.max_demographic_parity_difference"].status is GateStatus.FAILED

@@ -43,6 +43,9 @@ class Representation(str, enum.Enum):
     OVER = "over-represented"
     ABSENT = "absent"
     TOO_SMALL = "too small to judge"
+    # Its interval reaches across a limit: not shown to be within tolerance, so it fails the gate like
+    # a violation (a record-only policy records it as a warning), but is not called under or over.
+    INCONCLUSIVE = "inconclusive: more data needed"
     NOT_IN_REFERENCE = "not in the reference"
 
     @property
@@ -255,22 +258,25 @@ def _judgement(
     said = f"share {share:.3f} is {ratio:.3f}x its expected share {ref:.3f}"
     if count < policy.min_group_size:
         return Representation.TOO_SMALL, f"{count} rows < minimum {policy.min_group_size}: too small to judge ({said})"
+    # A verdict never says more than its interval: a group is under- (over-) represented only when its
+    # whole interval lies below (above) the limit; an interval reaching across a limit is inconclusive.
+    bounds = f"interval {low:.3f}-{high:.3f}x"
+    if high < policy.min_ratio - _EPS:
+        return Representation.UNDER, f"{said}; its {bounds} lies below {policy.min_ratio}: under-represented"
+    if low > policy.max_ratio + _EPS:
+        return Representation.OVER, f"{said}; its {bounds} lies above {policy.max_ratio}: over-represented"
+    if policy.judge_on == "interval":  # the whole interval must lie within the limits
+        outside = low < policy.min_ratio - _EPS or high > policy.max_ratio + _EPS
+    else:  # the point decides, unless its interval reaches back across the limit it is past
+        outside = ratio < policy.min_ratio - _EPS or ratio > policy.max_ratio + _EPS
+    if outside:
+        if low < policy.min_ratio - _EPS and high > policy.max_ratio + _EPS:
+            return Representation.TOO_SMALL, f"{said}, but its {bounds} reaches across both limits: too small to judge"
+        limit = policy.min_ratio if min(low, ratio) < policy.min_ratio - _EPS else policy.max_ratio
+        why = f"{said}, but its {bounds} reaches across {limit}: inconclusive, more data needed"
+        return Representation.INCONCLUSIVE, why
     if policy.judge_on == "interval":
-        under, over = low < policy.min_ratio - _EPS, high > policy.max_ratio + _EPS
-        bounds = f"interval {low:.3f}-{high:.3f}x"
-        if under and over:
-            return Representation.TOO_SMALL, (
-                f"{said}, but its {bounds} crosses both {policy.min_ratio} and {policy.max_ratio}: too small to judge"
-            )
-        if under:
-            return Representation.UNDER, f"{said}; its {bounds} reaches below {policy.min_ratio}: under-represented"
-        if over:
-            return Representation.OVER, f"{said}; its {bounds} reaches above {policy.max_ratio}: over-represented"
         return Representation.WITHIN, f"{said}; its {bounds} lies within {policy.min_ratio}-{policy.max_ratio}"
-    if ratio < policy.min_ratio - _EPS:
-        return Representation.UNDER, f"{said} (< {policy.min_ratio}): under-represented"
-    if ratio > policy.max_ratio + _EPS:
-        return Representation.OVER, f"{said} (> {policy.max_ratio}): over-represented"
     return Representation.WITHIN, f"{said} (within {policy.min_ratio}-{policy.max_ratio})"
 
 
@@ -330,8 +336,11 @@ def judge_shares(
             message = f"{subject}: {clause}"
             if representation is Representation.TOO_SMALL and count < policy.min_group_size:  # or expected so
                 rule, limit = _RULE_SIZE, policy.min_group_size
-            elif representation is Representation.TOO_SMALL:  # an interval crossing both limits
-                rule, limit = "representativeness.judge_on", None
+            elif representation is Representation.TOO_SMALL:  # an interval across both limits
+                rule = "representativeness.judge_on"
+            elif representation is Representation.INCONCLUSIVE:  # judged against the limit it reaches across
+                below = min(ratio, ratio_low) < policy.min_ratio - _EPS
+                rule, limit = (_RULE_MIN, policy.min_ratio) if below else (_RULE_MAX, policy.max_ratio)
             elif representation is Representation.OVER or (representation is Representation.WITHIN and ratio > 1):
                 rule, limit = _RULE_MAX, policy.max_ratio
             else:

@@ -158,17 +158,23 @@ def _auc(weights: np.ndarray, scores: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _metrics(
-    weights: np.ndarray, model: Scored, y: np.ndarray, groups: dict[str, tuple[np.ndarray, int, list[int]]]
+    weights: np.ndarray,
+    model: Scored,
+    y: np.ndarray,
+    groups: dict[str, tuple[np.ndarray, int, list[int], list[int]]],
 ) -> dict[tuple[str, str], np.ndarray]:
     pred = model.predictions
     out: dict[tuple[str, str], np.ndarray] = {}
     overall = _cells(weights, np.zeros(len(y), dtype=np.int64), 1, y, pred)
     out[("accuracy", "overall")] = rates(overall)["accuracy"][:, 0]
     out[("roc_auc", "overall")] = _auc(weights, model.scores, y)
-    for attribute, (codes, n_groups, judged) in groups.items():
-        cells = _cells(weights, codes, n_groups, y, pred)[:, judged]
-        for name, values in disparities(cells).items():
+    for attribute, (codes, n_groups, judged, odds) in groups.items():
+        cells = _cells(weights, codes, n_groups, y, pred)
+        for name, values in disparities(cells[:, judged]).items():
             out[(name, attribute)] = np.asarray(values, dtype=float)
+        # equalized odds between the groups with enough positives and negatives, as at validation
+        eo = disparities(cells[:, odds])["equalized_odds_difference"] if len(odds) >= 2 else np.nan
+        out[("equalized_odds_difference", attribute)] = np.broadcast_to(np.asarray(eo, dtype=float), len(weights))
     return out
 
 
@@ -188,7 +194,9 @@ def compare_models(
     """Compare two models' scores on the same rows (``test``) under the policy's non-regression rules.
 
     Disparities are taken between the groups with at least ``validation.min_group_size`` rows (as
-    at validation); with fewer than two such groups a disparity is undefined and not judged. Row 0
+    at validation), equalized odds between those that also hold ``validation.min_positives``
+    positives and ``min_negatives`` negatives; with fewer than two such groups a disparity is
+    undefined and not judged. Row 0
     of the resamples is the data itself (weights of one), so the point values are exact.
     """
     rules, level = policy.refresh, policy.validation.confidence_level
@@ -199,10 +207,14 @@ def compare_models(
     for attribute, labels in _groups(test, sensitive, policy.validation.gate_intersections).items():
         names, codes = np.unique(labels.astype(str).to_numpy(), return_inverse=True)
         sizes = np.bincount(codes, minlength=len(names))
+        positives = np.bincount(codes, weights=y, minlength=len(names))
+        judged = [i for i, s in enumerate(sizes) if s >= policy.validation.min_group_size]
+        v = policy.validation
         groups[attribute] = (
             codes,
             len(names),
-            [i for i, s in enumerate(sizes) if s >= policy.validation.min_group_size],
+            judged,
+            [i for i in judged if positives[i] >= v.min_positives and sizes[i] - positives[i] >= v.min_negatives],
         )
     ours = _metrics(weights, champion, y, groups)
     theirs = _metrics(weights, challenger, y, groups)

@@ -96,6 +96,8 @@ def evaluate_model(
             confidence=confidence,
             seed=seed,
             min_group_size=policy.min_group_size,
+            min_positives=policy.min_positives,
+            min_negatives=policy.min_negatives,
         )
         for a in sensitive_features
     ]
@@ -113,6 +115,8 @@ def evaluate_model(
                 confidence=confidence,
                 seed=seed,
                 min_group_size=policy.min_group_size,
+                min_positives=policy.min_positives,
+                min_negatives=policy.min_negatives,
             )
         )
     tn, fp, fn, tp = np.bincount(y * 2 + y_pred, minlength=4).tolist()

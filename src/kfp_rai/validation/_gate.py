@@ -24,12 +24,13 @@ def _limit(
     at_least: bool,
     interval: tuple[float, float] | None = None,
     judge_on: str = "point",
+    undefined: str = "cannot be computed",
 ) -> Finding:
     """One limit checked: on the value, or (``judge_on="interval"``) on the least favourable end of
     its interval — the lower end for a floor, the upper end for a ceiling. No interval to judge on
     is not judged: the gate fails closed rather than fall back to the point."""
     if math.isnan(value):
-        return Finding(rule, subject, GateStatus.NOT_JUDGED, f"{label}: cannot be computed (fails closed)", limit=limit)
+        return Finding(rule, subject, GateStatus.NOT_JUDGED, f"{label}: {undefined} (fails closed)", limit=limit)
     judged, what = value, ""
     if judge_on == "interval":
         if interval is None:
@@ -112,7 +113,24 @@ def validation_findings(
                     limit=p.min_group_size,
                 )
             )
+            if small:
+                continue
+            for metric, rule in (("true_positive_rate", "min_positives"), ("false_positive_rate", "min_negatives")):
+                if metric in g.unjudged:
+                    label = metric.replace("_", " ").replace("true positive", "true-positive")
+                    label = label.replace("false positive", "false-positive")
+                    findings.append(
+                        Finding(
+                            f"validation.{rule}",
+                            subject,
+                            GateStatus.NOT_JUDGED,
+                            f"{subject}: {g.unjudged[metric]}: its {label} is too small to judge (equalized odds is "
+                            "taken without it)",
+                            limit=getattr(p, rule),
+                        )
+                    )
         a = f.attribute
+        zero = [g.group for g in f.groups if not g.too_small and g.selection_rate == 0]
         findings += [
             _limit(
                 "validation.max_demographic_parity_difference",
@@ -133,6 +151,12 @@ def validation_findings(
                 at_least=True,
                 interval=f.intervals.get("demographic_parity_ratio"),
                 judge_on=p.judge_on,
+                undefined=(
+                    f"a ratio with a zero side says nothing ({', '.join(zero)} selected no one); the difference judges "
+                    "the gap"
+                    if zero
+                    else "cannot be computed"
+                ),
             ),
             _limit(
                 "validation.max_equalized_odds_difference",
@@ -143,6 +167,7 @@ def validation_findings(
                 at_least=False,
                 interval=f.intervals.get("equalized_odds_difference"),
                 judge_on=p.judge_on,
+                undefined="fewer than two groups have enough positives and negatives to judge it",
             ),
         ]
     return findings

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,9 @@ class GroupMetrics:
     intervals: dict[str, tuple[float, float]]
     too_small: bool = False  # below the policy's minimum group size: no interval, never a zero-width one
     precision: float = float("nan")  # positive predictive value; undefined without a positive prediction
+    # metric -> why it is too small to judge: computed on too few of the cases it is about (TPR on
+    # positives, FPR on negatives, precision on predicted positives, ROC AUC on both classes)
+    unjudged: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,8 @@ def attribute_fairness(
     confidence: float,
     seed: int,
     min_group_size: int = 0,
+    min_positives: int = 0,
+    min_negatives: int = 0,
 ) -> AttributeFairness:
     """Metrics per group of ``groups`` (one label per row) and the disparities between them (the
     rows' exact ROC AUC per group; everything else from :func:`fairness_from_counts`)."""
@@ -126,11 +131,57 @@ def attribute_fairness(
         confidence=confidence,
         seed=seed,
         min_group_size=min_group_size,
+        min_positives=min_positives,
+        min_negatives=min_negatives,
     )
 
 
 def _undefined() -> dict[str, np.ndarray]:
     return {name: np.asarray(float("nan")) for name in DISPARITIES}
+
+
+# (successes, cases) of each rate from one group's cells (TN, FP, FN, TP)
+_RATE_CASES = {
+    "accuracy": ((0, 3), (0, 1, 2, 3)),
+    "selection_rate": ((1, 3), (0, 1, 2, 3)),
+    "true_positive_rate": ((3,), (2, 3)),
+    "false_positive_rate": ((1,), (0, 1)),
+    "precision": ((3,), (1, 3)),
+}
+
+
+def _rate_interval(
+    name: str, cells: np.ndarray, bootstrap: tuple[float, float] | None, confidence: float
+) -> tuple[float, float] | None:
+    """A rate's bootstrap interval, or its Wilson score interval where the bootstrap degenerates (no
+    successes or no failures among its cases: every resample then gives the same rate, a zero-width
+    interval the data cannot support). Wilson, not Clopper-Pearson: its coverage is close to the
+    nominal level at small counts, where Clopper-Pearson's is conservative; both are never zero-width."""
+    from kfp_rai.stats.intervals import wilson_interval
+
+    hits, cases = (int(cells[list(idx)].sum()) for idx in _RATE_CASES[name])
+    if cases == 0:
+        return None
+    if bootstrap is None or hits in (0, cases) or bootstrap[0] == bootstrap[1]:
+        return wilson_interval(hits, cases, confidence)
+    return bootstrap
+
+
+def small_counts(cells: np.ndarray, min_positives: int, min_negatives: int) -> dict[str, str]:
+    """The metrics of one group (cells TN, FP, FN, TP) computed on fewer cases than the minimums,
+    each with its count: a rate from one positive is no evidence of anything."""
+    tn, fp, fn, tp = (int(v) for v in cells)
+    pos, neg, predicted = tp + fn, tn + fp, tp + fp
+    out = {}
+    if pos < min_positives:
+        out["true_positive_rate"] = f"{pos} positive{'s' * (pos != 1)} < minimum {min_positives}"
+        out["roc_auc"] = out["true_positive_rate"]
+    if neg < min_negatives:
+        out["false_positive_rate"] = f"{neg} negative{'s' * (neg != 1)} < minimum {min_negatives}"
+        out.setdefault("roc_auc", out["false_positive_rate"])
+    if predicted < min_positives:
+        out["precision"] = f"{predicted} predicted positive{'s' * (predicted != 1)} < minimum {min_positives}"
+    return out
 
 
 def fairness_from_counts(
@@ -143,6 +194,8 @@ def fairness_from_counts(
     confidence: float,
     seed: int,
     min_group_size: int = 0,
+    min_positives: int = 0,
+    min_negatives: int = 0,
 ) -> AttributeFairness:
     """Per-group metrics and disparities from confusion counts; bootstrap intervals drawn from the
     counts (:func:`kfp_rai.stats.bootstrap.bootstrap_counts`), so their cost does not grow with rows;
@@ -151,17 +204,30 @@ def fairness_from_counts(
     A group of fewer than ``min_group_size`` rows gets no interval: resampling 20 rows with no
     positive prediction gives 0.000-0.000, a certainty the data cannot give. It is too small to
     judge, and the disparities are taken between the groups that are not (with fewer than two
-    such groups they are undefined, which the gate does not pass)."""
+    such groups they are undefined, which the gate does not pass). Within a judged group, a rate
+    computed on fewer than ``min_positives`` positives (TPR, precision: predicted positives) or
+    ``min_negatives`` negatives (FPR) is too small to judge (:func:`small_counts`); equalized odds
+    is taken between the groups whose TPR and FPR are both judged. A rate whose bootstrap collapses
+    (no successes or no failures) gets its Wilson interval instead (:func:`_rate_interval`). The
+    demographic-parity ratio with a zero side (a judged group selected never, or none selected at
+    all) is undefined: a ratio to or of nothing says nothing; the difference still judges the gap."""
     cells = counts.cells
     point = rates(cells)
     judged = [i for i in range(len(counts.labels)) if int(cells[i].sum()) >= min_group_size]
+    unjudged = [small_counts(cells[i], min_positives, min_negatives) for i in range(len(counts.labels))]
+    odds = [
+        i
+        for i in judged
+        if not {"true_positive_rate", "false_positive_rate"} & unjudged[i].keys()
+        and not np.isnan(point["true_positive_rate"][i])
+        and not np.isnan(point["false_positive_rate"][i])
+    ]
     between = disparities(cells[judged]) if len(judged) >= 2 else _undefined()
-    # Equalized odds is undefined when a judged group's TPR or FPR is: the gate must not pass on it.
-    defined = (
-        not np.isnan(point["true_positive_rate"][judged]).any()
-        and not np.isnan(point["false_positive_rate"][judged]).any()
-    )
-    eo = float(between["equalized_odds_difference"]) if defined else float("nan")
+    # Equalized odds only between groups whose TPR and FPR can be judged; with fewer than two it is
+    # undefined, and a group left out says why in the gate (the gate does not pass on it).
+    eo = float(disparities(cells[odds])["equalized_odds_difference"]) if len(odds) >= 2 else float("nan")
+    selected = point["selection_rate"][judged] if judged else np.empty(0)
+    zero_side = bool(judged) and (np.nanmin(selected) == 0 or np.nanmax(selected) == 0)
     group_intervals: list[dict[str, tuple[float, float]]] = [{} for _ in counts.labels]
     disparity_intervals: dict[str, tuple[float, float]] = {}
     if n_boot:
@@ -173,10 +239,28 @@ def fairness_from_counts(
                 auc = interval(bootstrap_roc_auc(counts.scores[i], n_boot=n_boot, seed=[seed, i]), confidence)
                 if auc is not None:
                     group_intervals[i]["roc_auc"] = auc
+        group_intervals = [
+            {
+                **found,
+                **{
+                    name: bound
+                    for name in _RATE_CASES
+                    if (bound := _rate_interval(name, cells[i], found.get(name), confidence)) is not None
+                },
+            }
+            for i, found in enumerate(group_intervals)
+        ]
         if len(judged) >= 2:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 disparity_intervals = _intervals(disparities(boot[:, judged]), confidence)
+                disparity_intervals.pop("equalized_odds_difference", None)
+                if len(odds) >= 2:
+                    eo_boot = disparities(boot[:, odds])["equalized_odds_difference"]
+                    if (eo_interval := interval(eo_boot, confidence)) is not None:
+                        disparity_intervals["equalized_odds_difference"] = eo_interval
+        if zero_side:
+            disparity_intervals.pop("demographic_parity_ratio", None)
     metrics = tuple(
         GroupMetrics(
             group=label,
@@ -189,6 +273,7 @@ def fairness_from_counts(
             roc_auc=float(aucs[i]),
             intervals={} if int(cells[i].sum()) < min_group_size else group_intervals[i],
             too_small=int(cells[i].sum()) < min_group_size,
+            unjudged=unjudged[i],
         )
         for i, label in enumerate(counts.labels)
     )
@@ -198,7 +283,7 @@ def fairness_from_counts(
         gated=gated,
         groups=metrics,
         demographic_parity_difference=float(between["demographic_parity_difference"]),
-        demographic_parity_ratio=float(between["demographic_parity_ratio"]),
+        demographic_parity_ratio=float("nan") if zero_side else float(between["demographic_parity_ratio"]),
         equalized_odds_difference=eo,
         intervals=disparity_intervals,
     )

@@ -166,6 +166,7 @@ def judge_scored(
             fairness_from_counts(
                 c, aucs=aucs, gated=not intersectional or policy.gate_intersections, intersectional=intersectional,
                 n_boot=n_boot, confidence=confidence, seed=seed, min_group_size=policy.min_group_size,
+                min_positives=policy.min_positives, min_negatives=policy.min_negatives,
             )
         )  # fmt: skip
     tn, fp, fn, tp = (int(v) for v in cells[0])
