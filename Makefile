@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast lint compile docs bench bench-smoke verify audit image kind-up e2e kind-down clean
+.PHONY: setup run test test-fast lint compile docs bench bench-smoke verify audit image base-image image-debian test-containers kind-up e2e kind-down clean
 
 setup: $(STAMP)
 
@@ -18,7 +18,7 @@ run: setup          ## the lifecycle pipeline on the bundled Adult data, locally
 	$(BIN)/kfp-rai run
 
 test: setup         ## every test: unit, component (kfp.local), pipeline, golden YAML
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=15
 
 test-fast: setup    ## unit tests only
 	$(BIN)/pytest tests/unit
@@ -49,9 +49,32 @@ $(VENV)-tools/.installed: requirements-tools.txt constraints-tools.txt
 
 VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' src/kfp_rai/_version.py)
 IMAGE ?= ghcr.io/kfp-rai/kfp-rai:$(VERSION)
+# The base both stages build FROM: the official image (Docker Hub), or one built from Debian's own
+# packages where Docker Hub is out of reach (scripts/base-image.sh; `make image-debian`).
+BASE_IMAGE ?= python:3.11.14-slim-bookworm
+DOCKER_BUILD_FLAGS ?= --network host
 
-image:              ## build the component/serving image, tagged with the package version
-	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+# The package index as this host's pip knows it (environment first, then pip's configuration),
+# passed to the build stage only; the host's file:// indexes, which no container reaches, are left out.
+image:              ## build the component/serving image, tagged with the package version (BASE_IMAGE=REF: another base)
+	@pipconf() { v=$$(printenv "$$1" || $(PY) -m pip config get "$$2" 2>/dev/null || true); \
+	  for u in $$v; do case $$u in http://*|https://*) printf '%s ' "$$u";; esac; done | sed 's/ $$//'; }; \
+	index=$$(pipconf PIP_INDEX_URL global.index-url); extra=$$(pipconf PIP_EXTRA_INDEX_URL global.extra-index-url); \
+	trusted=$$(printenv PIP_TRUSTED_HOST || $(PY) -m pip config get global.trusted-host 2>/dev/null || true); \
+	unset PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_TRUSTED_HOST; \
+	[ -z "$$index" ] || export PIP_INDEX_URL="$$index"; [ -z "$$extra" ] || export PIP_EXTRA_INDEX_URL="$$extra"; \
+	[ -z "$$trusted" ] || export PIP_TRUSTED_HOST="$$trusted"; \
+	set -x; docker build $(DOCKER_BUILD_FLAGS) --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg VERSION=$(VERSION) \
+	  --build-arg PIP_INDEX_URL --build-arg PIP_EXTRA_INDEX_URL --build-arg PIP_TRUSTED_HOST -t $(IMAGE) .
+
+base-image:         ## a Python base image from Debian's packages (debootstrap, no Docker Hub); prints its reference last
+	bash scripts/base-image.sh
+
+image-debian:       ## `make image` on the debootstrap base (needs root for debootstrap, a Docker engine, a Debian mirror)
+	base=$$(bash scripts/base-image.sh | tail -n 1) && $(MAKE) image BASE_IMAGE="$$base"
+
+test-containers: setup  ## tests/container: the image on a Debian base, the lifecycle in it (DockerRunner), the server container
+	KFP_RAI_CONTAINER_TESTS=1 $(BIN)/pytest --durations=10 tests/container
 
 kind-up: setup      ## kind cluster + Kubeflow Pipelines + the image + manifests/overlays/kind
 	bash scripts/kind-up.sh

@@ -14,6 +14,8 @@ the last ``-`` is exact. On a cluster the KFP backend evaluates conditions itsel
 
 Run as ``python -m kfp_rai.pipelines.local SPEC.json`` it executes one pipeline and writes a
 result file; ``kfp-rai run`` uses that to keep kfp's logs in a file and show progress instead.
+With ``docker`` in the spec (``kfp-rai run --runner docker``) every task runs in the image through
+kfp.local's DockerRunner (:mod:`kfp_rai.pipelines.docker`).
 """
 
 import contextlib
@@ -165,9 +167,10 @@ def _patch_time_placeholders() -> None:
     placeholder_utils.resolve_individual_placeholder = resolve
 
 
-def init_local(pipeline_root: str, *, enable_caching: bool = False) -> None:
-    """``kfp.local.init`` with the SubprocessRunner (no venv per task), the condition fix and the
-    lifecycle task order."""
+def init_local(pipeline_root: str, *, enable_caching: bool = False, docker: dict[str, Any] | None = None) -> None:
+    """``kfp.local.init`` with the SubprocessRunner (no venv per task), or with ``docker`` (the
+    settings :func:`kfp_rai.pipelines.docker.task_settings` made) kfp.local's DockerRunner: every
+    task in the image; either way the condition fix and the lifecycle task order."""
     from kfp import local
 
     # kfp.local warns for every task whose base image is not named "python*"; locally the tasks run
@@ -178,19 +181,28 @@ def init_local(pipeline_root: str, *, enable_caching: bool = False) -> None:
     _patch_condition_resolution()
     _patch_indented_print()
     _patch_time_placeholders()
+    if docker is not None:
+        from kfp_rai.pipelines.docker import init_docker
+
+        runner: Any = init_docker(docker)
+    else:
+        runner = local.SubprocessRunner(use_venv=False)
     local.init(
-        runner=local.SubprocessRunner(use_venv=False),
+        runner=runner,
         pipeline_root=pipeline_root,
         raise_on_error=True,
         enable_caching=enable_caching,
     )
 
 
-def run_pipeline(name: str, arguments: dict[str, Any], pipeline_root: str) -> Path:
-    """Run pipeline ``name`` locally; return the directory holding its tasks' outputs."""
+def run_pipeline(
+    name: str, arguments: dict[str, Any], pipeline_root: str, *, docker: dict[str, Any] | None = None
+) -> Path:
+    """Run pipeline ``name`` locally (``docker``: every task in a container, see :func:`init_local`);
+    return the directory holding its tasks' outputs."""
     from kfp_rai.pipelines import PIPELINES
 
-    init_local(pipeline_root)
+    init_local(pipeline_root, docker=docker)
     root = Path(pipeline_root)
     before = set(root.iterdir()) if root.exists() else set()
     PIPELINES[name](**arguments)
@@ -204,9 +216,10 @@ def _newest_run(root: Path, before: set[Path]) -> Path:
     return max(created, key=lambda p: p.stat().st_mtime)
 
 
-def _stop_when_orphaned() -> None:
-    """If `kfp-rai run` dies (even by SIGKILL), stop this pipeline's whole process group: an
-    orphaned pipeline must never go on to register a model nobody is watching."""
+def _stop_when_orphaned(docker_run: str | None = None) -> None:
+    """If `kfp-rai run` dies (even by SIGKILL), stop this pipeline's whole process group (and, with
+    ``docker_run``, that run's task containers, which are no process of the group): an orphaned
+    pipeline must never go on to register a model nobody is watching."""
     import os
     import signal
     import threading
@@ -219,6 +232,11 @@ def _stop_when_orphaned() -> None:
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(0.5)
+        if docker_run is not None:
+            from kfp_rai.pipelines.docker import remove_containers
+
+            with contextlib.suppress(Exception):
+                remove_containers(docker_run)
         os.killpg(os.getpgrp(), signal.SIGKILL)
 
     threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
@@ -227,15 +245,16 @@ def _stop_when_orphaned() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Child-process entry point: ``SPEC.json`` holds name, arguments, pipeline_root, result."""
     argv = sys.argv[1:] if argv is None else argv
-    _stop_when_orphaned()
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    docker = spec.get("docker")
+    _stop_when_orphaned(docker["run_id"] if docker else None)
     logging.basicConfig(level=logging.INFO)
     root = Path(spec["pipeline_root"])
     root.mkdir(parents=True, exist_ok=True)
     before = set(root.iterdir())
     result: dict[str, Any] = {"status": "succeeded", "error": None, "pipeline_dir": None}
     try:
-        result["pipeline_dir"] = str(run_pipeline(spec["name"], spec["arguments"], str(root)))
+        result["pipeline_dir"] = str(run_pipeline(spec["name"], spec["arguments"], str(root), docker=docker))
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which explains it
         traceback.print_exc()
         result.update(status="failed", error=str(exc))

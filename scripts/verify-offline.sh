@@ -39,8 +39,9 @@ from kfp_rai.production._inference_service import check_against_sdk_types, valid
 model = LogisticRegression().fit(pd.DataFrame({"x": np.arange(20.0)}), np.arange(20) % 2)
 with tempfile.TemporaryDirectory() as tmp:
     save_model_dir(model, tmp, {"features": ["x"]})
-    _, (isvc,) = deploy_model(tmp, model_name="adult-income", version="1", storage_uri="s3://models/adult-income/1",
+    _, objects = deploy_model(tmp, model_name="adult-income", version="1", storage_uri="s3://models/adult-income/1",
                               image="ghcr.io/kfp-rai/kfp-rai:0.1.0")
+*claims, isvc = objects
 problems = check_against_sdk_types(isvc) + validate_against_crd(isvc, "manifests/kserve/serving.kserve.io_inferenceservices.yaml.gz")
 if problems:
     sys.exit("InferenceService invalid:\n  " + "\n  ".join(problems))
@@ -51,8 +52,8 @@ pod = {"apiVersion": "v1", "kind": "Pod",
        "metadata": {"name": "adult-income-predictor", "namespace": "kfp-rai", "labels": predictor["labels"],
                     "annotations": {k: v for k, v in isvc["metadata"]["annotations"].items() if k.startswith("checkov")}},
        "spec": {k: predictor[k] for k in pod_fields}}
-yaml.safe_dump(pod, open(sys.argv[1], "w"), sort_keys=False)
-print("rendered the predictor pod for the checks below")
+yaml.safe_dump_all([*claims, pod], open(sys.argv[1], "w"), sort_keys=False)
+print(f"rendered the predictor pod and its {len(claims)} audit volume claims for the checks below")
 PY
 
 step "kubernetes-validate --strict against Kubernetes $K8S_VERSION"

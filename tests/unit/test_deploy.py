@@ -21,6 +21,7 @@ from kfp_rai.production import (
     ModelRegistry,
     approve,
     deploy_model,
+    inference_service,
     manifest_yaml,
     promote,
     servable_version,
@@ -70,8 +71,14 @@ def test_local_deploy_renders_an_inference_service_and_skips_with_the_reason(mod
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     report, objects = _render(model_dir)
     assert not report.deployed and report.reason.startswith("skipped: not running in a Kubernetes cluster")
-    (isvc,) = objects
+    *claims, isvc = objects  # the audit volumes' claims first: the pod mounts them
     assert isvc["apiVersion"] == "serving.kserve.io/v1beta1" and isvc["kind"] == "InferenceService"
+    assert [(c["kind"], c["metadata"]["name"]) for c in claims] == [
+        ("PersistentVolumeClaim", "adult-income-audit-log"),
+        ("PersistentVolumeClaim", "adult-income-audit-state"),
+    ]
+    assert all(c["spec"]["accessModes"] == ["ReadWriteOnce"] for c in claims)
+    assert report.objects == tuple(f"{o['kind']}/{o['metadata']['name']}" for o in objects)
     assert isvc["metadata"]["name"] == "adult-income" and isvc["metadata"]["namespace"] == "kfp-rai"
     annotations = isvc["metadata"]["annotations"]
     assert annotations["serving.kserve.io/deploymentMode"] == "Standard"  # raw Deployment, no Knative
@@ -104,17 +111,33 @@ def test_local_deploy_renders_an_inference_service_and_skips_with_the_reason(mod
     assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
     assert {"requests", "limits"} <= set(container["resources"])
     assert container["args"][:2] == ["--model-uri", "/mnt/models"] and "--insecure-no-auth" not in container["args"]
+    # The audit trail outlives the pod: logs on one persistent volume, checkpoints and the log index
+    # (the state directory) on another; no emptyDir holds anything that must be kept.
+    claimed = {
+        v["name"]: v["persistentVolumeClaim"]["claimName"] for v in predictor["volumes"] if "persistentVolumeClaim" in v
+    }
+    assert claimed == {"audit-log": "adult-income-audit-log", "audit-state": "adult-income-audit-state"}
+    mounted = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    given = container["args"]
+    arg = {
+        a: given[i + 1] for i, a in enumerate(given[:-1]) if a.startswith("--") and not given[i + 1].startswith("--")
+    }
+    assert arg["--audit-log"].startswith(mounted["audit-log"] + "/")
+    assert arg["--traffic-dir"].startswith(mounted["audit-log"] + "/")
+    assert arg["--audit-checkpoints"].startswith(mounted["audit-state"] + "/")
+    assert arg["--state-dir"] == mounted["audit-state"]
+    assert [v["name"] for v in predictor["volumes"] if "emptyDir" in v] == ["tmp"]
     markdown = report.to_markdown()
     assert "NOT DEPLOYED" in markdown and "serving.kserve.io/stop=true" in markdown
-    evidence = manifest_yaml(isvc)
-    assert yaml.safe_load(evidence) == isvc and "kubectl apply --server-side" in evidence
+    evidence = manifest_yaml(objects)
+    assert list(yaml.safe_load_all(evidence)) == objects and "kubectl apply --server-side" in evidence
 
 
 def test_the_rendered_object_fits_the_kserve_sdk_types(model_dir, monkeypatch):
     from kfp_rai.production._inference_service import check_against_sdk_types
 
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    _, (isvc,) = _render(model_dir)
+    isvc = inference_service(_render(model_dir)[1])
     assert check_against_sdk_types(isvc) == []
     broken = json.loads(json.dumps(isvc))
     broken["spec"]["predictor"]["containers"][0]["readinessProbe"]["httpGet"]["pathh"] = "/"
@@ -129,7 +152,7 @@ def test_the_rendered_object_is_valid_against_the_kserve_crd_schema(model_dir, m
     from kfp_rai.production._inference_service import validate_against_crd
 
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    _, (isvc,) = _render(model_dir)
+    isvc = inference_service(_render(model_dir)[1])
     assert validate_against_crd(isvc, CRD) == []
     broken = json.loads(json.dumps(isvc))
     broken["spec"]["predictor"]["minReplicas"] = "one"
@@ -189,10 +212,11 @@ def test_the_container_serves_the_version_as_kserve_starts_it(model_dir, tmp_pat
     from kfp_rai.core.signing import ensure_local_keys
 
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    _, (isvc,) = _render(model_dir, version="1", approval_event=_signed_approval(model_dir))
+    isvc = inference_service(_render(model_dir, version="1", approval_event=_signed_approval(model_dir))[1])
     container = isvc["spec"]["predictor"]["containers"][0]
     root = tmp_path / "pod"
-    mounts = {"/mnt/models": root / "mnt-models", "/var/lib/kfp-rai": root / "state"}
+    mounts = {"/mnt/models": root / "mnt-models", "/var/lib/kfp-rai": root / "audit-log",
+              "/var/lib/kfp-rai-state": root / "audit-state"}  # fmt: skip
     shutil.copytree(model_dir, mounts["/mnt/models"])  # the storage initializer's copy
     token = "token-from-the-secret-0123456789"
     ensure_local_keys()
@@ -264,6 +288,22 @@ def test_the_container_serves_the_version_as_kserve_starts_it(model_dir, tmp_pat
     records = [json.loads(line) for line in logs[0].read_text().splitlines()]
     assert [r["event"] for r in records] == ["audit_log_created", "start", "predict", "stop"]
     assert records[1]["approval"]["type"] == "promoted" and records[1]["approval"]["by"] == "reviewer"
+    # The pod restarts on the same volumes: a new log begins, and every log verifies against its
+    # checkpoints and the index on the state volume.
+    again = subprocess.Popen([kfp_rai, *container["command"][1:], *args], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert again.stdout.readline().startswith("serving adult-income version 1")
+    finally:
+        again.terminate()
+        again.communicate(timeout=30)
+    logs = sorted((mounts["/var/lib/kfp-rai"] / "audit").glob("audit-*.jsonl"))
+    assert len(logs) == 2
+    state_dir = args[args.index("--state-dir") + 1]
+    for log in logs:
+        done = subprocess.run(
+            [kfp_rai, "audit", "verify", str(log), "--state-dir", state_dir], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
     # The same pod without the signed promotion, or with one of another version, serves nothing.
     for approval in (None, "not base64!", _forged_approval(model_dir)):
         env.pop("KFP_RAI_APPROVAL_EVENT", None)
@@ -351,14 +391,16 @@ def test_apply_creates_or_patches_the_inference_service_with_server_side_apply(m
         api.close()
         fake.server.shutdown()
         fake.server.server_close()
-    ((method, path, content_type, body),) = fake.requests  # one request: no read, no delete
-    assert method == "PATCH" and content_type == "application/apply-patch+yaml" and body == objects[0]
-    assert (
-        path
-        == "/apis/serving.kserve.io/v1beta1/namespaces/kfp-rai/inferenceservices/adult-income"
-        + "?fieldManager=kfp-rai&force=true"
-    )
-    assert fake.tokens == ["Bearer sa-token"]  # the service account's token
+    # One request per object, in order (the claims before the pod that mounts them): no read, no delete.
+    assert [r[0] for r in fake.requests] == ["PATCH"] * 3 and [r[3] for r in fake.requests] == objects
+    assert {r[2] for r in fake.requests} == {"application/apply-patch+yaml"}
+    assert [r[1].split("?")[0] for r in fake.requests] == [
+        "/api/v1/namespaces/kfp-rai/persistentvolumeclaims/adult-income-audit-log",
+        "/api/v1/namespaces/kfp-rai/persistentvolumeclaims/adult-income-audit-state",
+        "/apis/serving.kserve.io/v1beta1/namespaces/kfp-rai/inferenceservices/adult-income",
+    ]
+    assert {r[1].split("?")[1] for r in fake.requests} == {"fieldManager=kfp-rai&force=true"}
+    assert fake.tokens == ["Bearer sa-token"] * 3  # the service account's token
 
 
 def test_a_refused_apply_is_one_line_with_the_api_servers_reason(model_dir, monkeypatch):
@@ -376,7 +418,7 @@ def test_a_refused_apply_is_one_line_with_the_api_servers_reason(model_dir, monk
         api = fake.client()
         try:
             with pytest.raises(DeploymentError) as info:
-                apply_objects(objects, api=api)
+                apply_objects([inference_service(objects)], api=api)
         finally:
             api.close()
             fake.server.shutdown()
@@ -393,7 +435,8 @@ def test_deploy_manifest_prints_the_inference_service_of_any_version_to_roll_bac
     assert main(args) == 2
     assert "a local path a cluster cannot fetch: give the version's URI" in capsys.readouterr().err
     assert main([*args, "--storage-uri", "s3://models/adult-income/1", "--namespace", "ml"]) == 0
-    isvc = yaml.safe_load(capsys.readouterr().out)
+    *claims, isvc = yaml.safe_load_all(capsys.readouterr().out)
+    assert [c["kind"] for c in claims] == ["PersistentVolumeClaim"] * 2  # the audit volumes, before the pod
     env = {e["name"]: e["value"] for e in isvc["spec"]["predictor"]["containers"][0]["env"]}
     assert env["KFP_RAI_APPROVAL_EVENT"] == _signed_approval(model_dir)  # the promotion, signed
     # The production alias resolves to the same version and the same object.
@@ -401,7 +444,7 @@ def test_deploy_manifest_prints_the_inference_service_of_any_version_to_roll_bac
     assert (
         main(["deploy-manifest", "--registry", registry, "--model", "adult-income", "--storage-uri", "s3://m/1"]) == 0
     )
-    by_alias = yaml.safe_load(capsys.readouterr().out)
+    by_alias = inference_service(list(yaml.safe_load_all(capsys.readouterr().out)))
     assert by_alias["metadata"]["labels"]["kfp-rai/model-version"] == "1"
     assert (
         by_alias["metadata"]["labels"]["kfp-rai/model-sha256"]
@@ -448,8 +491,9 @@ def test_promotion_with_deploy_in_a_cluster_applies_what_production_names(model_
         api.close()
         fake.server.shutdown()
         fake.server.server_close()
-    assert report.deployed and report.reason.startswith("applied InferenceService/adult-income")
-    ((method, path, _, body),) = fake.requests
+    assert report.deployed and report.reason.startswith("applied PersistentVolumeClaim/adult-income-audit-log, ")
+    assert "InferenceService/adult-income in namespace kfp-rai" in report.reason
+    *_, (method, path, _, body) = fake.requests  # the claims first, then the InferenceService
     assert method == "PATCH" and path.startswith("/apis/serving.kserve.io/v1beta1/namespaces/kfp-rai/")
     env = {e["name"]: e["value"] for e in body["spec"]["predictor"]["containers"][0]["env"]}
     assert env["KFP_RAI_APPROVAL_EVENT"] == servable_version(registry=str(copy), name="adult-income").signed_approval

@@ -19,7 +19,11 @@ def _docs(path: Path) -> list[dict]:
 def test_dockerfile_and_image_carry_the_package_version():
     dockerfile = (REPO / "Dockerfile").read_text()
     assert f"ARG VERSION={__version__}\n" in dockerfile
-    assert re.search(r"^FROM python:3\.\d+\.\d+-slim-\w+", dockerfile, re.M)  # exact, not latest
+    # The default base is exact, not latest; both stages build FROM it (or from BASE_IMAGE=REF).
+    assert re.search(r"^ARG BASE_IMAGE=python:3\.\d+\.\d+-slim-\w+$", dockerfile, re.M)
+    assert re.findall(r"^FROM (\S+)", dockerfile, re.M) == ["${BASE_IMAGE}", "${BASE_IMAGE}"]
+    base_default = re.search(r"^BASE_IMAGE \?= (\S+)$", (REPO / "Makefile").read_text(), re.M)
+    assert base_default and f"ARG BASE_IMAGE={base_default[1]}\n" in dockerfile  # make image passes the same
     assert "USER 10001:10001" in dockerfile and "kfp-rai==${VERSION}" in dockerfile
     assert DEFAULT_IMAGE.endswith(f":{__version__}") and IMAGE == DEFAULT_IMAGE
     base = yaml.safe_load((REPO / "manifests/base/kustomization.yaml").read_text())
@@ -66,7 +70,8 @@ def test_namespace_is_restricted_and_nothing_but_the_serving_port_is_open():
 def test_deployer_role_is_least_privilege_on_inference_services():
     role = next(d for d in _docs(REPO / "manifests/base/rbac.yaml") if d["kind"] == "Role")
     assert role["rules"] == [
-        {"apiGroups": ["serving.kserve.io"], "resources": ["inferenceservices"], "verbs": ["get", "create", "patch"]}
+        {"apiGroups": ["serving.kserve.io"], "resources": ["inferenceservices"], "verbs": ["get", "create", "patch"]},
+        {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["get", "create", "patch"]},
     ]  # no delete, list, watch, status, Secrets, Pods or Deployments
     serving = next(d for d in _docs(REPO / "manifests/base/rbac.yaml") if d["metadata"]["name"] == "kfp-rai-serving")
     assert serving["kind"] == "ServiceAccount" and serving["automountServiceAccountToken"] is False

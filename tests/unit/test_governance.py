@@ -406,7 +406,8 @@ def test_promote_with_deploy_writes_the_production_manifest_and_records_it(regis
     args = ["--registry", registry.uri, "--deploy", "--manifest", str(manifest), "--storage-uri", "s3://b/m/1"]
     assert main(["models", "promote", "m", "1", "--by", "bob", *args]) == 0
     assert "wrote the InferenceService of m version 1" in capsys.readouterr().out
-    isvc = yaml.safe_load(manifest.read_text())
+    *claims, isvc = yaml.safe_load_all(manifest.read_text())  # the audit volumes first
+    assert [c["kind"] for c in claims] == ["PersistentVolumeClaim"] * 2
     env = {e["name"]: e["value"] for e in isvc["spec"]["predictor"]["containers"][0]["env"]}
     promoted = registry.events("m").read()[-2]
     assert promoted.type == "promoted"

@@ -123,6 +123,19 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "duties, not the one who approves",
     )
     run.add_argument("--fail-when-blocked", action="store_true", help="a model the gates block fails the run (exit 1)")
+    run.add_argument(
+        "--runner",
+        choices=["subprocess", "docker"],
+        default="subprocess",
+        help="where each task runs: subprocess (this Python, the default) or docker (each task in the kfp-rai "
+        "image through kfp.local's DockerRunner: no network, as your user; needs a Docker engine and the image)",
+    )
+    run.add_argument(
+        "--image",
+        metavar="REF",
+        help="--runner docker: the image the tasks run in (default: $KFP_RAI_IMAGE or the release image that "
+        "`make image` builds)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
     run.set_defaults(func=cmd_run)
 

@@ -65,7 +65,7 @@ def cmd_deploy_manifest(args: argparse.Namespace) -> int:
         if not meta.get("name") or not meta.get("version"):
             raise RAIError(f"{found.uri} is not a registry version (its metadata names no model and version)")
         # never applied from here: the operator applies the printed object with their own credentials
-        _, (isvc,) = deploy_model(
+        _, objects = deploy_model(
             local,
             model_name=str(meta["name"]),
             version=str(meta["version"]),
@@ -77,7 +77,7 @@ def cmd_deploy_manifest(args: argparse.Namespace) -> int:
         )
     if found.approval is None:
         print("kfp-rai: WARNING: --allow-unapproved: this version was approved by no one", file=sys.stderr)
-    print(manifest_yaml(isvc), end="")
+    print(manifest_yaml(objects), end="")
     return EXIT_OK
 
 

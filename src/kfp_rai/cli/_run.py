@@ -1,5 +1,6 @@
 """`kfp-rai run`: check every input, run the pipeline with kfp.local in a child process, then turn
-its outputs into a run directory with run.json, index.html and a summary on the terminal."""
+its outputs into a run directory with run.json, index.html and a summary on the terminal.
+``--runner docker`` runs every task in the kfp-rai image (:mod:`kfp_rai.pipelines.docker`)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,22 @@ def _refuse_others(args: argparse.Namespace, names: tuple[str, ...], pipeline: s
     if given:
         flags = ", ".join("--" + n.replace("_", "-") for n in given)
         raise RAIError(f"{flags} do(es) not apply to kfp-rai run {pipeline} (see kfp-rai run --help)")
+
+
+def docker_image(args: argparse.Namespace) -> str | None:
+    """With ``--runner docker``, the image every task runs in, once a Docker engine answers and holds
+    it (otherwise one line naming the command that builds it); None for the subprocess runner."""
+    runner, image = getattr(args, "runner", "subprocess"), getattr(args, "image", None)
+    if runner != "docker":
+        if image:
+            raise RAIError("--image applies to --runner docker only (the subprocess runner runs this Python)")
+        return None
+    from kfp_rai._image import IMAGE
+    from kfp_rai.pipelines.docker import check_engine
+
+    image = image or IMAGE
+    check_engine(image)
+    return image
 
 
 def preflight(args: argparse.Namespace) -> dict[str, Any]:
@@ -320,17 +337,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     from kfp_rai.pipelines.tasks import nested_tasks
 
     arguments = preflight(args)
+    image = docker_image(args)
     run_dir = run_dir_for(args)
     nested = nested_tasks(args.pipeline)  # which task is a refresh's challenger (kfp numbers them arbitrarily)
     if not (os.environ.get(SIGNING_KEY_ENV) or os.environ.get(SIGNING_KEY_FILE_ENV)):
         keys, created = ensure_local_keys()
         if created:
             print(f"kfp-rai: created a signing key pair in {keys} (first use): models and registry versions are signed")
+    docker: dict[str, Any] | None = None
+    if image is not None:
+        import secrets
+
+        from kfp_rai.pipelines.docker import task_settings
+
+        docker = task_settings(arguments, image=image, run_id=f"{os.getpid()}-{secrets.token_hex(6)}")
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
     log_path = run_dir / "logs" / "kfp-local.log"
     started = utc_now()
     if not args.quiet:
-        print(f"kfp-rai {__version__}: running the {args.pipeline} pipeline locally (kfp.local) into {run_dir}")
+        where = f"kfp.local, every task in {image}" if image else "kfp.local"
+        print(f"kfp-rai {__version__}: running the {args.pipeline} pipeline locally ({where}) into {run_dir}")
     _sweep_stale_scratch()
     with tempfile.TemporaryDirectory(prefix=_SCRATCH_PREFIX) as scratch:
         Path(scratch, _OWNER_FILE).write_text(str(os.getpid()), encoding="utf-8")
@@ -339,9 +365,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             "arguments": arguments,
             "pipeline_root": str(Path(scratch) / "outputs"),
             "result": str(Path(scratch) / "result.json"),
+            "docker": docker,
         }
         Path(scratch, "spec.json").write_text(json.dumps(spec), encoding="utf-8")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if image is not None:
+            env["KFP_RAI_IMAGE"] = image  # the components name the image the tasks run in
         with open(log_path, "wb") as log, _stop_on_signals() as stopped:
             # Its own process group: the pipeline and every task it starts stop together.
             process = subprocess.Popen(  # nosec B603  # this interpreter, our module, a path we wrote; no shell
@@ -364,6 +393,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return 128 + signal_.signum
+            finally:
+                if docker is not None:  # task containers are no process of the group: removed by their label
+                    from kfp_rai.pipelines.docker import remove_containers
+
+                    remove_containers(docker["run_id"])
         result_path = Path(spec["result"])
         result = (
             json.loads(result_path.read_text())

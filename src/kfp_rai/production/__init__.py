@@ -34,7 +34,13 @@ from kfp_rai.production._governance import (
     version_policy,
 )
 from kfp_rai.production._history import card_with_history
-from kfp_rai.production._inference_service import manifest_yaml, render_inference_service, storage_uri
+from kfp_rai.production._inference_service import (
+    inference_service,
+    manifest_yaml,
+    render_audit_claims,
+    render_inference_service,
+    storage_uri,
+)
 from kfp_rai.production._model_card import ModelCard, build_model_card, production_gate
 from kfp_rai.production._registry import (
     ModelRegistry,
@@ -73,6 +79,7 @@ __all__ = [
     "check_registry",
     "deploy_model",
     "deploy_production",
+    "inference_service",
     "manifest_yaml",
     "open_registry",
     "production_gate",
@@ -83,6 +90,7 @@ __all__ = [
     "registration_verdict",
     "registry_of",
     "reject",
+    "render_audit_claims",
     "render_inference_service",
     "rollback",
     "servable_version",

@@ -16,7 +16,7 @@ from kfp_rai.core.model_dir import read_model_metadata
 from kfp_rai.core.report import Report, Section, Table
 from kfp_rai.core.verdict import GateStatus, Verdict
 from kfp_rai.errors import DeploymentError
-from kfp_rai.production._inference_service import STOP_ANNOTATION, render_inference_service
+from kfp_rai.production._inference_service import STOP_ANNOTATION, render_audit_claims, render_inference_service
 from kfp_rai.production._kube import apply_objects, in_cluster
 from kfp_rai.production._registry import ModelRegistry
 
@@ -93,15 +93,16 @@ def deploy_model(
         namespace=namespace,
         approval_event=approval_event,
     )
-    names = (f"InferenceService/{isvc['metadata']['name']}",)
+    objects = [*render_audit_claims(model_name, namespace), isvc]  # the volumes first: the pod mounts them
+    names = tuple(f"{o['kind']}/{o['metadata']['name']}" for o in objects)
     if apply and in_cluster():
         if storage_uri is None:
             raise DeploymentError(
                 "the registry version is a local path no KServe storage initializer can fetch: run with "
                 "registry_uri=s3://... (or pvc://...), or leave it empty to use the pipeline's artifact store"
             )
-        apply_objects([isvc])
-        deployed, reason = True, f"applied {names[0]} in namespace {namespace} (server-side apply)"
+        apply_objects(objects)
+        deployed, reason = True, f"applied {', '.join(names)} in namespace {namespace} (server-side apply)"
     else:
         deployed = False
         reason = (
@@ -122,7 +123,7 @@ def deploy_model(
         objects=names,
         storage_uri=storage_uri or "",
     )
-    return report, [isvc]
+    return report, objects
 
 
 def deploy_production(
@@ -173,7 +174,7 @@ def deploy_production(
     signed = base64.b64encode(registry.events(name).raw(event)).decode("ascii")
     target = storage or storage_uri(entry.uri)
     with tempfile.TemporaryDirectory(prefix="kfp-rai-version-") as scratch:
-        report, (isvc,) = deploy_model(
+        report, objects = deploy_model(
             fetch_version(entry.uri, scratch),
             model_name=name,
             version=record.version,
@@ -183,8 +184,8 @@ def deploy_production(
             apply=in_cluster(),
             approval_event=signed,
         )
-    text = manifest_yaml(isvc)
-    where = f"{namespace}/inferenceservice/{isvc['metadata']['name']}"
+    text = manifest_yaml(objects)
+    where = f"{namespace}/inferenceservice/{objects[-1]['metadata']['name']}"
     if not report.deployed:
         if manifest_path is None:
             return report

@@ -33,7 +33,18 @@ PORT = 8080
 DECISION_VERIFY_KEY_FILE_ENV, DECISION_VERIFY_FILE = "KFP_RAI_DECISION_VERIFY_KEY_FILE", "decision-verify-key.pem"
 APPROVAL_EVENT_ENV = "KFP_RAI_APPROVAL_EVENT"  # the signed event a person promoted the version with
 MODEL_MOUNT = "/mnt/models"  # where KServe's storage initializer puts storageUri
+# Two persistent volumes per served model (claims named after the InferenceService, so a promotion
+# or rollback to another version keeps writing to them): the audit logs and traffic summaries on
+# one, the audit checkpoints, the index of audit logs and the kill switch's state on the other. A
+# pod restart, a stop by annotation or a new version keeps every log and the checkpoints that check
+# it; keeping the checkpoints apart means a log volume replaced or restored is caught by them.
 STATE = "/var/lib/kfp-rai"
+CHECKPOINTS = "/var/lib/kfp-rai-state"
+CLAIMS = {
+    # volume name: (claim name suffix, mount path, requested size)
+    "audit-log": ("-audit-log", STATE, "2Gi"),
+    "audit-state": ("-audit-state", CHECKPOINTS, "256Mi"),
+}
 SECRETS = {
     # volume name: (Secret, mount path, env var naming the file, file)
     "verify-key": (
@@ -139,7 +150,7 @@ def render_inference_service(
     ]
     mounts = [
         *(k8s.V1VolumeMount(name=v, mount_path=path, read_only=True) for v, (_, path, _, _) in SECRETS.items()),
-        k8s.V1VolumeMount(name="state", mount_path=STATE),
+        *(k8s.V1VolumeMount(name=v, mount_path=path) for v, (_, path, _) in CLAIMS.items()),
         k8s.V1VolumeMount(name="tmp", mount_path="/tmp"),  # nosec B108 - the pod's own emptyDir
     ]
     probe = {"port": PORT, "scheme": "HTTP"}
@@ -149,8 +160,8 @@ def render_inference_service(
         image_pull_policy="IfNotPresent",
         command=["kfp-rai", "serve"],
         # 0.0.0.0: the kubelet and the Service reach the pod on its own IP. Each start begins a new
-        # audit log ({start}), so a restart never overwrites one; ship /var/lib/kfp-rai off the pod
-        # (or mount a volume claim there) to keep logs and checkpoints beyond the pod's life.
+        # audit log ({start}) on the persistent audit volume, so a restart never overwrites one and
+        # every earlier log still verifies against its checkpoints on the other volume.
         args=[
             "--model-uri",
             MODEL_MOUNT,
@@ -159,11 +170,11 @@ def render_inference_service(
             "--port",
             str(PORT),
             "--state-dir",
-            f"{STATE}/state",
+            CHECKPOINTS,  # the kill switch, and the index of audit logs (checkpoints/audit-logs.json)
             "--audit-log",
             f"{STATE}/audit/audit-{{start}}.jsonl",
             "--audit-checkpoints",
-            f"{STATE}/checkpoints/audit-{{start}}.jsonl.checkpoints",
+            f"{CHECKPOINTS}/checkpoints/audit-{{start}}.jsonl.checkpoints",
             "--new-audit-log",
             # what it served, per hour, without raw values: the refresh pipeline's current data
             "--traffic-dir",
@@ -197,7 +208,12 @@ def render_inference_service(
             )
             for v, (secret, _, _, _) in SECRETS.items()
         ),
-        k8s.V1Volume(name="state", empty_dir=k8s.V1EmptyDirVolumeSource(size_limit="1Gi")),
+        *(
+            k8s.V1Volume(
+                name=v, persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(claim_name=name + suffix)
+            )
+            for v, (suffix, _, _) in CLAIMS.items()
+        ),
         k8s.V1Volume(name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource(size_limit="256Mi")),
     ]
     predictor = ks.V1beta1PredictorSpec(
@@ -228,6 +244,41 @@ def render_inference_service(
     return rendered
 
 
+def render_audit_claims(model_name: str, namespace: str = "kfp-rai") -> list[dict[str, Any]]:
+    """The PersistentVolumeClaims the InferenceService of ``model_name`` mounts (:data:`CLAIMS`),
+    created before it (ReadWriteOnce, the cluster's default storage class). Applying them again is a
+    no-op: they outlive every version, and deleting the InferenceService leaves them (and the audit
+    trail) in place."""
+    from kubernetes import client as k8s
+
+    name = isvc_name(model_name)
+    labels = {
+        "app.kubernetes.io/name": SERVING_ACCOUNT,
+        "app.kubernetes.io/part-of": "kfp-rai",
+        "app.kubernetes.io/component": "audit",
+        "kfp-rai/model": name,
+    }
+    claims = [
+        k8s.V1PersistentVolumeClaim(
+            api_version="v1",
+            kind="PersistentVolumeClaim",
+            metadata=k8s.V1ObjectMeta(name=name + suffix, namespace=namespace, labels=labels),
+            spec=k8s.V1PersistentVolumeClaimSpec(
+                access_modes=["ReadWriteOnce"],
+                resources=k8s.V1VolumeResourceRequirements(requests={"storage": size}),
+            ),
+        )
+        for suffix, _, size in CLAIMS.values()
+    ]
+    api = k8s.ApiClient()
+    return [api.sanitize_for_serialization(c) for c in claims]
+
+
+def inference_service(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    """The InferenceService among the objects the deploy step renders (the claims come first)."""
+    return next(o for o in objects if o["kind"] == "InferenceService")
+
+
 def _sha256_b64(text: str) -> str:
     import base64
     import hashlib
@@ -235,15 +286,18 @@ def _sha256_b64(text: str) -> str:
     return hashlib.sha256(base64.b64decode(text)).hexdigest()
 
 
-def manifest_yaml(isvc: dict[str, Any]) -> str:
-    """Evidence: the InferenceService as applied (server-side apply, field manager kfp-rai)."""
+def manifest_yaml(objects: list[dict[str, Any]]) -> str:
+    """Evidence: the objects as applied (server-side apply, field manager kfp-rai): the audit
+    volumes' claims, then the InferenceService."""
+    isvc = inference_service(objects)
     name, namespace = isvc["metadata"]["name"], isvc["metadata"]["namespace"]
     header = (
-        "# The InferenceService the deploy step applies (server-side apply, field manager kfp-rai).\n"
+        "# The InferenceService the deploy step applies (server-side apply, field manager kfp-rai), after the\n"
+        "# claims of the persistent volumes its audit trail lives on (they outlive every version).\n"
         f"# Roll back to this version: kubectl apply --server-side --field-manager kfp-rai -f THIS_FILE\n"
         f"# Stop serving:  kubectl -n {namespace} annotate inferenceservice/{name} {STOP_ANNOTATION}=true --overwrite\n"
     )
-    return header + yaml.safe_dump(isvc, sort_keys=False)
+    return header + yaml.safe_dump_all(objects, sort_keys=False)
 
 
 def _closed(schema: Any) -> Any:

@@ -17,11 +17,20 @@ def in_cluster() -> bool:
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
 
 
+# What the deploy step applies: an InferenceService and the claims of its audit volumes.
+_RESOURCES = {("serving.kserve.io/v1beta1", "InferenceService"): "inferenceservices",
+              ("v1", "PersistentVolumeClaim"): "persistentvolumeclaims"}  # fmt: skip
+
+
 def _api_path(obj: dict[str, Any]) -> str:
     group_version, name, namespace = obj["apiVersion"], obj["metadata"]["name"], obj["metadata"]["namespace"]
-    if obj["kind"] != "InferenceService":
-        raise DeploymentError(f"the deploy step applies InferenceServices only, not {obj['kind']}")
-    return f"/apis/{group_version}/namespaces/{namespace}/inferenceservices/{name}"
+    resource = _RESOURCES.get((group_version, obj["kind"]))
+    if resource is None:
+        raise DeploymentError(
+            f"the deploy step applies InferenceServices and their audit volume claims only, not {obj['kind']}"
+        )
+    base = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
+    return f"{base}/namespaces/{namespace}/{resource}/{name}"
 
 
 def _api_message(exc: Any) -> str:
@@ -36,7 +45,7 @@ def _api_message(exc: Any) -> str:
 
 
 def apply_objects(objects: list[dict[str, Any]], api: Any = None) -> None:
-    """Server-side apply each InferenceService (created if missing, else patched: the fields
+    """Server-side apply each object, in order (created if missing, else patched: the fields
     kfp-rai owns change, KServe's and other managers' stay), by default with the in-cluster
     service account's credentials (``api``: a ``kubernetes.client.ApiClient`` for another cluster).
 
