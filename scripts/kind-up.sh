@@ -111,4 +111,4 @@ kubectl -n kfp-rai patch serviceaccount kfp-rai-serving -p '{"secrets": [{"name"
 
 echo "kind-up: waiting for Kubeflow Pipelines (first start pulls images: allow 10-15 minutes)"
 kubectl -n kubeflow wait --for=condition=Available --timeout=1200s deployment --all
-echo "kind-up: ready. KFP UI: http://localhost:8080   export KFP_HOST=http://localhost:8080"
+echo "kind-up: ready. KFP UI: http://localhost:8888   export KFP_HOST=http://localhost:8888"

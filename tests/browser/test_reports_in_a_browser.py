@@ -30,7 +30,21 @@ def _rgb(hex_colour: str) -> str:
 COLOUR = {status.value: _rgb(colour) for status, colour in STATUS_COLOURS.items()}
 FAILURE, WARNING, SUCCESS = COLOUR["failed"], COLOUR["warning"], COLOUR["passed"]
 
+# What a reader sees first: where the first collapsed part (<details>) begins. Then every part
+# opened, as a reader would on a click, and everything measured: colours, charts, and the size of
+# every piece of text as drawn (SVG text scaled by its chart's transform).
 _INSPECT = """() => {
+  const first = document.querySelector('details');
+  const firstDetails = first ? first.getBoundingClientRect().top + window.scrollY : null;
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  const tiny = [];
+  for (const e of document.querySelectorAll('body *')) {
+    if (![...e.childNodes].some(c => c.nodeType === 3 && c.textContent.trim())) continue;
+    if (!e.getBoundingClientRect().width) continue;
+    let size = parseFloat(getComputedStyle(e).fontSize);
+    if (e instanceof SVGElement) { const m = e.getScreenCTM(); size *= Math.hypot(m.a, m.b); }
+    if (size < 9.95) tiny.push(e.textContent.trim().slice(0, 40) + ' @ ' + size.toFixed(1) + 'px');
+  }
   const bg = e => getComputedStyle(e).backgroundColor;
   const area = e => { const r = e.getBoundingClientRect(); return r.width * r.height; };
   const banner = document.querySelector('.verdict');
@@ -42,6 +56,8 @@ _INSPECT = """() => {
     links: [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href')),
     headings: [...document.querySelectorAll('h2')].map(h => h.innerText.trim()),
     text: document.body.innerText,
+    firstDetails,
+    tiny,
   };
 }"""
 
@@ -92,6 +108,7 @@ def _check_page(page_path: Path, seen: dict) -> None:
     for cell in seen["cells"]:
         assert cell["colour"] == COLOUR[cell["status"]], where
     assert all(area > 0 for area in seen["svgs"]), f"{where}: a chart did not render"
+    assert not seen["tiny"], f"{where}: text under 10 px: {seen['tiny'][:5]}"
     for link in seen["links"]:
         assert (page_path.parent / link).exists(), f"{where} links to missing {link}"
 
@@ -142,6 +159,10 @@ def test_every_page_of_a_blocked_run_renders_and_shows_failures_in_the_failure_c
     ):
         assert title in card["headings"], title
     assert "too small to judge" in card["text"] and "marital-status (of sex)" in card["text"]
+    # Summary first: the verdict, one line per gate and the next steps before any collapsed part, and
+    # that part at most half the 15,570 px the whole card took when every check was listed in line.
+    assert card["headings"][:2] == ["Gates", "Next steps"] and "Do not deploy" in card["text"]
+    assert card["firstDetails"] is not None and card["firstDetails"] <= 15570 / 2, card["firstDetails"]
     assert not any(path.startswith("refresh/") for path in seen)  # a blocked model is never refreshed
 
 

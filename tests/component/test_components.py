@@ -341,7 +341,7 @@ def test_model_components(local_root, sample_csv, tmp_path):
     assert run.outputs["explained"] == "warning"  # proxies of sex, measured on the test data, recorded
 
     assert run.outputs["eligible"] is True and run.outputs["card_status"] == "warning"
-    assert run.outputs["card_reason"].startswith("every gate passed, with recorded warnings")
+    assert run.outputs["card_reason"].startswith("eligible, with violations recorded as warnings by ")
     assert "**Verdict: ELIGIBLE WITH WARNINGS**" in Path(run.outputs["card"].path).read_text()
     assert run.outputs["version"] == "1" and run.outputs["sha256"] == model.metadata["sha256"]
     assert run.outputs["registered_status"] == "warning"

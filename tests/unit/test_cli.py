@@ -88,6 +88,9 @@ def test_a_scheduled_refresh_runs_one_at_a_time_without_catch_up_on_its_schedule
             return types.SimpleNamespace(recurring_run_id="rr-1")
 
     monkeypatch.setattr(kfp, "Client", Recording)
+    from kfp_rai.pipelines import remote
+
+    monkeypatch.setattr(remote, "_answers", lambda host: None)  # no API server here: the client is recorded
     args = ["schedule", "--host", "http://127.0.0.1:9", "--pipeline", "refresh", "--cron", "0 0 3 * * *",
             "--param", "model_name=adult-income", "--param", "current_data=s3://bucket/current/"]  # fmt: skip
     assert main(args) == 0
@@ -121,6 +124,24 @@ def test_unreachable_host_is_one_line_on_stderr_of_the_real_command(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert done.stderr.startswith("kfp-rai: error: cannot reach Kubeflow Pipelines") and done.stdout == ""
+
+
+def test_a_host_that_does_not_answer_is_refused_within_the_connect_timeout(monkeypatch, capsys):
+    import socket
+    import time
+
+    from kfp_rai.pipelines import remote
+
+    def silent(address, timeout):  # a host that drops packets: the connection times out
+        assert timeout == remote.CONNECT_TIMEOUT_S == 5
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", silent)
+    started = time.monotonic()
+    assert main(["schedule", "--host", "http://10.255.255.1:8888", "--cron", "0 0 3 * * *"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach Kubeflow Pipelines at http://10.255.255.1:8888: no answer within 5 s" in err
+    assert time.monotonic() - started < 5  # and no client retries after it
 
 
 def test_a_stale_key_file_does_not_break_runs_that_pseudonymize_nothing(workdir, monkeypatch):
@@ -192,3 +213,41 @@ def test_the_docker_runner_names_the_build_command_when_the_image_is_missing(wor
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "reg/kfp-rai:9 is not on this Docker engine" in err and "make image" in err
     assert not (workdir / "out").exists()
+
+
+def _commands(parser, prefix=()):
+    """Every (command words, parser) of the CLI, subcommands included."""
+    import argparse
+
+    yield prefix, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _commands(sub, (*prefix, name))
+
+
+def test_no_option_a_user_gives_is_silently_ignored(capsys):
+    """Walk every command: a list option accumulates (append/extend), never keeps only its last use;
+    a single-valued option given twice is one line and exit 2, before anything runs."""
+    import argparse
+
+    from kfp_rai.cli import build_parser
+
+    checked = 0
+    for words, parser in _commands(build_parser()):
+        for action in parser._actions:
+            if not action.option_strings or action.nargs == 0 or isinstance(action, argparse._HelpAction):
+                continue
+            flag = action.option_strings[-1]
+            if action.nargs in ("+", "*") or isinstance(action, argparse._AppendAction | argparse._ExtendAction):
+                assert isinstance(action, argparse._AppendAction | argparse._ExtendAction), (words, flag)
+                continue
+            value = str(action.choices[0] if action.choices else "1")
+            value = "0 0 3 * * *" if flag == "--cron" else value
+            with pytest.raises(SystemExit) as info:
+                main([*words, flag, value, flag, value])
+            err = capsys.readouterr().err.strip()
+            assert info.value.code == 2 and len(err.splitlines()) == 1, (words, flag, err)
+            assert f"{flag} was given twice" in err or "invalid" in err, (words, flag, err)
+            checked += "given twice" in err
+    assert checked > 60  # every single-valued option of every command, bar a few whose "1" is invalid

@@ -129,3 +129,16 @@ def test_compiled_tasks_have_resources_retries_and_time_dependent_caching_off():
     for executor in platform.values():
         for secret in executor.get("secretAsEnv", []):
             assert "KFP_RAI_DECISION_KEY" not in {k["envVar"] for k in secret["keyToEnv"]}
+
+
+def test_the_kind_ui_and_a_local_server_never_share_a_port():
+    import argparse
+
+    from kfp_rai.cli import build_parser
+
+    serve = next(a.choices["serve"] for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    default = next(a.default for a in serve._actions if "--port" in a.option_strings)
+    kind = yaml.safe_load((REPO / "kind-config.yaml").read_text())
+    hosts = {m["hostPort"] for m in kind["nodes"][0]["extraPortMappings"]}
+    assert default == 8080 and default not in hosts and 8888 in hosts
+    assert "http://localhost:8888" in (REPO / "scripts/kind-up.sh").read_text()

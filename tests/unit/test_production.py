@@ -111,6 +111,7 @@ def test_model_card_blocks_unless_every_gate_passed():
     assert card.reason == "blocked by the validation gate: validation: DP ratio 0.3 < 0.8"
     text = card.to_markdown()
     assert "**Verdict: BLOCKED**" in text and "## Lineage" in text
+    assert "any use while this card is BLOCKED." in text
     assert '<div class="verdict status-failed"' in card.to_html()  # a blocked card is never green
 
     card = build_model_card(
@@ -122,8 +123,15 @@ def test_model_card_blocks_unless_every_gate_passed():
         intended_use="tests",
     )
     assert card.eligible and card.status is GateStatus.WARNING
-    assert card.reason == "every gate passed, with recorded warnings: validation: recorded as warnings: x"
+    # The headline names what was recorded, never "every gate passed" beside violations.
+    assert card.reason == (
+        "eligible, with violations recorded as warnings by 1 gate under the policy's written exceptions: "
+        "validation: recorded as warnings: x"
+    )
     assert '<div class="verdict status-warning"' in card.to_html()
+    text = card.to_markdown()
+    assert "every gate passed" not in text and "while this card is BLOCKED" not in text  # it is not blocked
+    assert "| fairness mitigation | none |" in text  # said, whether or not one ran
 
     # The validation verdict was judged without the explanation: the card checks it on its own.
     card = build_model_card(

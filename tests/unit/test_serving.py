@@ -178,7 +178,9 @@ def test_v1_predicts_with_alerts_and_audits_without_raw_values(server, adult):
     )
     assert status == 200 and body["model_version"] == "1"
     first, second = body["predictions"]
-    assert 0 <= first["probability"] <= 1 and first["label"] in {">50K", "not >50K"} and first["alerts"] == []
+    assert (
+        0 <= first["probability"] <= 1 and first["label"] in {">50K", "<=50K"} and first["alerts"] == []
+    )  # the data's words
     assert second["alerts"] == ["age outside training range [17, 90]", "workclass: category not seen in training"]
     assert "reason_codes" not in first
     log = server.log.read_text()
@@ -217,6 +219,21 @@ def test_v2_open_inference_protocol_and_reason_codes(server, adult):
     assert status == 400 and "lacks inputs ['age']" in body["error"]
     assert server.events() == ["predict", "predict", "predict", "predict", "rejected"]
     assert [r["protocol"] for r in server.records()[2:]] == ["v2", "v1", "v1", "v2", "v2"]
+
+
+def test_a_body_sent_without_a_json_content_type_says_which_header_to_send(server, adult):
+    # what `curl -d @file` sends without -H 'Content-Type: application/json'
+    request = urllib.request.Request(
+        f"{server.url}/v1/models/{NAME}:predict",
+        data=json.dumps({"instances": [_instance(adult)]}).encode(),
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=10)
+    assert info.value.code == 400
+    said = json.dumps(json.loads(info.value.read()))
+    assert "application/x-www-form-urlencoded" in said and "Content-Type: application/json" in said
+    assert server.records()[-1]["event"] == "rejected"  # recorded like every rejection
 
 
 def test_the_readme_example_requests_are_answered_as_written(server):

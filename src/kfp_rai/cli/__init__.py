@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from kfp_rai._version import __version__
 from kfp_rai.cli._cluster import (
@@ -22,6 +22,7 @@ from kfp_rai.cli._cluster import (
     cmd_submit,
 )
 from kfp_rai.cli._models import add_models_commands
+from kfp_rai.cli._predict import add_predict_command
 from kfp_rai.cli._run import cmd_run
 from kfp_rai.cli._serving import add_serving_commands
 from kfp_rai.cli._stats import add_stats_commands
@@ -43,6 +44,30 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         print(f"kfp-rai: error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
+
+
+class _StoreOnce(argparse._StoreAction):
+    """A single-valued option given twice is refused: argparse would keep the last value and drop the
+    first without a word (a list option says so with action="append" or "extend")."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: Any = None
+    ) -> None:
+        seen: set[int] = self.__dict__.setdefault("_given_in", set())  # one parser per main(): per parse
+        if id(namespace) in seen:
+            parser.error(f"{option_string} was given twice: give it once (the first value would be ignored)")
+        seen.add(id(namespace))
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _once_only(parser: argparse.ArgumentParser) -> None:
+    """Every single-valued option of ``parser`` and its subcommands becomes :class:`_StoreOnce`."""
+    for action in parser._actions:
+        if type(action) is argparse._StoreAction and action.option_strings:
+            action.__class__ = _StoreOnce
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in {id(p): p for p in action.choices.values()}.values():
+                _once_only(sub)
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -184,7 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_models_commands(sub)
     add_serving_commands(sub)
+    add_predict_command(sub)
     add_stats_commands(sub)
+    _once_only(parser)
     return parser
 
 

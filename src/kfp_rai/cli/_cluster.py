@@ -143,7 +143,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 
 def add_remote_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", required=True, help="Kubeflow Pipelines API/UI URL, e.g. http://localhost:8080")
+    parser.add_argument("--host", required=True, help="Kubeflow Pipelines API/UI URL, e.g. http://localhost:8888")
     parser.add_argument("--pipeline", default="lifecycle", choices=PIPELINE_NAMES)
     parser.add_argument("--param", action="append", metavar="NAME=VALUE", help="pipeline parameter (repeatable)")
     parser.add_argument("--policy", metavar="FILE", help="policy YAML, passed as the policy parameter")

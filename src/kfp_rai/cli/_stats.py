@@ -33,8 +33,12 @@ def add_stats_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
         help="reference data (.parquet, .csv, a directory of parquet, bundled:adult) or a stored summary (.json)",
     )
     drift.add_argument("--current", required=True, metavar="CUR", help="current data: a file or a partition directory")
-    drift.add_argument("--columns", nargs="+", metavar="COL", help="columns to compare (default: all they share)")
-    drift.add_argument("--identifier", nargs="+", default=[], metavar="COL", help="per-row id columns, never compared")
+    drift.add_argument(
+        "--columns", nargs="+", action="extend", metavar="COL", help="columns to compare (default: all they share)"
+    )
+    drift.add_argument(
+        "--identifier", nargs="+", action="extend", default=[], metavar="COL", help="per-row id columns, never compared"
+    )
     drift.add_argument(
         "--save-reference", metavar="FILE", help="also write the reference's summary (JSON) to reuse as --reference"
     )
@@ -124,7 +128,8 @@ def cmd_fairness(args: argparse.Namespace) -> int:
     columns = ScoredColumns(args.target, args.prediction, tuple(args.sensitive), args.score, args.positive_label)
     screen_scored(args.data, columns, policy)  # group labels and classes reach the report
     report = scored_fairness(args.data, columns, policy.validation, seed=args.seed)
-    return _emit(report, Subject(policy_sha256=policy.sha256, data_sha256={"scored": _data_hash(args.data)}), args)
+    subject = Subject(policy_sha256=policy.sha256, data_sha256={"scored": _data_hash(args.data)})
+    return _emit(report, subject, args, title="Fairness of scored predictions")
 
 
 def _screened(source: str, columns: list[str] | None, identifiers: list[str], policy: Policy) -> list[str]:
@@ -185,7 +190,7 @@ def _data_hash(source: str) -> str:
     return source
 
 
-def _emit(report: Report, subject: Subject, args: argparse.Namespace) -> int:
+def _emit(report: Report, subject: Subject, args: argparse.Namespace, title: str | None = None) -> int:
     data = report.to_dict(subject)
     text = json.dumps(data, indent=2, default=str)
     if args.output:
@@ -193,9 +198,9 @@ def _emit(report: Report, subject: Subject, args: argparse.Namespace) -> int:
     else:
         print(text)
     if args.html:
-        atomic_write_text(args.html, report.to_html(subject))
+        atomic_write_text(args.html, report.to_html(subject, title))
     if args.markdown:
-        atomic_write_text(args.markdown, report.to_markdown(subject))
+        atomic_write_text(args.markdown, report.to_markdown(subject, title))
     verdict = report.verdict
     if args.output:  # the JSON went to the file: say the verdict here
         print(f"{verdict.status.value}: {verdict.reason}")

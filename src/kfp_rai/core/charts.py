@@ -19,6 +19,7 @@ from kfp_rai.core.verdict import GateStatus
 
 NEUTRAL = "#3b6ea5"
 REFERENCE = "#24292f"
+# Text at 8 pt or more: charts are drawn at 96 dpi at their size or larger, so no label is under 10 px.
 _RC: Any = {"svg.fonttype": "none", "svg.hashsalt": "kfp-rai", "font.size": 9, "axes.spines.top": False}
 
 
@@ -100,7 +101,7 @@ def interval_chart(
                     limit.label,
                     (limit.value, 1.0),
                     xycoords=("data", "axes fraction"),
-                    fontsize=7,
+                    fontsize=8,
                     color="#57606a",
                     rotation=90,
                     va="top",
@@ -135,7 +136,7 @@ def interval_chart(
                     label=reference_label,
                 )
             )
-        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=7, frameon=False)
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
         return _svg(fig, alt)
 
 
@@ -169,15 +170,16 @@ def distribution_chart(
     names = list(series)
     colours = [REFERENCE, STATUS_COLOURS[status]] + [NEUTRAL] * max(0, len(names) - 2)
     with matplotlib.rc_context(_RC):
-        fig = _figure(3.4, 2.5, constrained=False)
-        fig.subplots_adjust(left=0.17, right=0.98, top=0.89, bottom=0.34)
+        fig = _figure(3.4, 2.9, constrained=False)
+        fig.subplots_adjust(left=0.19, right=0.98, top=0.89, bottom=0.40)
         ax = fig.add_subplot()
         width = 0.8 / max(len(names), 1)
         for i, name in enumerate(names):
             xs = [x + (i - (len(names) - 1) / 2) * width for x in range(len(categories))]
             ax.bar(xs, list(series[name]), width=width, color=colours[i], label=name, alpha=0.55 if i == 0 else 0.9)
-        ax.set_xticks(range(len(categories)), list(categories), rotation=60, ha="right", fontsize=6)
-        ax.set_ylabel("share of rows")
-        ax.set_title(title, loc="left", fontsize=8)
-        ax.legend(fontsize=6, frameon=False)
+        ax.set_xticks(range(len(categories)), list(categories), rotation=60, ha="right", fontsize=8)
+        ax.tick_params(axis="y", labelsize=8)
+        ax.set_ylabel("share of rows", fontsize=8)
+        ax.set_title(title, loc="left", fontsize=9)
+        ax.legend(fontsize=8, frameon=False)
         return _svg(fig, alt)

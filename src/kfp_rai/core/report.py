@@ -63,6 +63,7 @@ Block = str | Table | Figure | Gallery | Bullets | Findings
 class Section:
     title: str
     blocks: tuple[Block, ...]
+    collapsed: bool = False  # reference material: in the HTML one click away (<details>), still in the page
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,11 @@ class Report:
         """The word on the verdict banner; a report may name its decision (the card: BLOCKED)."""
         return self.verdict.status.label
 
+    def headline(self) -> str:
+        """The banner's text: the verdict's reason; a report whose reason gathers other reports'
+        (the card) says it in one line and gives the rest below."""
+        return self.verdict.reason
+
     def to_dict(self, subject: Subject | None = None) -> dict[str, Any]:
         """The report as JSON data: ``kind``, the verdict's fields at the top, ``subject``, content."""
         content = {
@@ -165,11 +171,17 @@ class Report:
             head["subject"] = subject.to_dict()
         return {**head, **content}
 
-    def to_markdown(self, subject: Subject | None = None) -> str:
-        return render_markdown(self.title, self.verdict, self.sections(), subject, self.verdict_label())
+    def to_markdown(self, subject: Subject | None = None, title: str | None = None) -> str:
+        """The report as Markdown (``title``: another name for what it is, e.g. a command's own report)."""
+        return render_markdown(
+            title or self.title, self.verdict, self.sections(), subject, self.verdict_label(), self.headline()
+        )
 
-    def to_html(self, subject: Subject | None = None) -> str:
-        return render_html(self.title, self.verdict, self.sections(), subject, self.verdict_label())
+    def to_html(self, subject: Subject | None = None, title: str | None = None) -> str:
+        """The report as one self-contained HTML page (``title`` as in :meth:`to_markdown`)."""
+        return render_html(
+            title or self.title, self.verdict, self.sections(), subject, self.verdict_label(), self.headline()
+        )
 
 
 def findings_section(verdict: Verdict, title: str = "Findings") -> Section:
@@ -202,11 +214,16 @@ def _md_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def render_markdown(
-    title: str, verdict: Verdict | None, sections: Sequence[Section], subject: Subject | None, label: str = ""
+    title: str,
+    verdict: Verdict | None,
+    sections: Sequence[Section],
+    subject: Subject | None,
+    label: str = "",
+    headline: str | None = None,
 ) -> str:
     out = [f"# {title}", ""]
     if verdict is not None:
-        out += [f"**Verdict: {label or verdict.status.label}** — {verdict.reason}", ""]
+        out += [f"**Verdict: {label or verdict.status.label}** — {headline or verdict.reason}", ""]
     if subject is not None:
         out += [_md_table(("subject", "value"), subject.rows()), ""]
     for section in sections:
@@ -245,6 +262,7 @@ _CSS = (
     "figure{margin:1em 0}figure svg{max-width:100%;height:auto}figcaption{font-size:.85em;color:#57606a}"
     ".charts{display:flex;flex-wrap:wrap;gap:.5em}.charts figure{margin:0;width:330px}"
     "table.subject td:first-child{color:#57606a}"
+    "details>summary{cursor:pointer}details.section>summary h2{display:inline}details.passed{margin:.5em 0}"
     + "".join(
         f".status-{s.value}.verdict,td.status.status-{s.value}{{background:{c}}}"
         f"span.status-{s.value}{{color:{c};font-weight:700}}"
@@ -288,7 +306,7 @@ def html_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], css_class:
     return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _findings_html(findings: Sequence[Finding]) -> str:
+def _findings_table(findings: Sequence[Finding]) -> str:
     head = "".join(f"<th>{c}</th>" for c in _FINDING_COLUMNS)
     rows = "".join(
         f'<tr class="finding" data-status="{f.status.value}">{status_cell(f.status)}'
@@ -297,6 +315,20 @@ def _findings_html(findings: Sequence[Finding]) -> str:
         for f in findings
     )
     return f'<table class="findings"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+
+
+def _findings_html(findings: Sequence[Finding]) -> str:
+    """The problems first, in full; the passed checks after them, collapsed (one click away, still
+    in the page): a reader reaches what needs a decision without scrolling past what does not."""
+    problems = [f for f in findings if f.status is not GateStatus.PASSED]
+    passed = [f for f in findings if f.status is GateStatus.PASSED]
+    out = _findings_table(problems) if problems else "<p>No problem: every check passed.</p>"
+    if passed:
+        out += (
+            f'<details class="passed"><summary>{len(passed)} passed check{"s" * (len(passed) != 1)}</summary>'
+            f"{_findings_table(passed)}</details>"
+        )
+    return out
 
 
 def _block_html(block: Block) -> str:
@@ -323,14 +355,23 @@ def html_page(title: str, body: str) -> str:
 
 
 def render_html(
-    title: str, verdict: Verdict | None, sections: Sequence[Section], subject: Subject | None, label: str = ""
+    title: str,
+    verdict: Verdict | None,
+    sections: Sequence[Section],
+    subject: Subject | None,
+    label: str = "",
+    headline: str | None = None,
 ) -> str:
     out = [f"<h1>{html.escape(title)}</h1>"]
     if verdict is not None:
-        out.append(verdict_html(verdict.status, verdict.reason, label or None))
+        out.append(verdict_html(verdict.status, headline or verdict.reason, label or None))
     if subject is not None:
         out.append(html_table(("subject", "value"), subject.rows(), "subject"))
     for section in sections:
-        out.append(f"<h2>{html.escape(section.title)}</h2>")
-        out.extend(_block_html(block) for block in section.blocks)
+        heading = f"<h2>{html.escape(section.title)}</h2>"
+        blocks = "\n".join(_block_html(block) for block in section.blocks)
+        if section.collapsed:
+            out.append(f'<details class="section"><summary>{heading}</summary>\n{blocks}\n</details>')
+        else:
+            out += [heading, blocks]
     return html_page(title, "\n".join(out))

@@ -118,24 +118,33 @@ class RepresentativenessReport(Report):
         return list(dict.fromkeys(g.attribute for g in self.groups))
 
     def chart(self, attribute: str) -> Any:
-        """The shares of ``attribute`` (or an intersection) against the reference, as a Figure."""
-        from kfp_rai.core.charts import IntervalRow, interval_chart
+        """Each group's ratio of its share to the reference's, with its interval and the tolerance
+        band drawn (``min_ratio``..``max_ratio``): a small group's interval shows at its true width,
+        as it would not on a share axis. A group without a ratio (not in the reference) is left out
+        and said in the caption."""
+        from kfp_rai.core.charts import IntervalRow, Limit, interval_chart
         from kfp_rai.core.report import Figure
 
         groups = [g for g in self.groups if g.attribute == attribute]
-        rows = [IntervalRow(g.group, g.share, g.ci_low, g.ci_high, g.reference_share, g.status) for g in groups]
+        shown = [g for g in groups if g.ratio is not None]
+        rows = [IntervalRow(g.group, g.ratio, g.ratio_low, g.ratio_high, 1.0, g.status) for g in shown]  # type: ignore[arg-type]
+        low, high = self.policy["min_ratio"], self.policy["max_ratio"]
         level = f"{self.policy['confidence_level']:.0%}"
+        left_out = [g.group for g in groups if g.ratio is None]
         caption = (
-            f"{attribute}: each group's share of the data (dot; line: {level} simultaneous Goodman interval) against "
-            f"its expected share in the reference population (diamond), coloured by the group's status."
+            f"{attribute}: each group's share of the data divided by its expected share in the reference population "
+            f"(dot; line: {level} simultaneous Goodman interval; diamond: 1 = as expected), coloured by the group's "
+            f"status; dashed: the tolerance {low}-{high}."
+            + (f" Not drawn (no reference share): {', '.join(left_out)}." if left_out else "")
         )
         return Figure(
             interval_chart(
                 rows,
-                title=f"{attribute}: share of the data vs the reference population ({self.reference_year})",
-                xlabel="share of rows",
+                title=f"{attribute}: share relative to the reference population ({self.reference_year})",
+                xlabel="share / expected share",
                 alt=caption,
-                reference_label=f"reference ({self.reference_year})",
+                reference_label="as expected (1)",
+                limits=(Limit(low, f"min {low}"), Limit(high, f"max {high}")),
             ),
             caption,
         )

@@ -59,6 +59,31 @@ class ModelCard(Report):
             self.verdict.status, "BLOCKED"
         )
 
+    def headline(self) -> str:
+        """One line: the decision and which gates made it; each gate's own line is in the Gates
+        table right below, and every finding further down (the reason in full stays in the JSON)."""
+        if self.verdict.status is GateStatus.PASSED:
+            return self.verdict.reason
+        decided = self.verdict.reason.split(":", 1)[0]
+        return f"{decided}: what each gate found is in the table below, every finding further down"
+
+    def next_steps(self) -> tuple[str, ...]:
+        """What a person does next, by the card's verdict."""
+        if not self.verdict.status.ok:
+            return (
+                "Do not deploy: the registry refuses this model and no server loads it.",
+                "Fix what the gates found (the data, the model or its mitigation) and run the lifecycle again; "
+                "or, where a relaxed limit is justified, change the policy with a written exception_reason "
+                "(it appears on this card).",
+            )
+        warned = "; read every recorded warning below first" if self.verdict.status is GateStatus.WARNING else ""
+        return (
+            f"A person other than the one who trained it reviews this card{warned}, then approves or rejects the "
+            f"version: `kfp-rai models approve {self.model_name} VERSION --by WHO --note TEXT` (or `reject`).",
+            f"Once approved, `kfp-rai models promote {self.model_name} VERSION --by WHO` makes it production; "
+            "only then is it deployed.",
+        )
+
     def exceptions(self) -> list[tuple[str, str]]:
         """(gate, the written reason) for every gate whose policy records violations instead of
         blocking, read from the policy each stage report was judged under."""
@@ -170,7 +195,10 @@ class ModelCard(Report):
             (
                 f"Decision threshold {p.get('threshold')} on the predicted probability. Intervals: {level:.0%} "
                 f"bootstrap percentiles over {p.get('bootstrap_samples')} resamples of the test rows"
-                f" (groups below {p.get('min_group_size')} rows are too small to judge). Each limit applies to "
+                f" (groups below {p.get('min_group_size')} rows are too small to judge; a rate from fewer than "
+                f"{p.get('min_positives', 10)} positive or {p.get('min_negatives', 10)} negative cases is not judged; "
+                "where resampling cannot vary a rate, none or all of its cases, its interval is Wilson's). Each limit "
+                "applies to "
                 f"{judged}."
                 if isinstance(level, float)
                 else "No validation policy was recorded.",
@@ -338,11 +366,15 @@ class ModelCard(Report):
                     (
                         "Fairness was measured only for the sensitive attributes listed; groups below the policy's "
                         "minimum size are too small to judge and fail closed.",
-                        "Metrics come from one held-out split; the intervals are bootstrap percentiles over it.",
+                        "Metrics come from one held-out split; the intervals are bootstrap percentiles over it (Wilson "
+                        "score intervals for a rate with no or only successes).",
                         "Representativeness of intersections assumes the reference's attributes are independent "
                         "(the product of their shares) unless the reference gives joint shares.",
                         "Re-run the lifecycle when the data drifts (refresh) and before any change of intended use.",
-                        "Do not use the model outside its intended use; a BLOCKED card means it must not be deployed.",
+                        "Do not use the model outside its intended use"
+                        + (
+                            "." if self.verdict.status.ok else "; this card is BLOCKED: the model must not be deployed."
+                        ),
                     )
                 ),
             ),
@@ -351,8 +383,8 @@ class ModelCard(Report):
     def sections(self) -> list[Section]:
         v, r, e = self.validation, self.representativeness, self.explanation
         gates = Table(
-            ("gate", "status", "reason"),
-            tuple((f.subject, f.status, f.message) for f in self.verdict.findings),
+            ("gate", "status", "what it found (the first problem; every finding below)"),
+            tuple((f.subject, f.status, _first_problem(f.message)) for f in self.verdict.findings),
         )
         every = [
             findings_section(_verdict(report), f"{name.capitalize()} findings (all of them)")
@@ -362,6 +394,7 @@ class ModelCard(Report):
         changed = self.changed_settings()
         return [
             Section("Gates", (gates,)),
+            Section("Next steps", (Bullets(self.next_steps()),)),
             *challenger_sections(self.refresh, self.comparison),
             Section(
                 "Policy exceptions",
@@ -378,12 +411,12 @@ class ModelCard(Report):
             Section(
                 "Out-of-scope uses",
                 (
-                    "Any use not stated above; decisions about people outside the data's population or period; "
-                    "any use while this card is BLOCKED.",
+                    "Any use not stated above; decisions about people outside the data's population or period"
+                    + ("; any use while this card is BLOCKED." if not self.verdict.status.ok else "."),
                 ),
             ),
             self._factors(),
-            self._metrics(),
+            dataclasses.replace(self._metrics(), collapsed=True),  # definitions and limits: reference material
             *self._data(),
             self._quantitative(),
             self._reviewer(),
@@ -400,8 +433,16 @@ class ModelCard(Report):
             self._ethics(),
             self._caveats(),
             *every,
-            Section("Lineage", (Table(("input", "value"), tuple(self.lineage.items())),)),
+            Section("Lineage", (Table(("input", "value"), tuple(self.lineage.items())),), collapsed=True),
         ]
+
+
+def _first_problem(message: str, most: int = 240) -> str:
+    """A gate's finding cut to its count and first problem ("8 failed of 20 checks: sex=Female: ...")."""
+    first, _, rest = message.partition("; ")
+    if len(first) > most:
+        first = first[: most - 1].rstrip() + "…"
+    return first + (" (and more: below)" if rest or len(first) < len(message.partition("; ")[0]) else "")
 
 
 def _proxies(sheet: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -466,7 +507,10 @@ def production_gate(
         )
     elif warned:
         status = GateStatus.WARNING
-        reason = "every gate passed, with recorded warnings: " + "; ".join(f.message for f in warned)
+        reason = (
+            f"eligible, with violations recorded as warnings by {len(warned)} gate{'s' * (len(warned) != 1)} under "
+            "the policy's written exceptions: " + "; ".join(f.message for f in warned)
+        )
     else:
         status, reason = GateStatus.PASSED, "every gate passed"
     return Verdict(status=status, reason=reason, findings=tuple(findings))
@@ -500,6 +544,11 @@ def build_model_card(
         "estimator": model_metadata.get("estimator"),
         "features": list(model_metadata.get("features", [])),
         "decision threshold": model_metadata.get("decision_threshold"),
+        "fairness mitigation": (
+            f"{model_metadata['mitigation']} ({model_metadata.get('mitigation_constraint') or 'no constraint'})"
+            if model_metadata.get("mitigation", "none") != "none"
+            else "none"
+        ),
         "sha256": model_metadata.get("sha256"),
         "kfp_rai_version": model_metadata.get("kfp_rai_version"),
     }

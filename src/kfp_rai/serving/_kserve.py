@@ -231,6 +231,7 @@ class RAIModel(kserve.Model):  # type: ignore[misc]
                 if isinstance(payload, InferRequest):
                     rows, parameters = _v2_rows(payload, self.service.features), payload.parameters
                 else:
+                    _refuse_non_json(payload, headers)
                     rows, parameters = self.service.instances(payload), payload.get("parameters")
                 reasons = isinstance(parameters, dict) and bool(parameters.get("reason_codes"))
             except RequestRejected as exc:
@@ -240,6 +241,18 @@ class RAIModel(kserve.Model):  # type: ignore[misc]
             return _v2_response(self.name, payload, result) if protocol == "v2" else result
         finally:
             request.recorded = True  # the service recorded it: a prediction, a rejection or a refusal
+
+
+def _refuse_non_json(payload: Any, headers: dict[str, str] | None) -> None:
+    """KServe parses a body as JSON only when its Content-Type says JSON (or is absent); otherwise the
+    raw bytes arrive here. Say that, not "the body must be {...}", which is what the caller sent."""
+    if not isinstance(payload, bytes | str):
+        return
+    content_type = next((v for k, v in (headers or {}).items() if k.lower() == "content-type"), "")
+    raise RequestRejected(
+        f"the body was not read as JSON: its Content-Type is {content_type or 'missing'!r}; send "
+        "Content-Type: application/json (curl: -H 'Content-Type: application/json')"
+    )
 
 
 def _v2_rows(payload: Any, features: list[str]) -> list[dict[str, Any]]:

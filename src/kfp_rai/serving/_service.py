@@ -164,6 +164,7 @@ class ModelService:
         self.profile: dict[str, dict[str, Any]] = self.meta.get("feature_profile", {})
         self.threshold = float(self.meta.get("decision_threshold", 0.5))
         self.positive = str(self.meta.get("positive_label", "1"))
+        self.negative = str(self.meta.get("negative_label") or f"not {self.positive}")  # the data's own word
         expected = self.meta.get("predicted_positive_rate")
         self.rates = RateMonitor(float(expected) if isinstance(expected, (int, float)) else None)
         self.audit = audit
@@ -434,7 +435,7 @@ class ModelService:
                 predictions = [
                     {
                         "probability": round(float(p), 6),
-                        "label": self.positive if positive else f"not {self.positive}",
+                        "label": self.positive if positive else self.negative,
                         "alerts": a,
                         **({"reason_codes": codes[i]} if codes is not None else {}),
                     }

@@ -39,6 +39,8 @@ class TrainingSummary:
     dropped_proxies: tuple[str, ...] = ()
     mitigation: str = "none"
     mitigation_constraint: str = ""
+    # the data's other label when it has exactly one ("<=50K" beside ">50K"); else "" (shown as "not X")
+    negative_label: str = ""
 
 
 _MAX_PROFILE_CATEGORIES = 200
@@ -195,7 +197,20 @@ def train_model(
         dropped_proxies=dropped,
         mitigation=policy.mitigation,
         mitigation_constraint=getattr(model, "constraint", ""),
+        negative_label=negative_label(df[target], positive_label),
     )
+
+
+def negative_label(target: pd.Series, positive_label: Any) -> str:
+    """The label of the other class as the data writes it, when it has exactly one other value."""
+    others = {str(v) for v in target.dropna().unique()} - {str(positive_label)}
+    return others.pop() if len(others) == 1 else ""
+
+
+def negative_label_of(summary: Any) -> str:
+    """What a negative prediction is called: the data's own other label, else "not <positive>"."""
+    get = summary.get if isinstance(summary, dict) else lambda k, d=None: getattr(summary, k, d)
+    return str(get("negative_label") or f"not {get('positive_label')}")
 
 
 def judge_training(summary: TrainingSummary) -> Verdict:
@@ -203,7 +218,7 @@ def judge_training(summary: TrainingSummary) -> Verdict:
     learned nothing a later gate could judge, so training fails; any other fitted model passes."""
     rate = summary.predicted_positive_rate
     degenerate = rate in (0.0, 1.0)
-    only = summary.positive_label if rate == 1.0 else f"not {summary.positive_label}"
+    only = summary.positive_label if rate == 1.0 else negative_label_of(summary)
     finding = Finding(
         "training.predicts_both_classes",
         "model",
