@@ -21,6 +21,7 @@ def write_model_card(
     datasheet: Input[Artifact] = None,
     refresh_report: Input[Artifact] = None,
     comparison_report: Input[Artifact] = None,
+    policy: str = "",
 ) -> NamedTuple("GateOutputs", status=str, passed=bool, reason=str):
     """Production gate: write the model card (Mitchell et al.: Markdown, HTML, JSON) for a candidate,
     blocked or not.
@@ -40,6 +41,7 @@ def write_model_card(
         refresh_report: A challenger's: the refresh report (from monitor_model) that says why it exists.
         comparison_report: A challenger's: its comparison with the champion (from compare_models), its
             non-regression gate.
+        policy: The policy YAML; its card section (owner, contact, licence, citation) goes on the card.
 
     Returns:
         status: The production gate: passed, warning (eligible with recorded warnings) or failed (blocked).
@@ -55,9 +57,11 @@ def write_model_card(
     from kfp_rai.core.evidence import gate_outputs, model_subject, write_report
     from kfp_rai.core.files import read_json
     from kfp_rai.core.model_dir import read_model_metadata
+    from kfp_rai.policy import Policy
     from kfp_rai.production import build_model_card
 
     meta = read_model_metadata(model.path, model.metadata.get("sha256"))
+    accountability = Policy.from_yaml(policy).card.to_dict()
     result = build_model_card(
         model_name=meta.get("name", ""),
         model_metadata=meta,
@@ -68,6 +72,7 @@ def write_model_card(
         datasheet=read_json(datasheet.path) if datasheet is not None else None,
         refresh=read_json(refresh_report.path) if refresh_report is not None else None,
         comparison=read_json(comparison_report.path) if comparison_report is not None else None,
+        accountability=accountability,
     )
     write_report(result, model_subject(meta, meta.get("policy_sha256", "")), card_json.path, card_html.path, card.path)
     card.metadata.update(

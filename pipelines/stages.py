@@ -226,6 +226,7 @@ def build_and_judge(
         explanation_report=explained.outputs["report"],
         intended_use=intended_use,
         datasheet=sheet,
+        policy=policy,
         **challenger,
     )
     verifies(resources(card))

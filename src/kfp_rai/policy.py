@@ -527,6 +527,21 @@ class RefreshPolicy(PolicySection):
     exception_reason: str = _exception_reason()
 
 
+@dataclass(frozen=True)
+class CardPolicy(PolicySection):
+    """The model card's accountability (after Model Card Toolkit's owners, licences and citations):
+    who answers for the model and how it may be used and cited. Written by people; an empty one is
+    said on the card as not stated, never filled in."""
+
+    section: ClassVar[str] = "card"
+    owner: str = setting("", TEXT, "Who answers for the model (a team or a person), on the card.")
+    contact: str = setting("", TEXT, "How to reach the owner (an address or a channel), on the card.")
+    licence: str = setting("", TEXT, "The licence the model itself is used under (the data's is the plan's).")
+    citation: str = setting(
+        "", TEXT, "How to cite the model; empty: the card cites itself (name, version, date, sha256)."
+    )
+
+
 SECTIONS: tuple[type[PolicySection], ...] = (
     PrivacyPolicy,
     RepresentativenessPolicy,
@@ -537,6 +552,7 @@ SECTIONS: tuple[type[PolicySection], ...] = (
     DriftPolicy,
     RefreshPolicy,
     PromotionPolicy,
+    CardPolicy,
 )
 
 
@@ -554,6 +570,7 @@ class Policy:
     drift: DriftPolicy = field(default_factory=DriftPolicy)
     refresh: RefreshPolicy = field(default_factory=RefreshPolicy)
     promotion: PromotionPolicy = field(default_factory=PromotionPolicy)
+    card: CardPolicy = field(default_factory=CardPolicy)
 
     @classmethod
     def from_dict(cls, data: Any) -> Policy:

@@ -132,6 +132,19 @@ def test_model_card_blocks_unless_every_gate_passed():
     text = card.to_markdown()
     assert "every gate passed" not in text and "while this card is BLOCKED" not in text  # it is not blocked
     assert "| fairness mitigation | none |" in text  # said, whether or not one ran
+    # Who answers for it: as the policy's card section says, and "not stated" where it says nothing.
+    assert "| owner | not stated (the policy's card.owner) |" in text and "| citation | m, model card by" in text
+    from kfp_rai.policy import Policy
+
+    said = Policy.from_dict({"card": {"owner": "Risk ML team", "contact": "risk-ml@example.org"}}).card.to_dict()
+    card = build_model_card(
+        model_name="m", model_metadata=meta, representativeness=ok, validation=_report("passed", "fine"),
+        explanation=explained, intended_use="tests", accountability=said,
+    )  # fmt: skip
+    text = card.to_markdown()
+    assert "| owner | Risk ML team |" in text and "| contact | risk-ml@example.org |" in text
+    assert "| licence | not stated (the policy's card.licence) |" in text
+    assert type(card).from_dict(card.to_dict()).accountability == said  # kept when the registry renders it again
 
     # The validation verdict was judged without the explanation: the card checks it on its own.
     card = build_model_card(

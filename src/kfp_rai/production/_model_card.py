@@ -39,6 +39,8 @@ class ModelCard(Report):
     datasheet: dict[str, Any] | None = None
     refresh: dict[str, Any] | None = None  # a challenger's: the refresh that made it
     comparison: dict[str, Any] | None = None  # a challenger's: against the champion on the same rows
+    # the policy's card section: owner, contact, licence, citation (people write them; empty: not stated)
+    accountability: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def eligible(self) -> bool:
@@ -127,8 +129,22 @@ class ModelCard(Report):
             out.append(f"proxies.threshold: {threshold} (default {ProxyPolicy().threshold})")
         return out
 
+    def _accountability(self) -> list[tuple[str, Any]]:
+        """Owner, contact, licence as the policy's card section states them, and how to cite the card."""
+        said = self.accountability
+        missing = "not stated (the policy's card.{key})"
+        rows: list[tuple[str, Any]] = [
+            (key, said.get(key) or missing.format(key=key)) for key in ("owner", "contact", "licence")
+        ]
+        cite = said.get("citation") or (
+            f"{self.model_name}, model card by kfp-rai {self.details.get('kfp_rai_version')}, model sha256 "
+            f"{self.details.get('sha256')} (version and date: the subject table above)"
+        )
+        return [*rows, ("citation", cite)]
+
     def _model_details(self) -> Section:
         rows = [(k, ", ".join(map(str, val)) if isinstance(val, list) else val) for k, val in self.details.items()]
+        rows += self._accountability()
         rows += [(f"hyperparameter {k}", v) for k, v in self.training.get("hyperparameters", {}).items()]
         return Section("Model details", (Table(("field", "value"), tuple(rows)),))
 
@@ -270,10 +286,14 @@ class ModelCard(Report):
                     *(
                         "too small to judge"
                         if g.get("too_small")
-                        else _value_and_interval(g.get(m), g.get("intervals", {}).get(m))
+                        else _unjudged(
+                            _value_and_interval(g.get(m), g.get("intervals", {}).get(m)), g.get("unjudged", {}).get(m)
+                        )
                         for m in metrics
                     ),
-                    "too small to judge" if g.get("too_small") else g.get("roc_auc"),
+                    "too small to judge"
+                    if g.get("too_small")
+                    else _unjudged(g.get("roc_auc"), g.get("unjudged", {}).get("roc_auc")),
                 )
                 for f in v.get("fairness", [])
                 for g in f["groups"]
@@ -317,8 +337,8 @@ class ModelCard(Report):
                     for g in f["groups"]
                 ]
                 caption = (
-                    f"{f['attribute']}: {label} per group (dot; line: bootstrap interval, none for a group too small "
-                    f"to judge); dashed: the whole test set."
+                    f"{f['attribute']}: {label} per group (dot; line: bootstrap interval, Wilson's where resampling "
+                    f"cannot vary the rate, none for a group too small to judge); dashed: the whole test set."
                 )
                 limits = (Limit(overall[metric], "overall"),) if metric in overall else ()
                 chart = interval_chart(
@@ -453,6 +473,14 @@ def _proxies(sheet: Mapping[str, Any]) -> dict[str, list[str]]:
     return out
 
 
+def _unjudged(cell: Any, why: str | None) -> Any:
+    """A metric computed on too few of its cases keeps its value, and says it is not judged and why."""
+    if not why or cell is None:
+        return cell
+    shown = f"{cell:.3f}" if isinstance(cell, float) else str(cell)
+    return f"{shown}, not judged: {why}"
+
+
 def _value_and_interval(value: Any, interval: Any) -> Any:
     """``0.312 (0.298-0.327)`` as one cell, or the bare value without an interval."""
     if value is None or not interval:
@@ -527,6 +555,7 @@ def build_model_card(
     datasheet: Mapping[str, Any] | None = None,
     refresh: Mapping[str, Any] | None = None,
     comparison: Mapping[str, Any] | None = None,
+    accountability: Mapping[str, Any] | None = None,
 ) -> ModelCard:
     """Assemble a card from the stage reports (their JSON) and the model's metadata.
 
@@ -577,4 +606,5 @@ def build_model_card(
         datasheet=dict(datasheet) if datasheet is not None else None,
         refresh=dict(refresh) if refresh is not None else None,
         comparison=dict(comparison) if comparison is not None else None,
+        accountability=dict(accountability or {}),
     )

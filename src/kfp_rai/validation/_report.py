@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from kfp_rai.core.report import Figure, Report, Section, Table, findings_section
+from kfp_rai.core.report import Figure, Report, Section, Table, findings_section, fmt
 from kfp_rai.core.verdict import GateStatus, Verdict
 from kfp_rai.validation._metrics import DISPARITIES, AttributeFairness, GroupMetrics
 
@@ -80,7 +80,8 @@ class ValidationReport(Report):
                 for g in f.groups
             ]
             caption = (
-                f"{f.attribute}: {label} per group with its {p['confidence_level']:.0%} bootstrap interval; dashed "
+                f"{f.attribute}: {label} per group with its {p['confidence_level']:.0%} bootstrap interval (Wilson's "
+                "where resampling cannot vary the rate); dashed "
                 "lines are the lowest values the policy's disparity limits allow (relative to the best-off group)."
             )
             figures.append(
@@ -100,6 +101,9 @@ class ValidationReport(Report):
         def ci(name: str, intervals: dict[str, tuple[float, float]], group: GroupMetrics | None = None) -> Any:
             if group is not None and group.too_small:
                 return f"too small to judge ({group.count} < {self.policy['min_group_size']} rows)"
+            if group is not None and name in group.unjudged:  # the value stands; nothing is judged on it
+                shown = intervals.get(name)
+                return f"not judged: {group.unjudged[name]}" + (f" ({fmt(shown)})" if shown else "")
             return intervals.get(name)
 
         overall = Table(
@@ -128,7 +132,9 @@ class ValidationReport(Report):
             f"parity difference <= {p['max_demographic_parity_difference']}, ratio >= "
             f"{p['min_demographic_parity_ratio']}, equalized odds difference <= {p['max_equalized_odds_difference']}; "
             f"every group >= {p['min_group_size']} test rows, else too small to judge (not judged; disparities are "
-            "taken between the groups large enough). "
+            "taken between the groups large enough); a TPR (precision) from fewer than "
+            f"{p.get('min_positives', 10)} positives (predicted positives), an FPR from fewer than "
+            f"{p.get('min_negatives', 10)} negatives, is not judged, and equalized odds is taken without that group. "
             + (
                 "The intersection of the sensitive attributes is judged the same way. "
                 if p.get("gate_intersections", False)
