@@ -115,7 +115,12 @@ def promoted(tmp_path_factory, adult):
     )  # fmt: skip
     approve(registry, "adult-income", "1", by="reviewer", note="fine")
     promote(registry, "adult-income", "1", by="reviewer")
-    return Path(entry.uri), servable_version(model_uri=entry.uri).signed_approval
+    blocked = registry.register(
+        "adult-income", model=model_bytes(model), model_card="# card",
+        metadata={**asdict(summary), "decision_threshold": 0.5},
+        verdict=Verdict(GateStatus.FAILED, "fairness: demographic parity difference 0.19 > 0.10"), launched_by="t",
+    )  # fmt: skip
+    return Path(entry.uri), servable_version(model_uri=entry.uri).signed_approval, Path(blocked.uri)
 
 
 ROW = {
@@ -133,7 +138,7 @@ def test_the_server_container_as_kserve_starts_it(image, promoted, tmp_path):
     from kfp_rai.production import deploy_model, inference_service
     from kfp_rai.production._inference_service import CLAIMS, SECRETS
 
-    model_dir, approval = promoted
+    model_dir, approval, blocked_dir = promoted
     os.environ.pop("KUBERNETES_SERVICE_HOST", None)
     _, objects = deploy_model(
         model_dir, model_name="adult-income", version="1", storage_uri="s3://m/adult-income/1", image=image,
@@ -235,3 +240,11 @@ def test_the_server_container_as_kserve_starts_it(image, promoted, tmp_path):
     bare = [e for e in run if not e.startswith("--env=KFP_RAI_APPROVAL_EVENT=")]
     done = docker("run", "--rm", *bare, image, *container["command"], *args, check=False)
     assert done.returncode == 2 and "not approved" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    # A version its gates blocked, in the storage initializer's place: refused before anything is served.
+    shutil.rmtree(volumes["/mnt/models"])
+    shutil.copytree(blocked_dir, volumes["/mnt/models"])
+    for path in [volumes["/mnt/models"], *volumes["/mnt/models"].rglob("*")]:
+        os.chown(path, uid, uid)
+        path.chmod(0o755 if path.is_dir() else 0o444)
+    done = docker("run", "--rm", *run, image, *container["command"], *args, check=False)
+    assert done.returncode == 2 and "its gates did not let it through" in done.stderr, done.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from kfp_rai.cli._serving import add_version_arguments
 from kfp_rai.errors import RAIError
 
 EXIT_OK = 0
@@ -71,13 +72,7 @@ def add_predict_command(sub: argparse._SubParsersAction) -> None:  # type: ignor
         description="Writes probability, label (the data's own words) and alerts per row, plus the columns kept "
         "with --keep (screened for personal data) and --id as its HMAC pseudonym. Exit 0: scored; 2: bad input.",
     )
-    pred.add_argument("--model-uri", help="a registry version directory or URI (or --registry/--model)")
-    pred.add_argument("--registry", metavar="DIR|URI", help="the registry to resolve --model in (default: ./registry)")
-    pred.add_argument(
-        "--model", metavar="NAME", help="score with this model's --alias (default production) or --version"
-    )
-    pred.add_argument("--alias", choices=["production", "challenger"], help="which alias of --model")
-    pred.add_argument("--version", metavar="N", help="a version of --model instead of an alias")
+    add_version_arguments(pred, "score")
     pred.add_argument("--data", required=True, metavar="FILE", help="the rows to score (.csv or .parquet)")
     pred.add_argument("--output", required=True, metavar="FILE", help="where the scores go (.parquet or .csv)")
     pred.add_argument(

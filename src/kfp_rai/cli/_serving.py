@@ -298,6 +298,24 @@ def _verify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--insecure-dev-audit", action="store_true", help="verify a development-mode log")
 
 
+def add_version_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
+    """Which registry version a command acts on: --model-uri, or --registry/--model with --alias or
+    --version (resolved and verified by :func:`kfp_rai.production.servable_version`)."""
+    parser.add_argument(
+        "--model-uri", help="a registry version directory or URI, e.g. registry/adult-income/1 (or --registry/--model)"
+    )
+    parser.add_argument(
+        "--registry", metavar="DIR|URI", help="the registry to resolve --model in (default: ./registry)"
+    )
+    parser.add_argument(
+        "--model", metavar="NAME", help=f"{verb} with this model's --alias (default production) or --version"
+    )
+    parser.add_argument(
+        "--alias", choices=["production", "challenger"], help="which alias of --model (default production)"
+    )
+    parser.add_argument("--version", metavar="N", help="a version of --model instead of an alias")
+
+
 def add_serving_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     state = argparse.ArgumentParser(add_help=False)
     state.add_argument(
@@ -306,15 +324,7 @@ def add_serving_commands(sub: argparse._SubParsersAction) -> None:  # type: igno
     srv = sub.add_parser(
         "serve", parents=[state], help="serve a registered model with KServe's model server, with an audit trail"
     )
-    srv.add_argument(
-        "--model-uri", help="a registry version directory or URI, e.g. registry/adult-income/1 (or --registry/--model)"
-    )
-    srv.add_argument("--registry", metavar="DIR|URI", help="the registry to resolve --model in (default: ./registry)")
-    srv.add_argument("--model", metavar="NAME", help="serve this model's --alias (default production) or --version")
-    srv.add_argument(
-        "--alias", choices=["production", "challenger"], help="which alias of --model (default production)"
-    )
-    srv.add_argument("--version", metavar="N", help="a version of --model instead of an alias")
+    add_version_arguments(srv, "serve")
     srv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 in a container)")
     srv.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0: any free one)")
     srv.add_argument(

@@ -213,22 +213,33 @@ def detect_personal_data(df: pd.DataFrame, *, seed: int = 0) -> tuple[PersonalCo
     for column in df.columns:
         named = _name_kinds(str(column))
         values = df[column].dropna()
-        digits = _whole_numbers(values)
+        if pd.api.types.is_bool_dtype(values) or (
+            pd.api.types.is_numeric_dtype(values) and _whole_numbers(values.head(1000)) is None
+        ):  # true/false, or numbers with fractions (a sample says so cheaply): no pattern to match
+            if named:
+                found.append(PersonalColumn(str(column), tuple(sorted(set(named))), True, (), 0, int(len(values))))
+            continue
+        # Each distinct value once, with its number of rows: counted on the values as they are (a
+        # text column from parquet is categorical: no string per row is made), then written as text.
+        by_value = values.value_counts(sort=False)
+        by_value = by_value[by_value > 0]  # a categorical's unused categories
+        distinct_values = pd.Series(by_value.index, dtype=values.dtype if len(by_value) else object)
+        digits = _whole_numbers(distinct_values)
         numeric = digits is not None
         is_text = not pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-        texts = digits if numeric else values.astype(str).str.strip() if is_text else None
+        keys = digits if numeric else distinct_values.astype(str).str.strip() if is_text else None
+        total = int(by_value.sum())
         counts: dict[str, int] = {}
-        if texts is not None and len(texts):
-            rows_of = texts.value_counts(sort=False)  # each distinct value once, with its number of rows
-            distinct = len(rows_of)
-            if distinct > MAX_DISTINCT:
-                rows_of = rows_of.sample(MAX_DISTINCT, random_state=seed)
+        if keys is not None and total:
+            every = pd.Series(by_value.to_numpy(), index=keys.to_numpy()).groupby(level=0, sort=False).sum()
+            distinct = len(every)
+            rows_of = every.sample(MAX_DISTINCT, random_state=seed) if distinct > MAX_DISTINCT else every
             kept = pd.Series(rows_of.index.astype(str), dtype=object)
             for kind, matches in _PATTERNS.items():
                 if numeric and kind not in ("national_id", "payment_card", "phone"):
                     continue
                 n, n_distinct = _matching(kept, rows_of, matches)
-                share = n / len(texts)
+                share = n / total
                 if not n or (numeric and share < _MOSTLY):
                     continue
                 if kind in _WEAK and share < _MOSTLY:
@@ -238,11 +249,12 @@ def detect_personal_data(df: pd.DataFrame, *, seed: int = 0) -> tuple[PersonalCo
                 counts[kind] = n
             if "date_of_birth" in named:
                 counts["date_of_birth"] = _matching(kept, rows_of, lambda v: bool(_DATE.match(v)))[0]
-            if not counts and distinct >= _DISTINCT_MIN and distinct >= _DISTINCT_SHARE * len(texts):
-                long = int(texts.str.lstrip("-").str.len().ge(_LONG_DIGITS).sum()) if numeric else 0
+            if not counts and distinct >= _DISTINCT_MIN and distinct >= _DISTINCT_SHARE * total:
+                lengths = pd.Series(every.index.astype(str)).str.lstrip("-").str.len().to_numpy()
+                long = int(every.to_numpy()[lengths >= _LONG_DIGITS].sum()) if numeric else 0
                 if not numeric:
                     counts["identifier_or_free_text"] = distinct
-                elif long >= _DISTINCT_SHARE * len(texts):
+                elif long >= _DISTINCT_SHARE * total:
                     counts["long_number"] = long
         kinds = tuple(sorted(set(named) | {k for k, n in counts.items() if n}))
         if kinds:
@@ -303,6 +315,7 @@ def plan_privacy(
     decisions: Mapping[str, str],
     *,
     protected: Sequence[str] = (),
+    found: Sequence[PersonalColumn] | None = None,
 ) -> PrivacyPlan:
     """Detect personal data and check that the policy decided about every such column.
 
@@ -314,6 +327,9 @@ def plan_privacy(
     protected : list of str
         The target and the sensitive features: they stay readable, so they can be neither
         pseudonymized nor dropped.
+    found : list of PersonalColumn, optional
+        What :func:`detect_personal_data` found, when the caller ran it column by column (then
+        ``df`` only needs the columns' names).
 
     Raises
     ------
@@ -336,7 +352,7 @@ def plan_privacy(
         raise InvalidParameterError(
             f"{clash} cannot be pseudonymized or dropped: the target and the sensitive features must stay readable"
         )
-    found = detect_personal_data(df)
+    found = tuple(found) if found is not None else detect_personal_data(df)
     in_protected = [c for c in found if c.column in protected and c.by_value]
     if in_protected:
         raise DataValidationError(
@@ -386,8 +402,12 @@ def screen_stream(
             break
     if not batches:
         return PrivacyPlan(found=(), decisions={})
-    head = pa.Table.from_batches(batches).slice(0, SCREEN_ROWS).to_pandas()
-    return plan_privacy(head, dict(decisions or {}), protected=protected)
+    head = pa.Table.from_batches(batches).slice(0, SCREEN_ROWS)
+    del batches
+    # One column at a time in pandas: the Arrow head is compact (text stays dictionary-encoded), its
+    # pandas form is not (a Python string per row), so memory holds one column's, not all of them.
+    found = [f for name in head.column_names for f in detect_personal_data(head.select([name]).to_pandas())]
+    return plan_privacy(head.schema.empty_table().to_pandas(), dict(decisions or {}), protected=protected, found=found)
 
 
 _STRONG = ("email", "national_id", "payment_card", "ip_address", "iban")
