@@ -43,7 +43,9 @@ def test_every_figure_and_sentence_of_the_card_equals_its_source(which, request)
     assert ("every gate passed" in text) == (status == "passed")
     # One line per gate, with the status the production gate recorded.
     gates = _rows(text, "| gate | status |")
-    assert [(g[0], g[1]) for g in gates] == [(f["subject"], f["status"].upper().replace("_", " ")) for f in card["findings"]]
+    assert [(g[0], g[1]) for g in gates] == [
+        (f["subject"], f["status"].upper().replace("_", " ")) for f in card["findings"]
+    ]
     # Conditional sentences only where their condition holds.
     assert ("any use while this card is BLOCKED" in text) == blocked
     assert ("Do not deploy" in text) == blocked and ("kfp-rai models approve" in text) == (not blocked)
