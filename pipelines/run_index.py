@@ -36,13 +36,22 @@ def _links(artifacts: list[str]) -> str:
     return ", ".join(f'<a href="{html.escape(a)}">{html.escape(Path(a).name)}</a>' for a in shown) or "—"
 
 
+def _reason(name: str, stage: dict[str, Any]) -> str:
+    """A stage's reason in full, except production's when it only gathers the others': it names the
+    gates that blocked the model, whose own reasons are in their rows (every one on the model card)."""
+    reason = str(stage["reason"])
+    if name == "production" and reason.startswith("blocked by the ") and ": " in reason:
+        return reason.split(": ", 1)[0] + ": their reasons are in their own rows above, and on the model card"
+    return reason
+
+
 def _stage_rows(stages: dict[str, Any], prefix: str = "") -> str:
     rows = []
     for name, stage in stages.items():
         cell = status_cell(_status(stage["status"]), "SKIPPED" if stage["status"] == "skipped" else None)
         rows.append(
             f'<tr class="stage" data-stage="{html.escape(prefix + name)}">'
-            f"<td>{html.escape(prefix + name)}</td>{cell}<td>{html.escape(stage['reason'])}</td>"
+            f"<td>{html.escape(prefix + name)}</td>{cell}<td>{html.escape(_reason(name, stage))}</td>"
             f"<td>{len(stage.get('findings', []))}</td><td>{_links(stage.get('artifacts', []))}</td></tr>"
         )
     return "".join(rows)
@@ -64,7 +73,7 @@ def outcome_status(record: dict[str, Any]) -> GateStatus:
 def render_index(record: dict[str, Any]) -> str:
     """The run's index page."""
     status = outcome_status(record)
-    head = "<tr><th>stage</th><th>verdict</th><th>reason (in full)</th><th>findings</th><th>reports</th></tr>"
+    head = "<tr><th>stage</th><th>verdict</th><th>reason</th><th>findings</th><th>reports</th></tr>"
     body = [
         f"<h1>kfp-rai run: {html.escape(record['pipeline'])}</h1>",
         verdict_html(status, record["headline"], _OUTCOME_LABEL[record["outcome"]]),

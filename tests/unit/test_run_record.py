@@ -101,3 +101,16 @@ REGISTERED = _stage("passed", registered=True, version="1")
 def test_the_outcome_banner_is_never_green_unless_every_stage_passed(record, colour, words):
     assert outcome_status(record) is colour and words in record["headline"]
     assert f'<div class="verdict status-{colour.value}"' in render_index(record)
+
+
+def test_the_index_gives_productions_reason_once_not_every_stage_twice():
+    from kfp_rai.pipelines.run_index import _reason
+
+    long = "blocked by the discovery and validation gates: discovery: 13 of 20 checks failed: ...; validation: ..."
+    short = _reason("production", {"reason": long})
+    assert short == (
+        "blocked by the discovery and validation gates: their reasons are in their own rows above, and on the "
+        "model card"
+    )
+    assert _reason("validation", {"reason": long}) == long  # every other stage's reason stays in full
+    assert _reason("production", {"reason": "every gate passed"}) == "every gate passed"
