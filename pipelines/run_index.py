@@ -12,7 +12,7 @@ from typing import Any
 
 from kfp_rai.core.files import atomic_write_text
 from kfp_rai.core.report import html_page, html_table, status_cell, verdict_html
-from kfp_rai.core.verdict import GateStatus
+from kfp_rai.core.verdict import GateStatus, blocked_by
 
 INDEX = "index.html"
 _OUTCOME_LABEL = {
@@ -39,10 +39,10 @@ def _links(artifacts: list[str]) -> str:
 def _reason(name: str, stage: dict[str, Any]) -> str:
     """A stage's reason in full, except production's when it only gathers the others': it names the
     gates that blocked the model, whose own reasons are in their rows (every one on the model card)."""
-    reason = str(stage["reason"])
-    if name == "production" and reason.startswith("blocked by the ") and ": " in reason:
-        return reason.split(": ", 1)[0] + ": their reasons are in their own rows above, and on the model card"
-    return reason
+    blocked = [f["subject"] for f in stage.get("findings", []) if not _status(f["status"]).ok]
+    if name == "production" and stage["status"] == GateStatus.FAILED.value and blocked:
+        return blocked_by(blocked) + ": their reasons are in their own rows above, and on the model card"
+    return str(stage["reason"])
 
 
 def _stage_rows(stages: dict[str, Any], prefix: str = "") -> str:

@@ -107,10 +107,18 @@ def test_the_index_gives_productions_reason_once_not_every_stage_twice():
     from kfp_rai.pipelines.run_index import _reason
 
     long = "blocked by the discovery and validation gates: discovery: 13 of 20 checks failed: ...; validation: ..."
-    short = _reason("production", {"reason": long})
+    findings = [
+        {"subject": "discovery", "status": "failed"},
+        {"subject": "training", "status": "passed"},
+        {"subject": "validation", "status": "not_judged"},
+    ]
+    short = _reason("production", {"status": "failed", "reason": long, "findings": findings})
     assert short == (
         "blocked by the discovery and validation gates: their reasons are in their own rows above, and on the "
         "model card"
+    )  # named from the findings' statuses: a reason worded otherwise changes nothing
+    assert _reason("production", {"status": "failed", "reason": "x", "findings": findings}).startswith(
+        "blocked by the discovery and validation gates:"
     )
-    assert _reason("validation", {"reason": long}) == long  # every other stage's reason stays in full
-    assert _reason("production", {"reason": "every gate passed"}) == "every gate passed"
+    assert _reason("validation", {"status": "failed", "reason": long, "findings": findings}) == long
+    assert _reason("production", {"status": "passed", "reason": "every gate passed"}) == "every gate passed"

@@ -16,7 +16,7 @@ the run record, the CLI summary and the Kubeflow outputs all read :class:`GateSt
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -215,3 +215,9 @@ class Verdict:
             findings=tuple(Finding.from_dict(f) for f in data.get("findings", [])),
             enforced=bool(data.get("enforced", True)),
         )
+
+
+def blocked_by(gates: Sequence[str]) -> str:
+    """ "blocked by the discovery and validation gates": the production gate's decision, named from
+    the gates whose findings did not pass (read from their statuses, never from their text)."""
+    return f"blocked by the {' and '.join(gates)} gate{'s' * (len(gates) > 1)}"

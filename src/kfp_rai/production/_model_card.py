@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kfp_rai.core.report import Bullets, Figure, Report, Section, Table, findings_section
-from kfp_rai.core.verdict import Finding, GateStatus, Verdict
+from kfp_rai.core.verdict import Finding, GateStatus, Verdict, blocked_by
 from kfp_rai.errors import IntegrityError
 from kfp_rai.production._card_challenger import challenger_sections
 
@@ -64,9 +64,14 @@ class ModelCard(Report):
     def headline(self) -> str:
         """One line: the decision and which gates made it; each gate's own line is in the Gates
         table right below, and every finding further down (the reason in full stays in the JSON)."""
-        if self.verdict.status is GateStatus.PASSED:
+        findings = self.verdict.findings
+        if not self.verdict.status.ok:
+            decided = blocked_by([f.subject for f in findings if not f.status.ok])
+        elif self.verdict.status is GateStatus.WARNING:
+            warned = sum(f.status is GateStatus.WARNING for f in findings)
+            decided = f"eligible, with violations recorded as warnings by {warned} gate{'s' * (warned != 1)}"
+        else:
             return self.verdict.reason
-        decided = self.verdict.reason.split(":", 1)[0]
         return f"{decided}: what each gate found is in the table below, every finding further down"
 
     def next_steps(self) -> tuple[str, ...]:
@@ -525,20 +530,13 @@ def production_gate(
     warned = [f for f in findings if f.status is GateStatus.WARNING]
     if blocked:
         status = GateStatus.FAILED
-        reason = (
-            "blocked by the "
-            + " and ".join(f.subject for f in blocked)
-            + " gate"
-            + ("s" if len(blocked) > 1 else "")
-            + ": "
-            + "; ".join(f.message for f in blocked)
-        )
+        reason = blocked_by([f.subject for f in blocked]) + ": " + "; ".join(f.message for f in blocked)
     elif warned:
         status = GateStatus.WARNING
         reason = (
             f"eligible, with violations recorded as warnings by {len(warned)} gate{'s' * (len(warned) != 1)} under "
             "the policy's written exceptions: " + "; ".join(f.message for f in warned)
-        )
+        )  # the card's headline() names the same count from the same statuses
     else:
         status, reason = GateStatus.PASSED, "every gate passed"
     return Verdict(status=status, reason=reason, findings=tuple(findings))
