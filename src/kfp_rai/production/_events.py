@@ -18,11 +18,8 @@ another writer took it first (:class:`LostRace`), then re-reads the log and deci
   ``link(2)``, which fails when the name exists: exactly one writer wins, and a reader never
   sees a half-written event.
 - On an object store pyarrow offers no conditional write (no ``If-None-Match``), so the writer
-  checks that the name is free, writes, and reads the object back: a writer that was
-  overwritten learns it and retries. Two writers within the same round trip can still both
-  believe they won; the later write survives and the earlier event is lost, never corrupted
-  (every surviving event is signed and chained). Governance is a person's act, so run it
-  against an object-store registry from one place at a time (docs/governance.md).
+  first holds the name alone through a claim (:mod:`._claim`: put a claim, list the claims),
+  then checks the name is free, writes, and reads the object back.
 """
 
 from __future__ import annotations
@@ -48,6 +45,7 @@ from kfp_rai._version import __version__
 from kfp_rai.core.files import sha256_bytes
 from kfp_rai.core.signing import DECISION_KEYS, MODEL_KEYS, KeyPair, key_id, sign_bytes, verify_bytes, verify_pem
 from kfp_rai.errors import IntegrityError, InvalidParameterError
+from kfp_rai.production._claim import Contended, holding
 
 EVENTS_DIR = "events"
 EVENT_TYPES = ("registered", "approved", "rejected", "promoted", "rolled_back", "archived", "deployed")
@@ -348,10 +346,13 @@ class EventLog:
                 os.unlink(tmp)
 
     def _publish_remote(self, target: str, data: bytes) -> None:
-        self._fs.create_dir(self._dir, recursive=True)
-        if self._fs.get_file_info(target).type != pafs.FileType.NotFound:
-            raise LostRace(target)
-        with self._fs.open_output_stream(target) as out:
-            out.write(data)
-        if self._read_file(target) != data:  # overwritten by another writer since the check
+        try:
+            with holding(self._fs, self._dir, target.rsplit("/", 1)[1]):
+                if self._fs.get_file_info(target).type != pafs.FileType.NotFound:
+                    raise LostRace(target)
+                with self._fs.open_output_stream(target) as out:
+                    out.write(data)
+        except Contended as exc:
+            raise LostRace(target) from exc
+        if self._read_file(target) != data:  # a writer that does not claim (not kfp-rai) overwrote it
             raise LostRace(target)

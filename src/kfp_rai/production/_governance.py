@@ -30,7 +30,7 @@ from kfp_rai.production._registry import ModelRegistry, RegisteredModel
 from kfp_rai.production._state import PRODUCTION, ModelState, RuleBroken, VersionRecord, apply, replay
 
 POLICY_FILE = "policy.yaml"  # the policy a version was judged under, stored and signed with it
-MAX_TRIES = 5
+MAX_TRIES = 50  # each lost race means another decision landed: many writers at once take turns
 _HEADS = "registry-heads.json"
 
 

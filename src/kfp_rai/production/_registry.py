@@ -29,6 +29,7 @@ from kfp_rai.core.model_dir import CARD_FILE, META_FILE, MODEL_FILE, fetch_versi
 from kfp_rai.core.signing import SIGNATURE_FILE, sign_files
 from kfp_rai.core.verdict import Finding, GateStatus, Verdict
 from kfp_rai.errors import GateFailedError, IntegrityError, InvalidParameterError
+from kfp_rai.production._claim import Contended, holding
 from kfp_rai.production._events import EventLog, LostRace
 from kfp_rai.production._state import ModelState, apply, replay
 
@@ -134,10 +135,16 @@ class ModelRegistry:
         return "/".join([self._root.rstrip("/"), *parts])
 
     def _numbers(self, name: str) -> list[int]:
-        """Every numbered directory, complete or not: a number once taken is never reused."""
+        """Every numbered directory, complete or not, and every number claimed on an object store
+        (:mod:`._claim`): a number once taken is never reused."""
         selector = pafs.FileSelector(self._path(name), allow_not_found=True)
-        found = [info.base_name for info in self._fs.get_file_info(selector) if info.type == pafs.FileType.Directory]
-        return sorted(int(v) for v in found if v.isascii() and v.isdigit())
+        found = []
+        for info in self._fs.get_file_info(selector):
+            if info.type == pafs.FileType.Directory:
+                found.append(info.base_name)
+            elif info.base_name.startswith(".") and ".claim-" in info.base_name:
+                found.append(info.base_name[1:].partition(".claim-")[0])
+        return sorted({int(v) for v in found if v.isascii() and v.isdigit()})
 
     def _complete(self, name: str, version: str) -> bool:
         info = self._fs.get_file_info(self._path(name, version, SIGNATURE_FILE))
@@ -332,17 +339,22 @@ class ModelRegistry:
             shutil.rmtree(stage, ignore_errors=True)
 
     def _publish_remote(self, name: str, version: str, signed: dict[str, bytes]) -> bool:
-        """An object store has no exclusive create through pyarrow: the number must be free before
-        writing, and after writing every file is read back and must be exactly ours (another writer
-        in between leaves a mixed directory that verifies for nobody, never registered: the number
+        """An object store has no exclusive create through pyarrow: the writer holds the number
+        alone through a claim (:mod:`._claim`), finds nothing under it, writes, and reads every
+        file back, which must be exactly ours (a writer that does not claim, or one that outlived
+        its lease, leaves a mixed directory that verifies for nobody, never registered: the number
         is skipped, the registration retried under the next one)."""
         prefix = self._path(name, version)
-        if self._fs.get_file_info(pafs.FileSelector(prefix, allow_not_found=True)):
+        try:
+            with holding(self._fs, self._path(name), version):
+                if self._fs.get_file_info(pafs.FileSelector(prefix, allow_not_found=True)):
+                    return False
+                self._fs.create_dir(prefix, recursive=True)
+                for filename, data in signed.items():  # dicts keep order: the signature comes last
+                    with self._fs.open_output_stream(self._path(name, version, filename)) as out:
+                        out.write(data)
+        except Contended:
             return False
-        self._fs.create_dir(prefix, recursive=True)
-        for filename, data in signed.items():  # dicts keep order: the signature comes last
-            with self._fs.open_output_stream(self._path(name, version, filename)) as out:
-                out.write(data)
         present = {i.base_name for i in self._fs.get_file_info(pafs.FileSelector(prefix)) if i.is_file}
         if present != set(signed):
             return False
