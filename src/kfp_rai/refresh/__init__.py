@@ -13,19 +13,16 @@ from kfp_rai.production._candidate import PREDICTION_FILE
 from kfp_rai.refresh._challenger import compare_with_champion, notify, training_window
 from kfp_rai.refresh._champion import Champion, NoChampion, resolve_champion
 from kfp_rai.refresh._compare import ComparisonReport, Scored, compare_models
-from kfp_rai.refresh._drift import (
-    ColumnDrift,
-    DriftReport,
+from kfp_rai.refresh._drift import ColumnDrift, DriftReport, detect_drift, drift_between
+from kfp_rai.refresh._monitor import Measured, measure_data
+from kfp_rai.refresh._predictions import PredictionSummary, prediction_drift
+from kfp_rai.refresh._reference import (
     ReferenceChoice,
     choose_reference,
-    detect_drift,
-    drift_between,
     reference_summary,
     stored_reference,
     summarize_current,
 )
-from kfp_rai.refresh._monitor import Measured, measure_data
-from kfp_rai.refresh._predictions import PredictionSummary, prediction_drift
 from kfp_rai.refresh._refresh import (
     Decision,
     RefreshReport,
