@@ -6,22 +6,18 @@ The discovery stage's verdict is the datasheet's: representativeness and the col
 
 from kfp_rai.discovery._dataset import DatasetSummary, split_dataset, validate_dataset
 from kfp_rai.discovery._datasheet import DatasheetReport, GroupQuality, group_quality, quality_notes, write_datasheet
-from kfp_rai.discovery._personal import (
-    PersonalColumn,
-    PrivacyPlan,
-    detect_personal_data,
-    personal_values,
-    plan_privacy,
-    screen_stream,
-)
+from kfp_rai.discovery._personal import PersonalColumn, detect_personal_data, personal_values
 from kfp_rai.discovery._plan import CollectionPlan, check_plan
 from kfp_rai.discovery._privacy import (
+    PrivacyPlan,
     check_key,
     hmac_key_from_env,
     load_labelled,
+    plan_privacy,
     prepare_dataset,
     pseudonym,
     pseudonymize_columns,
+    screen_stream,
 )
 from kfp_rai.discovery._proxies import (
     Association,

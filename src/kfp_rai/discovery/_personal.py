@@ -1,9 +1,10 @@
 """Personal data found before anything is written: by column name and by what the values look like.
 
 Detection reports column names and counts, never a value. What happens to a column is a human
-decision written into the policy (``privacy.columns``): ``pseudonymize`` (HMAC, keyed), ``drop``,
-or ``keep`` (a reviewer's statement that the column is not personal data after all). Personal data
-nobody decided about is refused: nothing is trained on it, written with it or logged.
+decision written into the policy (``privacy.columns``, checked and applied by :mod:`._privacy`):
+``pseudonymize`` (HMAC, keyed), ``drop``, or ``keep`` (a reviewer's statement that the column is not
+personal data after all). Personal data nobody decided about is refused: nothing is trained on it,
+written with it or logged.
 
 Value patterns (on text values; national ids, cards and phones also on whole numbers, integral
 floats included):
@@ -38,13 +39,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
-
-from kfp_rai.errors import DataValidationError, InvalidParameterError
 
 # Every distinct value of a column is checked (so a handful of e-mail addresses among 30,000 rows is
 # found), up to this many distinct values; beyond it a seeded sample of this many distinct values.
@@ -269,145 +267,6 @@ def detect_personal_data(df: pd.DataFrame, *, seed: int = 0) -> tuple[PersonalCo
                 )
             )
     return tuple(found)
-
-
-DECISIONS = ("pseudonymize", "drop", "keep")
-_MSG_UNDECIDED = (
-    "personal data in {columns}: nothing is written until a person decides what happens to each column; "
-    "declare it in the policy, e.g. privacy: {{columns: {{{example}: drop}}}} (pseudonymize needs a key; "
-    "keep states the column is not personal data)"
-)
-
-
-@dataclass(frozen=True)
-class PrivacyPlan:
-    """What happens to each personal-data column, as decided in the policy."""
-
-    found: tuple[PersonalColumn, ...]
-    decisions: dict[str, str]
-
-    @property
-    def pseudonymize(self) -> tuple[str, ...]:
-        return tuple(c for c, d in self.decisions.items() if d == "pseudonymize")
-
-    @property
-    def drop(self) -> tuple[str, ...]:
-        return tuple(c for c, d in self.decisions.items() if d == "drop")
-
-    def to_dict(self) -> list[dict[str, object]]:
-        """Evidence for the data's metadata: names, kinds, counts and decisions; never a value."""
-        return [
-            {
-                "column": c.column,
-                "kinds": list(c.kinds),
-                "by_name": c.by_name,
-                "by_value": list(c.by_value),
-                "matches": c.matches,
-                "checked": c.checked,
-                "decision": self.decisions.get(c.column, "undecided"),
-            }
-            for c in self.found
-        ]
-
-
-def plan_privacy(
-    df: pd.DataFrame,
-    decisions: Mapping[str, str],
-    *,
-    protected: Sequence[str] = (),
-    found: Sequence[PersonalColumn] | None = None,
-) -> PrivacyPlan:
-    """Detect personal data and check that the policy decided about every such column.
-
-    Parameters
-    ----------
-    decisions : mapping
-        column -> ``pseudonymize``, ``drop`` or ``keep`` (the policy's ``privacy.columns``, plus the
-        columns named to pseudonymize at load).
-    protected : list of str
-        The target and the sensitive features: they stay readable, so they can be neither
-        pseudonymized nor dropped.
-    found : list of PersonalColumn, optional
-        What :func:`detect_personal_data` found, when the caller ran it column by column (then
-        ``df`` only needs the columns' names).
-
-    Raises
-    ------
-    DataValidationError
-        Personal data that no decision covers (names the columns and how to declare them).
-    InvalidParameterError
-        A decision on a protected column, or an unknown decision.
-    """
-    bad = {c: d for c, d in decisions.items() if d not in DECISIONS}
-    if bad:
-        raise InvalidParameterError(f"privacy decisions must be one of {DECISIONS}, got {bad}")
-    named = personal_column_names(list(df.columns))
-    if named:
-        raise DataValidationError(
-            f"the names of columns {named} (1 = the first) look like personal data themselves (an e-mail address, "
-            "a card or id number): rename them; column names appear in every report"
-        )
-    clash = sorted(c for c, d in decisions.items() if c in protected and d != "keep")
-    if clash:
-        raise InvalidParameterError(
-            f"{clash} cannot be pseudonymized or dropped: the target and the sensitive features must stay readable"
-        )
-    found = tuple(found) if found is not None else detect_personal_data(df)
-    in_protected = [c for c in found if c.column in protected and c.by_value]
-    if in_protected:
-        raise DataValidationError(
-            f"the target or sensitive features {', '.join(c.describe() for c in in_protected)} hold values that "
-            "look like personal data; their values appear in every report, so no decision can keep them: "
-            "correct those rows, or choose other columns"
-        )
-    undecided = [c for c in found if c.column not in decisions]
-    if undecided:
-        raise DataValidationError(
-            _MSG_UNDECIDED.format(columns=", ".join(c.describe() for c in undecided), example=undecided[0].column)
-        )
-    present = {c: d for c, d in decisions.items() if c in df.columns}
-    return PrivacyPlan(found=found, decisions=present)
-
-
-# A data set streamed rather than loaded (the drift and fairness commands, partitioned pipelines) is
-# screened on its first rows: enough to see every column's kinds of values, bounded in memory.
-SCREEN_ROWS = 1_000_000
-
-
-def screen_stream(
-    data: Any,
-    columns: Sequence[str],
-    *,
-    decisions: Mapping[str, str] | None = None,
-    protected: Sequence[str] = (),
-) -> PrivacyPlan:
-    """:func:`plan_privacy` for streamed data (a :class:`~kfp_rai.stats.stream.Batches`): every
-    column name, and the values of ``columns`` in the first :data:`SCREEN_ROWS` rows. Whatever will
-    reach an output — group labels, categories, ranges — is screened before it is read further."""
-    import pyarrow as pa
-
-    named = personal_column_names(list(data.schema.names))
-    if named:
-        raise DataValidationError(
-            f"the names of columns {named} of {data.name} (1 = the first) look like personal data themselves: "
-            "rename them; column names appear in every report"
-        )
-    if not columns:
-        return PrivacyPlan(found=(), decisions={})
-    batches, rows = [], 0
-    for batch in data.read(list(columns), progress=False):
-        batches.append(batch)
-        rows += batch.num_rows
-        if rows >= SCREEN_ROWS:
-            break
-    if not batches:
-        return PrivacyPlan(found=(), decisions={})
-    head = pa.Table.from_batches(batches).slice(0, SCREEN_ROWS)
-    del batches
-    # One column at a time in pandas: the Arrow head is compact (text stays dictionary-encoded), its
-    # pandas form is not (a Python string per row), so memory holds one column's, not all of them.
-    found = [f for name in head.column_names for f in detect_personal_data(head.select([name]).to_pandas())]
-    return plan_privacy(head.schema.empty_table().to_pandas(), dict(decisions or {}), protected=protected, found=found)
 
 
 _STRONG = ("email", "national_id", "payment_card", "ip_address", "iban")
