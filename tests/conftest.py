@@ -60,6 +60,52 @@ def adult_model(adult_split):
 
 
 @dataclass(frozen=True)
+class Versions:
+    """A registry of one model, ``adult-income``, with a version in each state serving meets."""
+
+    registry: Path
+    production: Path  # version 1: gates passed, approved and promoted by a person
+    candidate: Path  # version 2: gates passed, nobody approved it
+    blocked: Path  # version 3: its gates failed
+
+
+@pytest.fixture(scope="session")
+def versions(tmp_path_factory, adult) -> Versions:
+    """Made once: serving, batch scoring and deployment read it; a test that decides copies it."""
+    from dataclasses import asdict
+
+    from kfp_rai.core.model_dir import model_bytes
+    from kfp_rai.core.verdict import GateStatus, Verdict
+    from kfp_rai.production import ModelRegistry, approve, promote
+
+    model, summary = train_model(
+        adult.sample(2000, random_state=0), target="income", positive_label=">50K", sensitive_features=SENSITIVE
+    )
+    registry = ModelRegistry(str(tmp_path_factory.mktemp("registry")))
+    verdicts = (
+        Verdict(GateStatus.PASSED, "all gates passed"),
+        Verdict(GateStatus.PASSED, "all gates passed"),
+        Verdict(GateStatus.FAILED, "fairness: demographic parity difference 0.19 > 0.10"),
+    )
+    uris = [
+        Path(
+            registry.register(
+                "adult-income",
+                model=model_bytes(model),
+                model_card=f"# card {n}",
+                metadata={**asdict(summary), "decision_threshold": 0.5},
+                verdict=verdict,
+                launched_by="trainer",
+            ).uri
+        )
+        for n, verdict in enumerate(verdicts, start=1)
+    ]
+    approve(registry, "adult-income", "1", by="reviewer", note="fine")
+    promote(registry, "adult-income", "1", by="reviewer")
+    return Versions(Path(registry.uri), *uris)
+
+
+@dataclass(frozen=True)
 class LifecycleRun:
     """A finished `kfp-rai run`: exit code, run directory, run.json, what it printed, its registry."""
 

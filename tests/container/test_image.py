@@ -9,7 +9,6 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -97,30 +96,13 @@ def _request(url: str, body: dict | None = None, token: str | None = None) -> tu
 
 
 @pytest.fixture(scope="module")
-def promoted(tmp_path_factory, adult):
-    """A registered version a person approved and promoted, and its signed promotion event."""
-    from kfp_rai.core.model_dir import model_bytes
-    from kfp_rai.core.verdict import GateStatus, Verdict
-    from kfp_rai.production import ModelRegistry, approve, promote, servable_version
-    from kfp_rai.training import train_model
+def promoted(versions):
+    """A registered version a person approved and promoted, its signed promotion event, and a
+    version its gates blocked."""
+    from kfp_rai.production import servable_version
 
-    model, summary = train_model(
-        adult.sample(2000, random_state=0), target="income", positive_label=">50K", sensitive_features=["sex", "race"]
-    )
-    registry = ModelRegistry(str(tmp_path_factory.mktemp("registry")))
-    entry = registry.register(
-        "adult-income", model=model_bytes(model), model_card="# card",
-        metadata={**asdict(summary), "decision_threshold": 0.5},
-        verdict=Verdict(GateStatus.PASSED, "all gates passed"), launched_by="trainer",
-    )  # fmt: skip
-    approve(registry, "adult-income", "1", by="reviewer", note="fine")
-    promote(registry, "adult-income", "1", by="reviewer")
-    blocked = registry.register(
-        "adult-income", model=model_bytes(model), model_card="# card",
-        metadata={**asdict(summary), "decision_threshold": 0.5},
-        verdict=Verdict(GateStatus.FAILED, "fairness: demographic parity difference 0.19 > 0.10"), launched_by="t",
-    )  # fmt: skip
-    return Path(entry.uri), servable_version(model_uri=entry.uri).signed_approval, Path(blocked.uri)
+    signed = servable_version(model_uri=str(versions.production)).signed_approval
+    return versions.production, signed, versions.blocked
 
 
 ROW = {

@@ -8,49 +8,29 @@ import shutil
 import subprocess
 import sys
 import urllib.request
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 import yaml
 
-from kfp_rai.core.model_dir import model_bytes
-from kfp_rai.core.verdict import GateStatus, Verdict
 from kfp_rai.errors import DeploymentError, IntegrityError, InvalidParameterError
 from kfp_rai.production import (
     ModelRegistry,
-    approve,
     deploy_model,
     inference_service,
     manifest_yaml,
-    promote,
     servable_version,
     storage_uri,
 )
 from kfp_rai.production._inference_service import SECRETS, isvc_name
-from kfp_rai.training import train_model
 
 REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "manifests" / "kserve" / "serving.kserve.io_inferenceservices.yaml.gz"
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, adult):
-    model, summary = train_model(
-        adult.sample(2000, random_state=0), target="income", positive_label=">50K", sensitive_features=["sex", "race"]
-    )
-    registry = ModelRegistry(str(tmp_path_factory.mktemp("registry")))
-    entry = registry.register(
-        "adult-income",
-        model=model_bytes(model),
-        model_card="# card",
-        metadata={**asdict(summary), "decision_threshold": 0.5},
-        verdict=Verdict(GateStatus.PASSED, "all gates passed"),
-        launched_by="trainer",
-    )
-    approve(registry, "adult-income", "1", by="reviewer", note="fine")
-    promote(registry, "adult-income", "1", by="reviewer")
-    return Path(entry.uri)
+def model_dir(versions):
+    return versions.production
 
 
 def _signed_approval(model_dir):

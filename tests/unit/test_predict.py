@@ -1,40 +1,22 @@
 """`kfp-rai predict`: batch scoring with a verified, approved version and the server's input checks;
 its output is what `kfp-rai fairness` reads."""
 
-from dataclasses import asdict
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from kfp_rai.cli import main
-from kfp_rai.core.model_dir import load_model_dir, model_bytes
+from kfp_rai.core.model_dir import load_model_dir
 from kfp_rai.core.tables import read_table, write_table
-from kfp_rai.core.verdict import GateStatus, Verdict
 from kfp_rai.discovery import pseudonym
-from kfp_rai.production import ModelRegistry, approve, promote
-from kfp_rai.training import train_model
 
 KEY = "a-pseudonymization-key-of-32-bytes!"
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory, adult):
+def registry(versions):
     """Version 1 approved and in production; version 2 a candidate no one approved."""
-    model, summary = train_model(
-        adult.sample(2000, random_state=0), target="income", positive_label=">50K", sensitive_features=["sex", "race"]
-    )
-    registry = ModelRegistry(str(tmp_path_factory.mktemp("registry")))
-    for _ in range(2):
-        registry.register(
-            "adult-income", model=model_bytes(model), model_card="# card",
-            metadata={**asdict(summary), "decision_threshold": 0.5},
-            verdict=Verdict(GateStatus.PASSED, "all gates passed"), launched_by="trainer",
-        )  # fmt: skip
-    approve(registry, "adult-income", "1", by="reviewer", note="fine")
-    promote(registry, "adult-income", "1", by="reviewer")
-    return Path(registry.uri)
+    return versions.registry
 
 
 @pytest.fixture
