@@ -19,6 +19,19 @@ SENSITIVE = ["sex", "race"]
 REPO = Path(__file__).resolve().parents[1]
 
 
+# The session's whole lifecycle runs, made once and read by tests in several modules.
+SHARED_RUNS = frozenset({"blocked_run", "drift_run"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """`make test` runs two pytest-xdist workers with ``--dist loadgroup``: a group runs on one
+    worker, so the tests of a module share its module fixtures, and every test reading a shared
+    lifecycle run shares the one run (each worker would otherwise make its own)."""
+    for item in items:
+        group = "lifecycle-runs" if SHARED_RUNS & set(item.fixturenames) else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def signing_keys(tmp_path_factory):
     """Every test signs and verifies with a key pair of its own session, never the user's, and keeps
