@@ -193,7 +193,8 @@ def test_every_page_of_a_blocked_run_renders_and_shows_failures_in_the_failure_c
     assert seen["production/model_card.html"]["verdict"]["text"].startswith("BLOCKED")
     assert seen["index.html"]["verdict"]["colour"] == FAILURE and "BLOCKED" in seen["index.html"]["verdict"]["text"]
     assert len(seen["discovery/representativeness.html"]["svgs"]) == 3  # sex, race, sex × race
-    assert len(seen["validation/validation.html"]["svgs"]) == 6  # selection rate and TPR per gated attribute
+    # selection rate, TPR and FPR per gated attribute (sex, race, sex × race), and a ROC chart per attribute
+    assert len(seen["validation/validation.html"]["svgs"]) == 12
     # A reviewer's read: the datasheet has Gebru et al.'s sections and its charts, the card Mitchell et al.'s.
     sheet = seen["discovery/datasheet.html"]
     for title in ("Motivation", "Composition", "Collection process", "Preprocessing", "Distribution", "Maintenance"):
