@@ -232,8 +232,13 @@ def roc_chart(curves: Sequence[Curve], *, overall: Curve | None, title: str, alt
     """ROC curves, one line per group, the overall curve in black and the diagonal (chance)."""
     import matplotlib
 
+    # The legend below the plot, in as many columns as its longest entry allows (a long intersection's
+    # name in two columns ran off the chart), the figure as tall as its rows need.
+    width = 5.2
+    entry = max((len(c.label) for c in curves), default=8) * 8 * _EM + 40  # points: text, line and gap
+    ncols = max(1, min(3, int((width * 72 - 10) // entry)))
     with matplotlib.rc_context(_RC):
-        fig = _figure(5.2, 4.6 + 0.17 * math.ceil((len(curves) + 2) / 2))
+        fig = _figure(width, 4.6 + 0.17 * math.ceil((len(curves) + 2) / ncols))
         ax = fig.add_subplot()
         ax.plot([0, 1], [0, 1], color="#8c959f", linestyle=":", linewidth=1, label="chance")
         if overall is not None:
@@ -251,7 +256,7 @@ def roc_chart(curves: Sequence[Curve], *, overall: Curve | None, title: str, alt
         ax.set_ylim(0, 1.01)
         ax.set_aspect("equal")
         _name(ax, title, "false positive rate", "true positive rate")
-        fig.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
+        fig.legend(loc="outside lower center", ncols=ncols, fontsize=8, frameon=False)
         return _svg(fig, alt)
 
 
