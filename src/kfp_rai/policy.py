@@ -369,6 +369,14 @@ class ExplainabilityPolicy(PolicySection):
 
     section: ClassVar[str] = "explainability"
     sample_size: int = setting(500, Integer(1), "Rows explained (a bounded, seeded sample keeps SHAP fast).")
+    min_group_rows: int = setting(
+        30,
+        Integer(1),
+        "The sample is stratified by the sensitive attributes' groups (their intersection): each stratum gets its "
+        "proportional share of sample_size, raised to this many rows where it has them, and importance is weighted "
+        "back to the population. A group's own importance is shown only when at least this many of its rows were "
+        "explained.",
+    )
     max_sensitive_share: float = setting(
         0.05, SHARE, "Largest share of total attribution the sensitive features may carry."
     )

@@ -48,11 +48,54 @@ _INSPECT = """() => {
   const bg = e => getComputedStyle(e).backgroundColor;
   const area = e => { const r = e.getBoundingClientRect(); return r.width * r.height; };
   const banner = document.querySelector('.verdict');
+  // Every chart as drawn: each text's box (its bounding box through its transform, so a rotated
+  // label is a rotated rectangle), tested against every other text of the chart and the chart's
+  // viewport; the legend's box against the plotting area's; the title and axis labels by the ids
+  // kfp_rai.core.charts gives them.
+  const quad = t => {
+    const b = t.getBBox(), m = t.getScreenCTM();
+    return [[b.x, b.y], [b.x + b.width, b.y], [b.x + b.width, b.y + b.height], [b.x, b.y + b.height]]
+      .map(([x, y]) => [m.a * x + m.c * y + m.e, m.b * x + m.d * y + m.f]);
+  };
+  const apart = (p, q) => {  // separating axis theorem on two convex quadrilaterals, 0.5 px of slack
+    for (const poly of [p, q]) for (let i = 0; i < 4; i++) {
+      const [x1, y1] = poly[i], [x2, y2] = poly[(i + 1) % 4];
+      const len = Math.hypot(x2 - x1, y2 - y1) || 1, nx = (y1 - y2) / len, ny = (x2 - x1) / len;
+      const proj = r => r.map(([x, y]) => x * nx + y * ny);
+      const a = proj(p), b = proj(q);
+      if (Math.max(...a) <= Math.min(...b) + 0.5 || Math.max(...b) <= Math.min(...a) + 0.5) return true;
+    }
+    return false;
+  };
+  const rect = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+  const meets = (a, b) => a[0] < b[2] - 0.5 && b[0] < a[2] - 0.5 && a[1] < b[3] - 0.5 && b[1] < a[3] - 0.5;
+  const labelled = (svg, id) => {
+    const g = svg.querySelector(`g[id="${id}"]`);
+    return g ? g.textContent.trim() : '';
+  };
+  const charts = [...document.querySelectorAll('svg')].map(svg => {
+    const name = (svg.getAttribute('aria-label') || '').slice(0, 60);
+    const texts = [...svg.querySelectorAll('text')].filter(t => t.textContent.trim() && t.getBBox().width > 0);
+    const quads = texts.map(quad), label = i => texts[i].textContent.trim();
+    const overlaps = [];
+    for (let i = 0; i < quads.length; i++) for (let j = i + 1; j < quads.length; j++)
+      if (!apart(quads[i], quads[j])) overlaps.push(`${label(i)} / ${label(j)}`);
+    const view = rect(svg);
+    const clipped = texts.filter((t, i) => quads[i].some(([x, y]) =>
+      x < view[0] - 0.5 || x > view[2] + 0.5 || y < view[1] - 0.5 || y > view[3] + 0.5)).map(t => t.textContent.trim());
+    const plots = [...svg.querySelectorAll('g[id^="axes_"]')]
+      .map(a => a.querySelector(':scope > g[id^="patch_"]')).filter(Boolean);  // an axes' background: its plot area
+    const covering = [...svg.querySelectorAll('g[id^="legend_"]')]
+      .filter(l => plots.some(p => meets(rect(l), rect(p)))).map(l => l.textContent.trim().slice(0, 40));
+    return {name, overlaps, clipped, covering, texts: texts.length,
+            title: labelled(svg, 'chart-title'), xlabel: labelled(svg, 'x-label'), ylabel: labelled(svg, 'y-label')};
+  });
   return {
     title: document.title,
     verdict: banner ? {status: banner.dataset.status, colour: bg(banner), text: banner.innerText} : null,
     cells: [...document.querySelectorAll('td.status')].map(c => ({status: c.dataset.status, colour: bg(c)})),
     svgs: [...document.querySelectorAll('svg')].map(area),
+    charts,
     links: [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href')),
     headings: [...document.querySelectorAll('h2')].map(h => h.innerText.trim()),
     text: document.body.innerText,
@@ -109,8 +152,22 @@ def _check_page(page_path: Path, seen: dict) -> None:
         assert cell["colour"] == COLOUR[cell["status"]], where
     assert all(area > 0 for area in seen["svgs"]), f"{where}: a chart did not render"
     assert not seen["tiny"], f"{where}: text under 10 px: {seen['tiny'][:5]}"
+    _check_charts(where, seen["charts"])
     for link in seen["links"]:
         assert (page_path.parent / link).exists(), f"{where} links to missing {link}"
+
+
+def _check_charts(where: str, charts: list[dict]) -> None:
+    """What a reader sees in each chart: no label over another, none cut off at the chart's edge, no
+    legend over the plotted data, and a title and both axes named."""
+    for chart in charts:
+        name = f"{where}, chart {chart['name']!r}"
+        assert chart["texts"], f"{name}: no text at all"
+        assert not chart["overlaps"], f"{name}: labels overlap: {chart['overlaps'][:5]}"
+        assert not chart["clipped"], f"{name}: labels cut off at the edge: {chart['clipped'][:5]}"
+        assert not chart["covering"], f"{name}: a legend lies over the plotted data: {chart['covering']}"
+        for part in ("title", "xlabel", "ylabel"):
+            assert chart[part], f"{name}: no {part}"
 
 
 def test_every_page_of_a_blocked_run_renders_and_shows_failures_in_the_failure_colour(blocked_run, browser):
@@ -136,7 +193,8 @@ def test_every_page_of_a_blocked_run_renders_and_shows_failures_in_the_failure_c
     assert seen["production/model_card.html"]["verdict"]["text"].startswith("BLOCKED")
     assert seen["index.html"]["verdict"]["colour"] == FAILURE and "BLOCKED" in seen["index.html"]["verdict"]["text"]
     assert len(seen["discovery/representativeness.html"]["svgs"]) == 3  # sex, race, sex × race
-    assert len(seen["validation/validation.html"]["svgs"]) == 6  # selection rate and TPR per gated attribute
+    # selection rate, TPR and FPR per gated attribute (sex, race, sex × race), and a ROC chart per attribute
+    assert len(seen["validation/validation.html"]["svgs"]) == 12
     # A reviewer's read: the datasheet has Gebru et al.'s sections and its charts, the card Mitchell et al.'s.
     sheet = seen["discovery/datasheet.html"]
     for title in ("Motivation", "Composition", "Collection process", "Preprocessing", "Distribution", "Maintenance"):

@@ -96,3 +96,105 @@ def test_every_figure_and_sentence_of_the_card_equals_its_source(which, request)
     for report in (card["datasheet"] or card["representativeness"], validation):
         for finding in report["findings"]:
             assert re.search(re.escape(f"| {finding['rule']} | {finding['subject']} |"), text), finding["rule"]
+
+
+def _html_section(page, title):
+    """The tables (header, rows of cell text) and figure captions of one ``<h2>`` section of a page."""
+    import html
+    from html.parser import HTMLParser
+
+    start = page.index(f"<h2>{html.escape(title)}</h2>")
+    end = page.find("<h2>", start + 1)
+
+    class Reader(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tables, self.captions, self.cell, self.row, self.caption = [], [], None, None, None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table":
+                self.tables.append([])
+            elif tag == "tr":
+                self.row = []
+                self.tables[-1].append(self.row)
+            elif tag in ("td", "th"):
+                self.cell = []
+            elif tag == "figcaption":
+                self.caption = []
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th"):
+                self.row.append("".join(self.cell).strip())
+                self.cell = None
+            elif tag == "figcaption":
+                self.captions.append("".join(self.caption))
+                self.caption = None
+
+        def handle_data(self, data):
+            for part in (self.cell, self.caption):
+                if part is not None:
+                    part.append(data)
+
+    reader = Reader()
+    reader.feed(page[start : end if end != -1 else len(page)])
+    return reader.tables, reader.captions
+
+
+def _table(tables, column):
+    """The rows of the first table with a column headed ``column`` (header row left out)."""
+    return next(t[1:] for t in tables if t and column in t[0])
+
+
+@pytest.mark.parametrize("which", ["blocked_run", "drift_run"])
+def test_the_validation_reports_confusion_cells_and_roc_curves_equal_their_json(which, request):
+    import json
+    import math
+
+    run = request.getfixturevalue(which)
+    validation = run.out / "validation"
+    report = json.loads((validation / "validation.json").read_text())
+    page = (validation / "validation.html").read_text()
+    (tn, fp), (fn, tp) = report["confusion_matrix"]
+    assert tn + fp + fn + tp == report["rows"]
+    overall = _table(_html_section(page, "Overall performance")[0], "confusion matrix (rows)")
+    assert overall == [
+        ["actual negative", str(tn), str(fp), str(tn + fp)],
+        ["actual positive", str(fn), str(tp), str(fn + tp)],
+        ["total", str(tn + fn), str(fp + tp), str(report["rows"])],
+    ]
+    assert report["overall"]["accuracy"] == pytest.approx((tn + tp) / report["rows"])
+    for f in report["fairness"]:
+        tables, captions = _html_section(page, f"By {f['attribute']}")
+        table = {r[0]: r for r in _table(tables, "true negatives")}
+        assert set(table) == {g["group"] for g in f["groups"]}
+        # Each attribute's groups partition the test rows: their cells add up to the overall matrix.
+        assert [sum(g["cells"][i] for g in f["groups"]) for i in range(4)] == [tn, fp, fn, tp]
+        for g in f["groups"]:
+            n_tn, n_fp, n_fn, n_tp = g["cells"]
+            assert n_tn + n_fp + n_fn + n_tp == g["count"], g["group"]
+            assert table[g["group"]] == [g["group"], *map(str, (g["count"], n_tn, n_fp, n_fn, n_tp, n_fn + n_tp,
+                                                              n_tn + n_fp, n_fp + n_tp))]  # fmt: skip
+            expected = {
+                "accuracy": (n_tn + n_tp) / g["count"],
+                "selection_rate": (n_fp + n_tp) / g["count"],
+                "true_positive_rate": n_tp / (n_tp + n_fn) if n_tp + n_fn else math.nan,
+                "false_positive_rate": n_fp / (n_fp + n_tn) if n_fp + n_tn else math.nan,
+                "precision": n_tp / (n_tp + n_fp) if n_tp + n_fp else math.nan,
+            }
+            for metric, value in expected.items():
+                got = g[metric]
+                assert (math.isnan(value) and (got is None or got != got)) or got == pytest.approx(value), metric
+            # A curve only for a group whose ROC AUC is judged; bounded, monotone, from (0, 0) to (1, 1).
+            judged = not g["too_small"] and "roc_auc" not in g["unjudged"]
+            assert bool(g["roc"]) == judged, g["group"]
+            if judged:
+                fpr, tpr = g["roc"]["fpr"], g["roc"]["tpr"]
+                assert 2 <= len(fpr) == len(tpr) == len(g["roc"]["threshold"]) <= 51
+                assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0, 0, 1, 1)
+                assert fpr == sorted(fpr) and tpr == sorted(tpr)
+                assert f"{g['group']} (AUC {g['roc_auc']:.3f})" in page
+        # The ROC chart's caption names every group left out, and only those.
+        caption = next(c for c in captions if c.startswith(f"{f['attribute']}: ROC curve of each group"))
+        left_out = re.search(r"Left out, too few cases to judge: (.*)\.$", caption)
+        named = [item.rsplit(" (", 1)[0] for item in left_out.group(1).split("; ")] if left_out else []
+        assert named == [g["group"] for g in f["groups"] if not g["roc"]]

@@ -1,3 +1,5 @@
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -159,3 +161,68 @@ def test_proxies_dropped_from_training_stay_in_the_data_and_leave_the_model(adul
         policy=ExplainabilityPolicy(sample_size=100), proxies=proxies,
     )  # fmt: skip
     assert report.proxy_share == 0.0 and report.passed
+
+
+def _planted(n_big=1950, n_small=50, n_tiny=10, seed=0):
+    """Feature b moves the label only in the small group (it is 0 elsewhere); a moves it everywhere."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(seed)
+    g = np.array(["big"] * n_big + ["small"] * n_small + ["tiny"] * n_tiny)
+    a = rng.normal(size=len(g))
+    b = np.where(g == "small", rng.normal(size=len(g)) * 3, 0.0)
+    df = pd.DataFrame({"a": a, "b": b, "g": g})
+    model = make_pipeline(
+        make_column_transformer(("passthrough", ["a", "b"])), HistGradientBoostingClassifier(random_state=0)
+    )
+    model.fit(df[["a", "b"]], (a + b > 0).astype(int))
+    return model, df
+
+
+def test_the_sample_is_stratified_by_group_and_importance_is_weighted_back_to_the_population():
+    model, df = _planted()
+    policy = ExplainabilityPolicy(sample_size=100, min_group_rows=30, max_proxy_share=1.0)
+    report = explain_model(model, df, features=["a", "b"], sensitive_features=["g"], policy=policy, proxies={})
+    # The small group's proportional share (2-3 of 100 rows) is raised to 30; the tiny one gives all it has.
+    assert report.by_group_rows["g"] == {"big": 97, "small": 30, "tiny": 10}
+    assert report.rows_explained == 137 and report.sampling["raised"] == ["small", "tiny"]
+    # Weighted back, b's share is the population's (every row explained, weights alike); the sample's own
+    # mean would make it several times larger, since the small group is over-sampled twelvefold.
+    everyone = explain_model(
+        model, df, features=["a", "b"], sensitive_features=["g"], proxies={},
+        policy=ExplainabilityPolicy(sample_size=len(df), max_proxy_share=1.0),
+    )  # fmt: skip
+    share = {f.feature: f.share for f in report.importance}["b"]
+    truth = {f.feature: f.share for f in everyone.importance}["b"]
+    assert everyone.rows_explained == len(df) and truth > 0
+    assert share == pytest.approx(truth, rel=0.35)
+    assert "weights each explained row by its stratum's rows in the data" in report.to_markdown()
+    # A group with fewer explained rows than the minimum gets no importance of its own, and says why.
+    assert set(report.by_group["g"]) == {"big", "small"}
+    md = report.to_markdown()
+    assert "| tiny | 10 | too few rows sampled (10 < 30) |" in md and "| small | 30 | " in md
+
+
+def test_proxies_are_marked_and_their_share_has_a_seeded_interval(adult, adult_split, adult_model):
+    from kfp_rai.core.charts import ROLE_STYLES
+
+    _, test = adult_split
+    model, summary = adult_model
+    proxies, source = known_proxies(
+        adult, sensitive_features=SENSITIVE, features=summary.features, threshold=ProxyPolicy().threshold
+    )
+    explain = partial(explain_model, model, test, features=summary.features, sensitive_features=SENSITIVE,
+                      policy=ExplainabilityPolicy(sample_size=200), proxies=proxies, proxy_source=source)  # fmt: skip
+    report = explain(seed=3)
+    low, high = report.proxy_share_interval
+    assert low < report.proxy_share < high and high - low < 0.2
+    assert explain(seed=3).proxy_share_interval == (low, high)  # seeded
+    finding = next(f for f in report.verdict.findings if f.rule == "explainability.max_proxy_share")
+    assert finding.interval == (low, high)
+    figure = report._chart()
+    assert "bootstrap resamples of the" in figure.caption and "seed 3" in figure.caption
+    assert ROLE_STYLES["proxy"]["color"] in figure.svg and ">proxy<" in figure.svg
+    # The caption counts the bars drawn: Adult's model has fewer than 15 features.
+    assert f"all {len(report.importance)} features" in figure.caption and "15 largest" not in figure.caption
+    md = report.to_markdown()
+    assert "| marital-status | proxy |" in md and "| feature | role |" in md

@@ -325,3 +325,76 @@ def test_small_counts_get_honest_intervals_and_rates_from_too_few_cases_are_not_
     assert "Female × Amer-Indian-Eskimo: 1 positive < minimum 10" in findings["validation.min_positives"].message
     assert "zero side" in findings["validation.min_demographic_parity_ratio"].message
     assert findings["validation.max_demographic_parity_difference"].status is GateStatus.FAILED
+
+
+def _fpr_frame():
+    """Groups a and b of 200 rows (half positive, every positive scored 0.9) and c of 10: a's negatives
+    scored 0.1, b's half 0.6 (selected: FPR 0.5), half 0.2."""
+    y = np.array(["pos", "neg"] * 205)
+    g = np.array(["a"] * 200 + ["b"] * 200 + ["c"] * 10)
+    neg_b = (g == "b") & (y == "neg")
+    scores = np.where(y == "pos", 0.9, 0.1)
+    scores[np.flatnonzero(neg_b)[::2]] = 0.6
+    scores[np.flatnonzero(neg_b)[1::2]] = 0.2
+    return pd.DataFrame({"x": range(len(y)), "g": g, "y": y}), scores
+
+
+def test_fpr_is_charted_against_a_ceiling_and_each_group_keeps_its_confusion_cells_and_roc_curve():
+    from kfp_rai.core.report import STATUS_COLOURS
+    from kfp_rai.validation._metrics import GROUP_ROC_POINTS
+
+    df, scores = _fpr_frame()
+    report = evaluate_model(
+        _Fixed(scores), df, features=["x"], target="y", positive_label="pos", sensitive_features=["g"],
+        policy=ValidationPolicy(bootstrap_samples=20, min_accuracy=0.5),
+    )  # fmt: skip
+    a, b, c = report.fairness[0].groups
+    # The cells are each group's rows, and every rate is their ratio.
+    for group in (a, b, c):
+        tn, fp, fn, tp = group.cells
+        assert tn + fp + fn + tp == group.count
+        assert group.false_positive_rate == fp / (fp + tn) and group.true_positive_rate == tp / (tp + fn)
+        assert group.selection_rate == (tp + fp) / group.count
+    assert b.cells == (50, 50, 0, 100) and a.cells == (100, 0, 0, 100)
+    # FPR's bound is a ceiling: b's 0.5 lies above a's 0.0 + 0.1, so b is drawn failed, a passed; c is
+    # too small to be compared. TPR (1.0 for both) has nothing failed.
+    sel, tpr, fpr = report._charts(report.fairness[0])
+    failed = STATUS_COLOURS[GateStatus.FAILED]
+    assert failed in fpr.svg and failed not in tpr.svg and "false positive rate" in fpr.svg
+    assert "a higher FPR is worse" in fpr.caption and "lowest + 0.1" in fpr.svg
+    # One ROC curve per judged group, bounded, from (0, 0) to (1, 1); the small group has none, and the
+    # chart's caption says why it is left out.
+    assert c.too_small and c.roc == {} and not c.judged_roc
+    for group in (a, b):
+        assert 2 <= len(group.roc["fpr"]) <= GROUP_ROC_POINTS
+        assert (group.roc["fpr"][0], group.roc["tpr"][0]) == (0.0, 0.0)
+        assert (group.roc["fpr"][-1], group.roc["tpr"][-1]) == (1.0, 1.0)
+        assert np.all(np.diff(group.roc["fpr"]) >= 0) and np.all(np.diff(group.roc["tpr"]) >= 0)
+    roc = report._roc_chart(report.fairness[0])
+    assert "c (10 < 30 rows)" in roc.caption and "a (AUC 1.000)" in roc.svg and "c (AUC" not in roc.svg
+    # The report shows the counts: the overall matrix with totals, and each group's cells.
+    md = report.to_markdown()
+    assert "| actual negative | 155 | 50 | 205 |" in md and "| total | 155 | 255 | 410 |" in md
+    assert "| b | 200 | 50 | 50 | 0 | 100 | 100 | 100 | 150 |" in md
+    data = report.to_dict()
+    assert data["fairness"][0]["groups"][1]["cells"] == [50, 50, 0, 100]
+    assert data["fairness"][0]["groups"][2]["roc"] == {}
+
+
+def test_the_scored_path_keeps_each_groups_roc_curve_from_its_score_histogram():
+    import pyarrow as pa
+
+    from kfp_rai.validation._metrics import safe_roc_auc
+    from kfp_rai.validation._scored import ScoredColumns, count_batch, judge_scored
+
+    df, scores = _fpr_frame()
+    y = (df["y"] == "pos").to_numpy()
+    table = pa.table({"y": y, "p": scores >= 0.5, "s": scores, "g": df["g"]})
+    columns = ScoredColumns("y", "p", ("g",), score="s")
+    report = judge_scored(count_batch(table, columns), columns, ValidationPolicy(bootstrap_samples=0))
+    for group in report.fairness[0].groups[:2]:
+        rows = (df["g"] == group.group).to_numpy()
+        area = np.trapezoid(group.roc["tpr"], group.roc["fpr"])
+        assert area == pytest.approx(safe_roc_auc(y[rows].astype(int), scores[rows]), abs=1e-3)
+        assert sum(group.cells) == group.count == rows.sum()
+    assert report.fairness[0].groups[2].roc == {}

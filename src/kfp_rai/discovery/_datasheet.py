@@ -190,6 +190,7 @@ class DatasheetReport(Report):
                 [a.strength for a in top],
                 title="Proxy features",
                 xlabel="association (Cramér's V / correlation ratio)",
+                ylabel="feature ~ sensitive attribute",
                 alt=caption,
             ),
             caption,

@@ -134,7 +134,7 @@ class RepresentativenessReport(Report):
         caption = (
             f"{attribute}: each group's share of the data divided by its expected share in the reference population "
             f"(dot; line: {level} simultaneous Goodman interval; diamond: 1 = as expected), coloured by the group's "
-            f"status; dashed: the tolerance {low}-{high}."
+            f"status; dashed and dotted lines: the tolerance {low}-{high} (named in the legend)."
             + (f" Not drawn (no reference share): {', '.join(left_out)}." if left_out else "")
         )
         return Figure(

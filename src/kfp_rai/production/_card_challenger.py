@@ -67,6 +67,7 @@ def challenger_sections(refresh: Mapping[str, Any] | None, comparison: Mapping[s
             ],
             title="Challenger minus champion on the same rows, with paired intervals",
             xlabel="difference (challenger - champion)",
+            ylabel="metric (subject)",
             alt="difference of each metric between challenger and champion with its interval",
             limits=(Limit(0.0, "no change"),),
         )

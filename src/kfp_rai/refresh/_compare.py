@@ -99,6 +99,7 @@ class ComparisonReport(Report):
             ],
             title="Challenger minus champion, with paired bootstrap intervals",
             xlabel="difference (challenger - champion)",
+            ylabel="metric (subject)",
             alt="difference of each metric between challenger and champion with its interval",
             limits=(Limit(0.0, "no change"),),
         )

@@ -90,7 +90,14 @@ class DriftReport(Report):
         status = GateStatus.WARNING if c.drifted else GateStatus.PASSED
         caption = f"{c.column}: share of rows per {'bin' if c.kind == 'numeric' else 'category'}, reference vs current"
         return Figure(
-            distribution_chart(bins, {"reference": ref, "current": cur}, title=c.column, alt=caption, status=status),
+            distribution_chart(
+                bins,
+                {"reference": ref, "current": cur},
+                title=c.column,
+                alt=caption,
+                status=status,
+                xlabel="bin" if c.kind == "numeric" else "category",
+            ),
             caption,
         )
 

@@ -168,9 +168,10 @@ class RefreshReport(Report):
             figure = distribution_chart(
                 [s[0] for s in shares],
                 {"at validation": [s[1] for s in shares], "now": [s[2] for s in shares]},
-                title="The model's scores: share of predictions per score bin",
+                title="The model's scores",
                 alt="share of predictions per score bin, at validation and now",
                 status=status,
+                xlabel="score bin",
             )
             out.append(
                 Section(

@@ -15,23 +15,8 @@ from kfp_rai.errors import DataValidationError
 from kfp_rai.policy import ValidationPolicy
 from kfp_rai.training import labels
 from kfp_rai.validation._gate import judge_validation
-from kfp_rai.validation._metrics import attribute_fairness, overall_metrics
+from kfp_rai.validation._metrics import attribute_fairness, overall_metrics, roc_points
 from kfp_rai.validation._report import ValidationReport
-
-_ROC_POINTS = 101
-
-
-def _roc_points(y: np.ndarray, scores: np.ndarray) -> dict[str, list[float]]:
-    from sklearn.metrics import roc_curve
-
-    fpr, tpr, thr = roc_curve(y, scores)
-    thr = np.where(np.isfinite(thr), thr, 1.0)
-    idx = np.unique(np.linspace(0, len(fpr) - 1, min(_ROC_POINTS, len(fpr))).round().astype(int))
-    return {
-        "fpr": [round(float(v), 6) for v in fpr[idx]],
-        "tpr": [round(float(v), 6) for v in tpr[idx]],
-        "threshold": [round(float(v), 6) for v in thr[idx]],
-    }
 
 
 def _tradeoff_row(name: str, overall: Any, fairness: Sequence[Any], verdict: Verdict) -> dict[str, Any]:
@@ -154,6 +139,6 @@ def evaluate_model(
         overall_intervals=overall_intervals,
         fairness=tuple(fairness),
         confusion_matrix=((tn, fp), (fn, tp)),
-        roc_curve=_roc_points(y, scores),
+        roc_curve=roc_points(y, scores) or {"fpr": [], "tpr": [], "threshold": []},  # one class: no curve
         policy=policy.to_dict(),
     )

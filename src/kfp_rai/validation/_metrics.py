@@ -23,9 +23,16 @@ from kfp_rai.stats.groups import GroupCounts
 DISPARITIES = ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference")
 
 
+# Points kept of a ROC curve: the overall one, and each group's (a chart's line, not a table: the JSON
+# stays bounded however many rows and groups there are).
+ROC_POINTS = 101
+GROUP_ROC_POINTS = 51
+
+
 @dataclass(frozen=True)
 class GroupMetrics:
-    """One group's size, rates, ROC AUC and the bootstrap interval of each rate."""
+    """One group's size, rates, ROC AUC and the bootstrap interval of each rate, its confusion cells
+    and its ROC curve (the numbers its charts and tables are drawn from)."""
 
     group: str
     count: int
@@ -40,6 +47,16 @@ class GroupMetrics:
     # metric -> why it is too small to judge: computed on too few of the cases it is about (TPR on
     # positives, FPR on negatives, precision on predicted positives, ROC AUC on both classes)
     unjudged: dict[str, str] = field(default_factory=dict)
+    # confusion cells (true negatives, false positives, false negatives, true positives): they sum to
+    # ``count``, and every rate above is a ratio of them
+    cells: tuple[int, int, int, int] = (0, 0, 0, 0)
+    # the group's ROC curve ("fpr", "tpr", "threshold"; at most GROUP_ROC_POINTS points), empty for a
+    # group whose ROC AUC is not judged (too few rows, positives or negatives): no curve to read
+    roc: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def judged_roc(self) -> bool:
+        return bool(self.roc) and not self.too_small and "roc_auc" not in self.unjudged
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,40 @@ def safe_roc_auc(y: np.ndarray, scores: np.ndarray) -> float:
     if len(np.unique(y)) < 2:
         return float("nan")
     return float(roc_auc_score(y, scores))
+
+
+def _thinned(fpr: np.ndarray, tpr: np.ndarray, thr: np.ndarray, points: int) -> dict[str, list[float]]:
+    """At most ``points`` of a ROC curve, evenly spaced along it, the first and last always kept."""
+    idx = np.unique(np.linspace(0, len(fpr) - 1, min(points, len(fpr))).round().astype(int))
+    return {
+        "fpr": [round(float(v), 6) for v in fpr[idx]],
+        "tpr": [round(float(v), 6) for v in tpr[idx]],
+        "threshold": [round(float(v), 6) for v in thr[idx]],
+    }
+
+
+def roc_points(y: np.ndarray, scores: np.ndarray, points: int = ROC_POINTS) -> dict[str, list[float]]:
+    """The exact ROC curve of ``scores`` against the 0/1 ``y``, thinned; empty with one class only."""
+    from sklearn.metrics import roc_curve
+
+    if len(np.unique(y)) < 2:
+        return {}
+    fpr, tpr, thr = roc_curve(y, scores)
+    return _thinned(fpr, tpr, np.where(np.isfinite(thr), thr, 1.0), points)
+
+
+def roc_points_from_histogram(hist: np.ndarray, points: int = ROC_POINTS) -> dict[str, list[float]]:
+    """The ROC curve at a (2, bins) score histogram's bin edges (thresholds from high to low), thinned;
+    empty when a class is empty."""
+    from kfp_rai.stats.groups import SCORE_BINS
+
+    neg, pos = hist[0][::-1].cumsum(), hist[1][::-1].cumsum()
+    if neg[-1] == 0 or pos[-1] == 0:
+        return {}
+    fpr = np.concatenate([[0.0], neg / neg[-1]])
+    tpr = np.concatenate([[0.0], pos / pos[-1]])
+    thr = np.concatenate([[1.0], (np.arange(SCORE_BINS)[::-1]) / SCORE_BINS])
+    return _thinned(fpr, tpr, thr, points)
 
 
 def _intervals(
@@ -122,9 +173,11 @@ def attribute_fairness(
     counts = GroupCounts.of(name, groups.to_numpy(), y, y_pred, scores)
     labels = groups.to_numpy().astype(str)
     aucs = [safe_roc_auc(y[labels == label], scores[labels == label]) for label in counts.labels]
+    rocs = [roc_points(y[labels == label], scores[labels == label], GROUP_ROC_POINTS) for label in counts.labels]
     return fairness_from_counts(
         counts,
         aucs=aucs,
+        rocs=rocs,
         gated=gated,
         intersectional=intersectional,
         n_boot=n_boot,
@@ -188,6 +241,7 @@ def fairness_from_counts(
     counts: GroupCounts,
     *,
     aucs: Sequence[float],
+    rocs: Sequence[dict[str, list[float]]] | None = None,
     gated: bool,
     intersectional: bool,
     n_boot: int,
@@ -210,8 +264,17 @@ def fairness_from_counts(
     is taken between the groups whose TPR and FPR are both judged. A rate whose bootstrap collapses
     (no successes or no failures) gets its Wilson interval instead (:func:`_rate_interval`). The
     demographic-parity ratio with a zero side (a judged group selected never, or none selected at
-    all) is undefined: a ratio to or of nothing says nothing; the difference still judges the gap."""
+    all) is undefined: a ratio to or of nothing says nothing; the difference still judges the gap.
+
+    Each group keeps its confusion cells and its ROC curve: ``rocs`` (one per group, exact from the
+    rows), else from the groups' score histograms when ``counts`` holds them; a group whose ROC AUC
+    is not judged keeps no curve."""
     cells = counts.cells
+    if rocs is None:
+        rocs = [
+            roc_points_from_histogram(counts.scores[i], GROUP_ROC_POINTS) if counts.scores is not None else {}
+            for i in range(len(counts.labels))
+        ]
     point = rates(cells)
     judged = [i for i in range(len(counts.labels)) if int(cells[i].sum()) >= min_group_size]
     unjudged = [small_counts(cells[i], min_positives, min_negatives) for i in range(len(counts.labels))]
@@ -274,6 +337,8 @@ def fairness_from_counts(
             intervals={} if int(cells[i].sum()) < min_group_size else group_intervals[i],
             too_small=int(cells[i].sum()) < min_group_size,
             unjudged=unjudged[i],
+            cells=(int(cells[i][0]), int(cells[i][1]), int(cells[i][2]), int(cells[i][3])),
+            roc={} if int(cells[i].sum()) < min_group_size or "roc_auc" in unjudged[i] else dict(rocs[i]),
         )
         for i, label in enumerate(counts.labels)
     )

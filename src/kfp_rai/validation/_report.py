@@ -11,16 +11,35 @@ from kfp_rai.core.verdict import GateStatus, Verdict
 from kfp_rai.validation._metrics import DISPARITIES, AttributeFairness, GroupMetrics
 
 
-def _best(f: AttributeFairness, metric: str) -> float:
-    return max((v for g in f.groups if not math.isnan(v := getattr(g, metric))), default=math.nan)
+def _compared(f: AttributeFairness, metric: str) -> list[GroupMetrics]:
+    """The groups a disparity limit compares on ``metric``, as the gate takes them: groups large
+    enough to judge, and for TPR and FPR (equalized odds) only those whose TPR and FPR are both judged."""
+    odds = metric in ("true_positive_rate", "false_positive_rate")
+    return [
+        g
+        for g in f.groups
+        if not g.too_small
+        and not math.isnan(getattr(g, metric))
+        and not (
+            odds
+            and (
+                {"true_positive_rate", "false_positive_rate"} & g.unjudged.keys()
+                or math.isnan(g.true_positive_rate)
+                or math.isnan(g.false_positive_rate)
+            )
+        )
+    ]
 
 
-def _group_status(g: GroupMetrics, value: float, floor: float, policy: dict[str, Any], enforced: bool) -> GateStatus:
-    """A group's colour in a chart: not judged when too small, failed when its value lies below the
-    lowest the policy's disparity limits allow relative to the best-off group."""
-    if g.count < policy["min_group_size"] or math.isnan(value):
+def _group_status(
+    g: GroupMetrics, value: float, bound: float, compared: list[GroupMetrics], enforced: bool, *, ceiling: bool
+) -> GateStatus:
+    """A group's colour in a chart: not judged when the limit does not compare it (too small, or its
+    rate is not judged), failed when its value lies beyond the bound the policy's disparity limits
+    set relative to the best-off group: below a floor, or above a ceiling (FPR: higher is worse)."""
+    if g not in compared or not math.isfinite(bound):
         return GateStatus.NOT_JUDGED
-    if value < floor:
+    if (value > bound) if ceiling else (value < bound):
         return GateStatus.FAILED if enforced else GateStatus.WARNING
     return GateStatus.PASSED
 
@@ -49,40 +68,73 @@ class ValidationReport(Report):
         return {f.attribute: f.disparities() for f in self.fairness}
 
     def _charts(self, f: AttributeFairness) -> tuple[Figure, ...]:
+        """Selection rate, TPR and FPR per group with intervals and the policy's bounds on them."""
         from kfp_rai.core.charts import IntervalRow, Limit, interval_chart
 
         p = self.policy
-        top_sel, top_tpr = _best(f, "selection_rate"), _best(f, "true_positive_rate")
         ratio, diff, eo = (
             p["min_demographic_parity_ratio"],
             p["max_demographic_parity_difference"],
             p["max_equalized_odds_difference"],
         )
+        sel, tpr, fpr = (_compared(f, m) for m in ("selection_rate", "true_positive_rate", "false_positive_rate"))
+        top_sel = max((g.selection_rate for g in sel), default=math.nan)
+        top_tpr = max((g.true_positive_rate for g in tpr), default=math.nan)
+        low_fpr = min((g.false_positive_rate for g in fpr), default=math.nan)
+        floors = "the lowest values the policy's disparity limits allow, relative to the best-off group"
         charts = (
             (
                 "selection_rate",
                 "selection rate",
+                sel,
                 (Limit(top_sel * ratio, f"{ratio} × highest"), Limit(top_sel - diff, f"highest − {diff}")),
+                False,
+                f"lines: {floors} (the highest selection rate among the groups large enough to judge).",
             ),
-            ("true_positive_rate", "true positive rate", (Limit(top_tpr - eo, f"highest − {eo}"),)),
+            (
+                "true_positive_rate",
+                "true positive rate",
+                tpr,
+                (Limit(top_tpr - eo, f"highest − {eo}"),),
+                False,
+                f"line: {floors} (the highest TPR among the groups whose TPR and FPR are judged: equalized odds).",
+            ),
+            (
+                "false_positive_rate",
+                "false positive rate",
+                fpr,
+                (Limit(low_fpr + eo, f"lowest + {eo}"),),
+                True,
+                "line: the highest FPR the equalized-odds limit allows: a higher FPR is worse (more negatives "
+                "wrongly selected), so the best-off group is the one with the lowest FPR among the groups whose "
+                f"TPR and FPR are judged, and a group above lowest + {eo} fails.",
+            ),
         )
         figures = []
-        for metric, label, limits in charts:
-            floor = max(limit.value for limit in limits)
+        for metric, label, compared, limits, ceiling, lines in charts:
+            bound = min(limit.value for limit in limits) if ceiling else max(limit.value for limit in limits)
             rows = [
                 IntervalRow(
                     g.group,
                     getattr(g, metric),
                     low=g.intervals[metric][0] if metric in g.intervals else None,
                     high=g.intervals[metric][1] if metric in g.intervals else None,
-                    status=_group_status(g, getattr(g, metric), floor, p, self.verdict.enforced),
+                    status=_group_status(
+                        g, getattr(g, metric), bound, compared, self.verdict.enforced, ceiling=ceiling
+                    ),
                 )
                 for g in f.groups
             ]
             caption = (
                 f"{f.attribute}: {label} per group with its {p['confidence_level']:.0%} bootstrap interval (Wilson's "
-                "where resampling cannot vary the rate); dashed "
-                "lines are the lowest values the policy's disparity limits allow (relative to the best-off group)."
+                f"where resampling cannot vary the rate); {lines} Grey: a group the limit does not compare (too "
+                "small, or its rate from too few cases)."
+                + (
+                    " Colours judge each measured value; the gate judged the least favourable end of each "
+                    "disparity's interval (see Findings)."
+                    if p.get("judge_on") == "interval"
+                    else ""
+                )
             )
             figures.append(
                 Figure(
@@ -93,6 +145,55 @@ class ValidationReport(Report):
                 )
             )
         return tuple(figures)
+
+    def _roc_chart(self, f: AttributeFairness) -> Figure:
+        """One ROC curve per group whose ROC AUC is judged, the overall curve and the diagonal."""
+        from kfp_rai.core.charts import Curve, roc_chart
+
+        p = self.policy
+        drawn = [g for g in f.groups if g.judged_roc]
+        left_out = [
+            f"{g.group} ("
+            + (
+                f"{g.count} < {p['min_group_size']} rows"
+                if g.too_small
+                else g.unjudged.get("roc_auc", "no curve: one class only")
+            )
+            + ")"
+            for g in f.groups
+            if not g.judged_roc
+        ]
+        caption = (
+            f"{f.attribute}: ROC curve of each group (true against false positive rate as the decision threshold "
+            "moves), the whole test set's in black, chance on the diagonal; a curve nearer the top left ranks that "
+            "group's cases better. "
+            + (f"Left out, too few cases to judge: {'; '.join(left_out)}." if left_out else "Every group is drawn.")
+        )
+        overall = Curve("all rows", self.roc_curve["fpr"], self.roc_curve["tpr"]) if self.roc_curve.get("fpr") else None
+        curves = [Curve(f"{g.group} (AUC {g.roc_auc:.3f})", g.roc["fpr"], g.roc["tpr"]) for g in drawn]
+        return Figure(
+            roc_chart(curves, overall=overall, title=f"{f.attribute}: ROC curve per group", alt=caption), caption
+        )
+
+    def _confusion_table(self, f: AttributeFairness) -> Table:
+        """Each group's confusion cells, counts (the rates above are their ratios)."""
+        return Table(
+            (
+                "group",
+                "rows",
+                "true negatives",
+                "false positives",
+                "false negatives",
+                "true positives",
+                "positives (actual)",
+                "negatives (actual)",
+                "predicted positive",
+            ),
+            tuple(
+                (g.group, g.count, *g.cells, g.cells[2] + g.cells[3], g.cells[0] + g.cells[1], g.cells[1] + g.cells[3])
+                for g in f.groups
+            ),
+        )
 
     def sections(self) -> list[Section]:
         p = self.policy
@@ -157,7 +258,7 @@ class ValidationReport(Report):
                 ),
             ),
             findings_section(self.verdict),
-            Section("Overall performance", (overall,)),
+            Section("Overall performance", (overall, self._overall_confusion())),
             Section("Disparities", (disp,)),
         ]
         for f in self.fairness:
@@ -196,16 +297,33 @@ class ValidationReport(Report):
                     for g in f.groups
                 ),
             )
+            described = (
+                self._roc_chart(f),
+                "Confusion cells per group (counts; every rate above is a ratio of them):",
+                self._confusion_table(f),
+            )
             blocks: tuple[Any, ...] = (
-                (*self._charts(f), table)
+                (*self._charts(f), table, *described)
                 if f.gated
-                else ("Reported, not gated (policy: validation.gate_intersections is false).", table)
+                else ("Reported, not gated (policy: validation.gate_intersections is false).", table, *described)
             )
             sections.append(Section(f"By {f.attribute}", blocks))
         if self.tradeoff:
             sections.append(self._tradeoff_section())
         sections.append(self._reviewer_section())
         return sections
+
+    def _overall_confusion(self) -> Table:
+        """The confusion matrix of the whole test set: counts, with the totals of each row and column."""
+        (tn, fp), (fn, tp) = self.confusion_matrix
+        return Table(
+            ("confusion matrix (rows)", "predicted negative", "predicted positive", "total"),
+            (
+                ("actual negative", tn, fp, tn + fp),
+                ("actual positive", fn, tp, fn + tp),
+                ("total", tn + fn, fp + tp, tn + fp + fn + tp),
+            ),
+        )
 
     def _tradeoff_section(self) -> Section:
         t = self.tradeoff or {}

@@ -21,11 +21,11 @@ from kfp_rai.core.groups import INTERSECTION_SEP, MISSING, intersection_name
 from kfp_rai.errors import DataValidationError
 from kfp_rai.policy import ValidationPolicy
 from kfp_rai.stats.bootstrap import bootstrap_counts, rates
-from kfp_rai.stats.groups import SCORE_BINS, GroupCounts, roc_auc
+from kfp_rai.stats.groups import GroupCounts, roc_auc
 from kfp_rai.stats.stream import Source, open_batches
 from kfp_rai.stats.summary import dictionary_codes
 from kfp_rai.validation._gate import judge_validation
-from kfp_rai.validation._metrics import _intervals, fairness_from_counts
+from kfp_rai.validation._metrics import _intervals, fairness_from_counts, roc_points_from_histogram
 from kfp_rai.validation._report import ValidationReport
 
 OVERALL = "<all rows>"
@@ -178,25 +178,9 @@ def judge_scored(
         overall_intervals=overall_intervals,
         fairness=tuple(fairness),
         confusion_matrix=((tn, fp), (fn, tp)),
-        roc_curve=_roc_points(overall_counts.scores[0]) if overall_counts.scores is not None else {},
+        roc_curve=roc_points_from_histogram(overall_counts.scores[0]) if overall_counts.scores is not None else {},
         policy=policy.to_dict(),
     )
-
-
-def _roc_points(hist: np.ndarray, points: int = 101) -> dict[str, list[float]]:
-    """The ROC curve at the histogram's bin edges (thresholds from high to low), thinned."""
-    neg, pos = hist[0][::-1].cumsum(), hist[1][::-1].cumsum()
-    if neg[-1] == 0 or pos[-1] == 0:
-        return {}
-    fpr = np.concatenate([[0.0], neg / neg[-1]])
-    tpr = np.concatenate([[0.0], pos / pos[-1]])
-    thr = np.concatenate([[1.0], (np.arange(SCORE_BINS)[::-1]) / SCORE_BINS])
-    idx = np.unique(np.linspace(0, len(fpr) - 1, points).round().astype(int))
-    return {
-        "fpr": [round(float(v), 6) for v in fpr[idx]],
-        "tpr": [round(float(v), 6) for v in tpr[idx]],
-        "threshold": [round(float(v), 6) for v in thr[idx]],
-    }
 
 
 def scored_fairness(
