@@ -55,6 +55,14 @@ def test_every_figure_and_sentence_of_the_card_equals_its_source(which, request)
         f"`{training['positive_label']}` (base rate {training['positive_rate']:.3f}). Seed {training['seed']}."
     ) in text
     assert f"{validation['rows']} held-out rows of the same data set" in text
+    # The reliance on sensitive features and proxies: the explanation's share and its interval.
+    explained = card["explanation"]
+    bounds = explained.get("proxy_share_interval")
+    spread = f" ({bounds[0]:.1%}–{bounds[1]:.1%}: the spread of explaining a sample of rows, not every row)"
+    assert (
+        f"Reliance on sensitive features and their proxies: {explained['proxy_share']:.1%} of attribution"
+        f"{spread if bounds else ''} (a model can treat"
+    ) in text
     # Mitigation only as it ran: "none", or the method with its constraint.
     ran = training.get("mitigation", "none")
     said = "none" if ran == "none" else f"{ran} ({training.get('mitigation_constraint') or 'no constraint'})"

@@ -374,7 +374,13 @@ class ModelCard(Report):
         items = [
             "Groups not represented as in the reference population: " + (", ".join(under) or "none") + ".",
             f"Reliance on sensitive features and their proxies: {e.get('proxy_share', float('nan')):.1%} of "
-            "attribution (a model can treat groups differently without seeing the attribute).",
+            "attribution"
+            + (
+                f" ({interval[0]:.1%}–{interval[1]:.1%}: the spread of explaining a sample of rows, not every row)"
+                if (interval := e.get("proxy_share_interval"))
+                else ""
+            )
+            + " (a model can treat groups differently without seeing the attribute).",
             "Personal data found when loading: "
             + (", ".join(personal) + " (each handled as the policy decided)" if personal else "none detected")
             + ".",
