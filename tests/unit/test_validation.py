@@ -398,3 +398,27 @@ def test_the_scored_path_keeps_each_groups_roc_curve_from_its_score_histogram():
         assert area == pytest.approx(safe_roc_auc(y[rows].astype(int), scores[rows]), abs=1e-3)
         assert sum(group.cells) == group.count == rows.sum()
     assert report.fairness[0].groups[2].roc == {}
+
+
+def test_a_group_the_limits_do_not_compare_never_sets_the_bound_others_are_coloured_against():
+    """A chart's bound is relative to the best-off group *the gate compares*: a group too small to
+    judge (selection rate 1.0 on 5 rows) or whose TPR is not judged cannot lift it and redden the rest."""
+    from kfp_rai.validation._metrics import AttributeFairness, GroupMetrics
+    from kfp_rai.validation._report import _compared
+
+    def group(name, count, rate, tpr, **kw):
+        return GroupMetrics(name, count, 0.8, rate, tpr, 0.1, 0.8, {}, **kw)
+
+    f = AttributeFairness(
+        "a", False, True,
+        (
+            group("big", 500, 0.30, 0.70),
+            group("mid", 400, 0.25, 0.65),
+            group("tiny", 5, 1.00, 1.00, too_small=True),
+            group("few-positives", 100, 0.90, 0.99, unjudged={"true_positive_rate": "3 positives < minimum 10"}),
+        ),
+        0.05, 0.83, 0.05, {},
+    )  # fmt: skip
+    assert [g.group for g in _compared(f, "selection_rate")] == ["big", "mid", "few-positives"]
+    assert [g.group for g in _compared(f, "true_positive_rate")] == ["big", "mid"]
+    assert max(g.true_positive_rate for g in _compared(f, "true_positive_rate")) == 0.70
