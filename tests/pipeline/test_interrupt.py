@@ -102,8 +102,14 @@ def test_an_interrupted_run_stops_everything_and_registers_nothing_afterwards(af
     assert _registry_state(registry) == state  # nothing registered after the interrupt
 
 
-def test_a_killed_cli_takes_its_pipeline_down_with_it(tmp_path):
+def test_a_killed_cli_takes_its_pipeline_down_with_it(tmp_path, monkeypatch):
     """SIGKILL cannot be caught: the pipeline notices its parent is gone and stops its own group."""
+    import tempfile
+
+    # A temporary directory of its own: any other run (another test worker's) sweeps stale scratch too.
+    scratch_root = tmp_path / "tmp"
+    scratch_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch_root))
     mark = uuid.uuid4().hex
     registry = tmp_path / "registry"
     command = [
@@ -116,7 +122,7 @@ def test_a_killed_cli_takes_its_pipeline_down_with_it(tmp_path):
         "--registry",
         str(registry),
     ]
-    env = {**os.environ, "KFP_RAI_TEST_RUN": mark}
+    env = {**os.environ, "KFP_RAI_TEST_RUN": mark, "TMPDIR": str(scratch_root)}
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env
     ) as proc:

@@ -12,9 +12,14 @@ put precedes its own list: a cycle. This needs a store whose listing shows every
 has returned (read-after-write consistent listing: Amazon S3 since December 2020, Google Cloud
 Storage, MinIO, SeaweedFS). A holder checks the name is still free *after* it holds it, then writes.
 
-A claim whose writer died is ignored once it is :data:`LEASE_SECONDS` older than the newest claim
-(the store's own clock on both sides, so no clock skew enters); a write that outlives the lease is
-the one case this does not cover, and the registry reads every file back after writing it.
+A claim is taken back however its holder leaves (an error, an interrupt); one whose writer was
+killed is ignored once it is its lease older than the newest claim (the store's own clock on both
+sides, so no clock skew enters): :data:`EVENT_LEASE_SECONDS` for an event (one small put),
+:data:`LEASE_SECONDS` for a version (a model's upload). Until then, writers of that name are told
+which claim holds them off and until when. A holder stalled past its lease (a machine suspended
+between its check and its write) is the one case this does not cover: another writer may then
+take the name, and the stalled one overwrite it. A store that lists objects without their times
+never lets a dead writer's claim expire: remove it by hand.
 """
 
 from __future__ import annotations
@@ -24,17 +29,19 @@ import random
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pyarrow.fs as pafs
 
 LEASE_SECONDS = 600
+EVENT_LEASE_SECONDS = 60
 ATTEMPTS = 12
 _WAIT = (0.02, 0.25)  # seconds, doubled per attempt up to 2 s
 
 
 class Contended(Exception):
-    """Other writers kept claiming the name; nothing was written."""
+    """Other writers kept claiming the name; nothing was written. The message names the claim that
+    held the last attempt off and when it expires, if its writer is gone."""
 
 
 def claim_prefix(name: str) -> str:
@@ -43,7 +50,7 @@ def claim_prefix(name: str) -> str:
 
 
 @contextlib.contextmanager
-def holding(fs: pafs.FileSystem, directory: str, name: str) -> Iterator[None]:
+def holding(fs: pafs.FileSystem, directory: str, name: str, *, lease: float = LEASE_SECONDS) -> Iterator[None]:
     """Hold ``directory/name`` alone among the writers that claim it here, for the ``with`` body.
 
     Raises
@@ -55,28 +62,41 @@ def holding(fs: pafs.FileSystem, directory: str, name: str) -> Iterator[None]:
     prefix = claim_prefix(name)
     mine = f"{prefix}{uuid.uuid4().hex}"
     path = f"{directory}/{mine}"
+    blocker = ""
     for attempt in range(ATTEMPTS):
-        with fs.open_output_stream(path) as out:
-            out.write(b"")
-        if _alone(fs, directory, prefix, mine):
+        try:
+            with fs.open_output_stream(path) as out:
+                out.write(b"")
+            blocker = _blocker(fs, directory, prefix, mine, timedelta(seconds=lease))
+        except BaseException:  # an error or an interrupt between the put and the verdict: take it back
+            with contextlib.suppress(OSError):
+                fs.delete_file(path)
+            raise
+        if not blocker:
             try:
                 yield
             finally:
                 fs.delete_file(path)
             return
         fs.delete_file(path)
-        time.sleep(random.uniform(*_WAIT) * min(2**attempt, 8))  # noqa: S311 - jitter, not a secret
-    raise Contended(f"{directory}/{name}")
+        if attempt + 1 < ATTEMPTS:
+            time.sleep(random.uniform(*_WAIT) * min(2**attempt, 8))  # noqa: S311 - jitter, not a secret
+    raise Contended(f"{directory}/{name} is claimed by {blocker}")
 
 
-def _alone(fs: pafs.FileSystem, directory: str, prefix: str, mine: str) -> bool:
+def _blocker(fs: pafs.FileSystem, directory: str, prefix: str, mine: str, lease: timedelta) -> str:
+    """The live claim of another writer on the name (how it reads in a message), or "" if ours is alone."""
     claims = [i for i in fs.get_file_info(pafs.FileSelector(directory)) if i.base_name.startswith(prefix)]
     if not any(i.base_name == mine for i in claims):  # a listing that misses our own put: trust nothing
-        return False
+        return f"nobody this store lists: its listing missed this writer's own claim {mine}"
     times = [i.mtime for i in claims if i.mtime is not None]
-    newest = max(times) if times else None
-    lease = timedelta(seconds=LEASE_SECONDS)
-    live = [
-        i for i in claims if i.base_name != mine and (newest is None or i.mtime is None or newest - i.mtime < lease)
-    ]
-    return not live
+    newest: datetime | None = max(times) if times else None
+    for i in claims:
+        if i.base_name == mine:
+            continue
+        if i.mtime is None or newest is None:
+            return f"{i.base_name} (its store gives no time: if no writer runs, delete it)"
+        if newest - i.mtime < lease:
+            expires = (i.mtime + lease).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+            return f"{i.base_name}, another writer (ignored from {expires} if that writer is gone)"
+    return ""

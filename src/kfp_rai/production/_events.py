@@ -45,7 +45,7 @@ from kfp_rai._version import __version__
 from kfp_rai.core.files import sha256_bytes
 from kfp_rai.core.signing import DECISION_KEYS, MODEL_KEYS, KeyPair, key_id, sign_bytes, verify_bytes, verify_pem
 from kfp_rai.errors import IntegrityError, InvalidParameterError
-from kfp_rai.production._claim import Contended, holding
+from kfp_rai.production._claim import EVENT_LEASE_SECONDS, Contended, holding
 
 EVENTS_DIR = "events"
 EVENT_TYPES = ("registered", "approved", "rejected", "promoted", "rolled_back", "archived", "deployed")
@@ -347,7 +347,7 @@ class EventLog:
 
     def _publish_remote(self, target: str, data: bytes) -> None:
         try:
-            with holding(self._fs, self._dir, target.rsplit("/", 1)[1]):
+            with holding(self._fs, self._dir, target.rsplit("/", 1)[1], lease=EVENT_LEASE_SECONDS):
                 if self._fs.get_file_info(target).type != pafs.FileType.NotFound:
                     raise LostRace(target)
                 with self._fs.open_output_stream(target) as out:

@@ -116,6 +116,7 @@ def decide(registry: ModelRegistry, name: str, ask: Callable[[ModelState], Decis
     """Judge ``ask``'s decision on the current log and append it; judged again if another writer
     appended first. ``ask`` raises :class:`RuleBroken` (one line) when it may not be taken."""
     log = registry.events(name)
+    lost: LostRace | None = None
     for _ in range(MAX_TRIES):
         state = read_state(registry, name, remember=True)
         decision = ask(state)
@@ -134,10 +135,13 @@ def decide(registry: ModelRegistry, name: str, ask: Callable[[ModelState], Decis
         apply(state, event)
         try:
             written = log.append(event, person=decision.person)
-        except LostRace:
+        except LostRace as exc:
+            lost = exc
             continue
         read_state(registry, name, remember=True)  # record the new head
         return written
+    if lost is not None and lost.__cause__ is not None:  # held off by a claim, not outrun by decisions
+        raise InvalidParameterError(f"the event log of {name} could not be written: {lost.__cause__}; try again")
     raise InvalidParameterError(f"the event log of {name} kept changing while deciding: try again")
 
 
