@@ -17,11 +17,12 @@ $(STAMP): pyproject.toml constraints.txt
 run: setup          ## the lifecycle pipeline on the bundled Adult data, locally (kfp.local)
 	$(BIN)/kfp-rai run
 
-# Two pytest-xdist workers (TEST_WORKERS=0 runs one process); OpenMP threads that find no core free
-# sleep instead of spinning, as two workers training at once on two cores would make them.
+# Two pytest-xdist workers (TEST_WORKERS=0 runs one process), scheduled by tests/conftest.py: a
+# module on one worker, the modules reading the shared lifecycle runs together. OpenMP threads that
+# find no core free sleep instead of spinning, as two workers training at once would make them.
 TEST_WORKERS ?= 2
 test: setup         ## every test: unit, component (kfp.local), pipeline, golden YAML
-	OMP_WAIT_POLICY=passive $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15
+	OMP_WAIT_POLICY=passive $(BIN)/pytest -n $(TEST_WORKERS) --durations=15
 
 test-fast: setup    ## unit tests only
 	$(BIN)/pytest tests/unit

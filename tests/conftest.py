@@ -19,17 +19,44 @@ SENSITIVE = ["sex", "race"]
 REPO = Path(__file__).resolve().parents[1]
 
 
-# The session's whole lifecycle runs, made once and read by tests in several modules.
+# The session's whole lifecycle runs, made once and read by tests in several modules: `make test`'s
+# two pytest-xdist workers keep those modules together on one worker, so each run is made once.
 SHARED_RUNS = frozenset({"blocked_run", "drift_run"})
+SHARED_RUN_MODULES = frozenset(
+    {
+        "tests/browser/test_reports_in_a_browser.py",
+        "tests/container/test_image.py",
+        "tests/pipeline/test_card_truth.py",
+        "tests/pipeline/test_governance_flow.py",
+        "tests/pipeline/test_lifecycle.py",
+        "tests/pipeline/test_refresh_flow.py",
+    }
+)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """A module's tests on one worker (they share its module fixtures), and every module reading the
+    shared runs on one worker. (``--dist loadgroup`` cannot do it under pytest 9: xdist's group
+    marks never reach its scheduler.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedRunsTogether(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "shared-lifecycle-runs" if module in SHARED_RUN_MODULES else module
+
+    return SharedRunsTogether(config, log)
 
 
 def pytest_collection_modifyitems(config, items):
-    """`make test` runs two pytest-xdist workers with ``--dist loadgroup``: a group runs on one
-    worker, so the tests of a module share its module fixtures, and every test reading a shared
-    lifecycle run shares the one run (each worker would otherwise make its own)."""
+    """A test that reads a shared run from a module not listed would make the run again on the other
+    worker: refuse to start until it is listed."""
     for item in items:
-        group = "lifecycle-runs" if SHARED_RUNS & set(item.fixturenames) else item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(group))
+        module = Path(str(item.fspath)).relative_to(REPO).as_posix()
+        if SHARED_RUNS & set(item.fixturenames) and module not in SHARED_RUN_MODULES:
+            raise pytest.UsageError(
+                f"{module} reads a shared lifecycle run: add it to SHARED_RUN_MODULES in tests/conftest.py"
+            )
 
 
 @pytest.fixture(scope="session", autouse=True)

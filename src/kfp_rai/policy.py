@@ -368,12 +368,18 @@ class ExplainabilityPolicy(PolicySection):
     """Explainability gate: how much may the model lean on the sensitive features?"""
 
     section: ClassVar[str] = "explainability"
-    sample_size: int = setting(500, Integer(1), "Rows explained (a bounded, seeded sample keeps SHAP fast).")
+    sample_size: int = setting(
+        500,
+        Integer(1),
+        "Rows explained, before small groups are raised (min_group_rows): a bounded, seeded sample keeps SHAP fast.",
+    )
     min_group_rows: int = setting(
         30,
         Integer(1),
-        "The sample is stratified by the sensitive attributes' groups (their intersection): each stratum gets its "
-        "proportional share of sample_size, raised to this many rows where it has them, and importance is weighted "
+        "The sample is stratified by the sensitive attributes' intersection: each stratum gets its proportional "
+        "share of sample_size (at least one row), raised where a group of an attribute would get fewer than this "
+        "many rows (so the sample holds at most sample_size + one row per stratum + the attributes' groups x this "
+        "many rows), and importance is weighted "
         "back to the population. A group's own importance is shown only when at least this many of its rows were "
         "explained.",
     )

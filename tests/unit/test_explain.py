@@ -226,3 +226,20 @@ def test_proxies_are_marked_and_their_share_has_a_seeded_interval(adult, adult_s
     assert f"all {len(report.importance)} features" in figure.caption and "15 largest" not in figure.caption
     md = report.to_markdown()
     assert "| marital-status | proxy |" in md and "| feature | role |" in md
+
+
+def test_the_stratified_sample_stays_bounded_however_many_intersections(adult):
+    """Groups, not intersection cells, are raised to min_group_rows: with four sensitive attributes
+    (hundreds of cells) the sample stays within sample_size + one row per cell + groups x minimum,
+    every group gets its minimum (or all its rows) and the weights add up to the data's rows."""
+    from kfp_rai.core.groups import group_labels
+    from kfp_rai.explainability._shap import _stratified_sample
+
+    features = ["sex", "race", "native-country", "relationship"]
+    sample, weights, strata, summary = _stratified_sample(adult, features, size=500, min_rows=30, seed=0)
+    groups = sum(group_labels(adult[a]).nunique() for a in features)
+    assert len(sample) <= 500 + len(summary["strata_rows"]) + groups * 30
+    for a in features:
+        have, drawn = group_labels(adult[a]).value_counts(), group_labels(sample[a]).value_counts()
+        assert all(drawn.get(g, 0) >= min(30, n) for g, n in have.items()), a
+    assert weights.sum() == pytest.approx(len(adult))

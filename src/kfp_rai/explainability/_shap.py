@@ -419,8 +419,9 @@ def _stratified_sample(
     """A seeded sample stratified by the sensitive attributes' intersection, with each row's weight.
 
     Each stratum (e.g. ``Female × Black``) gets its proportional share of ``size`` rows (largest
-    remainders), raised to ``min_rows`` where it holds that many (else all its rows): every group of
-    every attribute then has at least ``min_rows`` rows explained, or all it has. A row's weight is its
+    remainders), raised where a group of an attribute would get fewer than ``min_rows`` rows
+    (:func:`_raise_groups`): every group of every attribute then has at least ``min_rows`` rows
+    explained, or all it has. A row's weight is its
     stratum's rows in the data over its rows in the sample, so weighted means are the population's
     (the small strata's over-sampling does not tilt them). Without sensitive features: a simple
     random sample, weights alike. Returns the sample, the weights, each row's stratum and a summary.
@@ -449,7 +450,7 @@ def _stratified_sample(
             if take[i] < sizes[i]:
                 take[i] += 1
                 short -= 1
-    raised = np.maximum(take, np.minimum(sizes, min_rows))
+    raised = _raise_groups(df, sensitive_features, codes, sizes, take, min_rows)
     picked_parts, weight_parts = [], []
     for i in range(len(names)):
         rows = np.flatnonzero(codes == i)
@@ -470,6 +471,36 @@ def _stratified_sample(
         "weighting": "each explained row weighted by its stratum's rows in the data over its rows explained",
     }
     return df.iloc[picked[order]], weights[order], codes[picked[order]], summary
+
+
+def _raise_groups(
+    df: pd.DataFrame,
+    sensitive_features: Sequence[str],
+    codes: np.ndarray,
+    sizes: np.ndarray,
+    take: np.ndarray,
+    min_rows: int,
+) -> np.ndarray:
+    """Rows to draw per stratum: ``take`` (the proportional shares), raised until every group of every
+    attribute has ``min_rows`` rows drawn (or all it has), the extra spread over the group's strata in
+    proportion to the rows they have left, and every stratum drawn from at least once. Raising groups,
+    not every stratum, bounds the sample by ``sample_size`` + the strata + the attributes' groups ×
+    ``min_rows``."""
+    raised = np.maximum(take, 1)  # every stratum drawn from: its rows' weight has someone to carry it
+    first = np.unique(codes, return_index=True)[1]  # a row of each stratum: its group in each attribute
+    for attribute in sensitive_features:
+        of_stratum = group_labels(df[attribute]).to_numpy()[first]
+        for group in np.unique(of_stratum):
+            strata = np.flatnonzero(of_stratum == group)
+            need = min(min_rows, int(sizes[strata].sum())) - int(raised[strata].sum())
+            while need > 0:  # a few rounds at most: each gives every stratum with room its share
+                room = sizes[strata] - raised[strata]
+                share = np.minimum(room, np.ceil(need * room / max(int(room.sum()), 1)).astype(np.int64))
+                for i, extra in zip(strata, share, strict=True):
+                    extra = min(int(extra), need)
+                    raised[i] += extra
+                    need -= extra
+    return raised
 
 
 def _share_interval(
