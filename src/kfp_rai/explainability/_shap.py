@@ -500,7 +500,7 @@ def _raise_groups(
                     extra = min(int(extra), need)
                     raised[i] += extra
                     need -= extra
-    return raised
+    return np.asarray(raised, dtype=np.int64)
 
 
 def _share_interval(
