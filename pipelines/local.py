@@ -254,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     before = set(root.iterdir())
     result: dict[str, Any] = {"status": "succeeded", "error": None, "pipeline_dir": None}
     try:
+        from kfp_rai.pipelines import PIPELINES
+        from kfp_rai.pipelines.tasks import nested_in_component
+
+        # Which tasks are a refresh's challenger, in the pipeline this process runs (the CLI's guess,
+        # from the shipped compiled spec, only labels its progress lines).
+        result["nested"] = sorted(nested_in_component(PIPELINES[spec["name"]]))
         result["pipeline_dir"] = str(run_pipeline(spec["name"], spec["arguments"], str(root), docker=docker))
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which explains it
         traceback.print_exc()

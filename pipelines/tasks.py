@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 STAGES = ("discovery", "training", "validation", "production", "refresh")
 
@@ -123,28 +124,40 @@ _NESTED: dict[str, frozenset[str]] = {}
 
 def nested_tasks(pipeline: str) -> frozenset[str]:
     """The local task names (kfp.local's directory names) of the tasks that run inside the refresh
-    sub-pipeline of ``pipeline``, read from its compiled spec (the compiler names them)."""
+    sub-pipeline of ``pipeline``, read from its shipped compiled spec (the compiler names them), so
+    the CLI neither imports kfp nor builds the pipeline (1.7 s of every run). It labels the progress
+    lines; the runner reports the set of the pipeline it really ran (:func:`nested_in_component`),
+    which files the outputs (tests/pipeline/test_compiled.py holds the shipped spec to the compiler's)."""
     if pipeline not in _NESTED:
         from importlib.resources import files
 
         import yaml
 
-        # The shipped compiled spec (tests/pipeline/test_compiled.py holds it equal to what the compiler
-        # writes), so the CLI neither imports kfp nor builds the pipeline: that took 1.7 s of every run.
         text = files("kfp_rai.pipelines.compiled").joinpath(f"{pipeline}.yaml").read_text(encoding="utf-8")
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        spec = next(yaml.load_all(text, Loader=loader))  # nosec B506  # safe loaders only; 2nd: platform spec
-        found: set[str] = set()
-
-        def walk(dag: dict, inside: bool) -> None:  # type: ignore[type-arg]
-            for task in dag.get("tasks", {}).values():
-                name = task["componentRef"]["name"]
-                component = spec["components"][name]
-                if "dag" in component:
-                    walk(component["dag"], inside or name.startswith("comp-kfp-rai-refresh"))
-                elif inside:
-                    found.add(name[len("comp-") :])
-
-        walk(spec["root"]["dag"], False)
-        _NESTED[pipeline] = frozenset(found)
+        _NESTED[pipeline] = nested_in(next(yaml.load_all(text, Loader=loader)))  # nosec B506  # safe loaders only
     return _NESTED[pipeline]
+
+
+def nested_in_component(component: Any) -> frozenset[str]:
+    """:func:`nested_tasks` of a built pipeline (a kfp GraphComponent), from its own spec in memory."""
+    from google.protobuf import json_format
+
+    return nested_in(json_format.MessageToDict(component.pipeline_spec))
+
+
+def nested_in(spec: dict[str, Any]) -> frozenset[str]:
+    """The tasks inside a refresh sub-pipeline of a compiled pipeline spec (as a dict)."""
+    found: set[str] = set()
+
+    def walk(dag: dict[str, Any], inside: bool) -> None:
+        for task in dag.get("tasks", {}).values():
+            name = task["componentRef"]["name"]
+            component = spec["components"][name]
+            if "dag" in component:
+                walk(component["dag"], inside or name.startswith("comp-kfp-rai-refresh"))
+            elif inside:
+                found.add(name[len("comp-") :])
+
+    walk(spec["root"]["dag"], False)
+    return frozenset(found)

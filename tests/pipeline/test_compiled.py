@@ -82,3 +82,14 @@ def test_partitioned_pipelines_never_answer_from_the_cache(name):
     assert len(tasks) == (5 if name.endswith("drift") else 4) and all(
         task.get("cachingOptions", {}).get("enableCache") is not True for task in tasks
     )
+
+
+def test_the_shipped_spec_and_the_built_pipeline_name_the_same_challenger_tasks():
+    """The CLI labels progress from the shipped spec, the runner files outputs from the pipeline it
+    built: both must agree on which tasks are the refresh's challenger."""
+    from kfp_rai.pipelines import PIPELINES
+    from kfp_rai.pipelines.tasks import nested_in_component, nested_tasks
+
+    for name in ("lifecycle", "refresh"):
+        assert nested_tasks(name) == nested_in_component(PIPELINES[name])
+    assert "train-model-2" in nested_tasks("lifecycle")

@@ -406,6 +406,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         failed_task, message = error_from_log(followed.lines) if result["status"] != "succeeded" else (None, None)
         pipeline_dir = result.get("pipeline_dir")
+        nested = frozenset(result.get("nested") or nested)  # as the runner built the pipeline it ran
         tasks = collect_outputs(Path(pipeline_dir), run_dir, nested) if pipeline_dir else {}
     shown_arguments = {
         k: v for k, v in arguments.items() if k not in ("policy", "reference_population", "collection_plan", "reviewer")
