@@ -10,7 +10,8 @@ Why at most one writer holds a name: each writer puts its claim *before* it list
 both see only their own claim, A's list must precede B's put and B's list precede A's put, but each
 put precedes its own list: a cycle. This needs a store whose listing shows every object whose put
 has returned (read-after-write consistent listing: Amazon S3 since December 2020, Google Cloud
-Storage, MinIO, SeaweedFS). A holder checks the name is still free *after* it holds it, then writes.
+Storage, MinIO; SeaweedFS with one filer or a shared filer store). A holder checks the name is
+still free *after* it holds it, then writes.
 
 A claim is taken back however its holder leaves (an error, an interrupt); one whose writer was
 killed is ignored once it is its lease older than the newest claim (the store's own clock on both
@@ -80,7 +81,7 @@ def holding(fs: pafs.FileSystem, directory: str, name: str, *, lease: float = LE
             return
         fs.delete_file(path)
         if attempt + 1 < ATTEMPTS:
-            time.sleep(random.uniform(*_WAIT) * min(2**attempt, 8))  # noqa: S311 - jitter, not a secret
+            time.sleep(random.uniform(*_WAIT) * min(2**attempt, 8))  # noqa: S311  # nosec B311  # jitter, no secret
     raise Contended(f"{directory}/{name} is claimed by {blocker}")
 
 
