@@ -1,3 +1,4 @@
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -16,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import precision_score
 
+from kfp_rai.core.report import STATUS_COLOURS
 from kfp_rai.core.verdict import GateStatus
 from kfp_rai.policy import ValidationPolicy
 from kfp_rai.stats.bootstrap import bootstrap_counts, cell_counts, disparities, rates
@@ -422,3 +424,31 @@ def test_a_group_the_limits_do_not_compare_never_sets_the_bound_others_are_colou
     assert [g.group for g in _compared(f, "selection_rate")] == ["big", "mid", "few-positives"]
     assert [g.group for g in _compared(f, "true_positive_rate")] == ["big", "mid"]
     assert max(g.true_positive_rate for g in _compared(f, "true_positive_rate")) == 0.70
+
+
+def test_a_limit_failed_on_its_interval_is_never_drawn_all_green(adult_split, adult_model):
+    """judge_on: interval fails the sex parity difference on its interval's far end while the measured
+    difference lies within the limit: the chart colours the worst-off group as failed and says why."""
+    _, test = adult_split
+    model, summary = adult_model
+    args = dict(features=summary.features, target="income", positive_label=">50K", sensitive_features=SENSITIVE)
+    point = evaluate_model(model, test, **args).disparities()["sex"]["demographic_parity_difference"]
+    policy = ValidationPolicy(
+        judge_on="interval",
+        max_demographic_parity_difference=round(point + 0.002, 4),  # above the value, below its interval's end
+        min_demographic_parity_ratio=0.0,
+        max_equalized_odds_difference=1.0,
+    )
+    report = evaluate_model(model, test, policy=policy, **args)
+    finding = next(
+        x for x in report.verdict.findings if x.subject == "sex" and x.rule.endswith("demographic_parity_difference")
+    )
+    assert finding.status is GateStatus.FAILED and finding.observed < policy.max_demographic_parity_difference
+    sex = next(f for f in report.fairness if f.attribute == "sex")
+    selection = report._charts(sex)[0]
+    assert "Female is coloured failed: the gate judged the interval's least favourable end" in selection.caption
+    red = STATUS_COLOURS[GateStatus.FAILED]
+    assert red in selection.svg.lower()
+    # Judged on the measured value the same limit holds: nothing is red.
+    valued = evaluate_model(model, test, policy=replace(policy, judge_on="value"), **args)
+    assert red not in valued._charts(next(f for f in valued.fairness if f.attribute == "sex"))[0].svg.lower()

@@ -31,6 +31,15 @@ def _compared(f: AttributeFairness, metric: str) -> list[GroupMetrics]:
     ]
 
 
+def _wider_odds_gap(f: AttributeFairness) -> str:
+    """The rate (TPR or FPR) whose measured gap between the groups equalized odds compares is larger."""
+    tpr = [g.true_positive_rate for g in _compared(f, "true_positive_rate")]
+    fpr = [g.false_positive_rate for g in _compared(f, "false_positive_rate")]
+    gap_tpr = max(tpr) - min(tpr) if tpr else 0.0
+    gap_fpr = max(fpr) - min(fpr) if fpr else 0.0
+    return "true_positive_rate" if gap_tpr >= gap_fpr else "false_positive_rate"
+
+
 def _group_status(
     g: GroupMetrics, value: float, bound: float, compared: list[GroupMetrics], enforced: bool, *, ceiling: bool
 ) -> GateStatus:
@@ -125,6 +134,7 @@ class ValidationReport(Report):
                 )
                 for g in f.groups
             ]
+            rows, judged_note = self._as_the_gate_judged(f, metric, rows, compared, ceiling=ceiling)
             caption = (
                 f"{f.attribute}: {label} per group with its {p['confidence_level']:.0%} bootstrap interval (Wilson's "
                 f"where resampling cannot vary the rate); {lines} Grey: a group the limit does not compare (too "
@@ -135,6 +145,7 @@ class ValidationReport(Report):
                     if p.get("judge_on") == "interval"
                     else ""
                 )
+                + judged_note
             )
             figures.append(
                 Figure(
@@ -145,6 +156,40 @@ class ValidationReport(Report):
                 )
             )
         return tuple(figures)
+
+    def _as_the_gate_judged(
+        self, f: AttributeFairness, metric: str, rows: list[Any], compared: list[GroupMetrics], *, ceiling: bool
+    ) -> tuple[list[Any], str]:
+        """A chart never looks all green beside a failed limit: where the gate failed (or warned on) a
+        disparity of ``f`` that this chart draws — on an interval's end, its measured value within the
+        line — the worst-off group it compares takes that status, and the caption says why. Equalized
+        odds is drawn on the chart (TPR or FPR) whose measured gap is the larger."""
+        from dataclasses import replace
+
+        rules = (
+            ("validation.max_demographic_parity_difference", "validation.min_demographic_parity_ratio")
+            if metric == "selection_rate"
+            else ("validation.max_equalized_odds_difference",)
+        )
+        if metric != "selection_rate" and metric != _wider_odds_gap(f):
+            return rows, ""
+        bad = [
+            x
+            for x in self.verdict.findings
+            if x.subject == f.attribute and x.rule in rules and x.status in (GateStatus.FAILED, GateStatus.WARNING)
+        ]
+        coloured = any(r.status in (GateStatus.FAILED, GateStatus.WARNING) for r in rows)
+        if not bad or coloured or not compared:
+            return rows, ""
+        values = [getattr(g, metric) for g in compared]
+        worst = compared[values.index(max(values) if ceiling else min(values))].group
+        status = GateStatus.FAILED if any(x.status is GateStatus.FAILED for x in bad) else GateStatus.WARNING
+        rows = [replace(r, status=status) if r.label == worst else r for r in rows]
+        said = "; ".join(x.message for x in bad)
+        return rows, (
+            f" {worst} is coloured {status.value}: the gate judged the interval's least favourable end, not the "
+            f"measured value ({said})."
+        )
 
     def _roc_chart(self, f: AttributeFairness) -> Figure:
         """One ROC curve per group whose ROC AUC is judged, the overall curve and the diagonal."""
