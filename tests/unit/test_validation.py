@@ -449,6 +449,6 @@ def test_a_limit_failed_on_its_interval_is_never_drawn_all_green(adult_split, ad
     assert "Female is coloured failed: the gate judged the interval's least favourable end" in selection.caption
     red = STATUS_COLOURS[GateStatus.FAILED]
     assert red in selection.svg.lower()
-    # Judged on the measured value the same limit holds: nothing is red.
-    valued = evaluate_model(model, test, policy=replace(policy, judge_on="value"), **args)
+    # Judged on the point value the same limit holds: nothing is red.
+    valued = evaluate_model(model, test, policy=replace(policy, judge_on="point"), **args)
     assert red not in valued._charts(next(f for f in valued.fairness if f.attribute == "sex"))[0].svg.lower()
