@@ -243,3 +243,30 @@ def test_the_stratified_sample_stays_bounded_however_many_intersections(adult):
         have, drawn = group_labels(adult[a]).value_counts(), group_labels(sample[a]).value_counts()
         assert all(drawn.get(g, 0) >= min(30, n) for g, n in have.items()), a
     assert weights.sum() == pytest.approx(len(adult))
+
+
+def test_the_permutation_background_is_drawn_with_the_sample_weights(monkeypatch):
+    """The stratified sample over-draws small groups; the background a feature is replaced with is
+    drawn by the rows' weights, so a row weighted zero never enters it."""
+    import shap
+
+    from kfp_rai.explainability._shap import _permutation_attributions
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=400), "b": rng.choice(["x", "y"], 400)})
+    model = make_pipeline(
+        make_column_transformer((OneHotEncoder(), ["b"]), remainder="passthrough"), LogisticRegression()
+    )
+    model.fit(X, (X["a"] > 0).astype(int))
+    seen = []
+    independent = shap.maskers.Independent
+
+    def recording(data, *args, **kwargs):
+        seen.append(np.asarray(data))
+        return independent(data, *args, **kwargs)
+
+    monkeypatch.setattr(shap.maskers, "Independent", recording)
+    weights = np.where(np.arange(400) < 200, 0.0, 1.0)  # only the second half may be drawn
+    _permutation_attributions(model, X, 0, weights)
+    drawn = {round(v, 12) for v in seen[0][:, 0]}
+    assert drawn and drawn <= {round(v, 12) for v in X["a"].iloc[200:]}

@@ -254,11 +254,14 @@ def top_contributions(
     return codes
 
 
-def _permutation_attributions(model: Any, X: pd.DataFrame, seed: int) -> tuple[np.ndarray, list[str]]:
+def _permutation_attributions(
+    model: Any, X: pd.DataFrame, seed: int, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, list[str]]:
     """Model-agnostic fallback on the raw features, bounded in evaluations.
 
     shap's maskers need numbers, so text columns travel as integer codes and are decoded before
-    the model sees them.
+    the model sees them. The background (what a feature is replaced with) is drawn from ``X`` with
+    the rows' ``weights``, so a stratified sample's over-drawn small groups do not tilt it.
     """
     import shap
 
@@ -275,7 +278,9 @@ def _permutation_attributions(model: Any, X: pd.DataFrame, seed: int) -> tuple[n
             frame[c] = np.asarray(uniques[c], dtype=object)[frame[c].round().astype(int).to_numpy()]
         return np.asarray(model.predict_proba(frame.astype({c: X[c].dtype for c in X.columns}))[:, 1])
 
-    background = encoded.sample(min(len(encoded), _PERMUTATION_BACKGROUND), random_state=seed).to_numpy()
+    background = encoded.sample(
+        min(len(encoded), _PERMUTATION_BACKGROUND), weights=weights, random_state=seed
+    ).to_numpy()
     explainer = shap.explainers.Permutation(predict, shap.maskers.Independent(background), seed=seed)
     result = explainer(encoded.to_numpy(), max_evals=2 * X.shape[1] + 1, silent=True)
     return np.asarray(result.values), [f"remainder__{c}" for c in X.columns]
@@ -318,7 +323,7 @@ def explain_model(
         method = "SHAP TreeExplainer (tree-path-dependent, exact for trees)"
     except Exception as exc:  # noqa: BLE001 - any unsupported model falls back, with the reason logged
         logger.info("TreeExplainer not usable (%s); falling back to the permutation explainer", exc)
-        values, columns = _permutation_attributions(model, X, seed)
+        values, columns = _permutation_attributions(model, X, seed, weights)
         method = "SHAP permutation explainer (model-agnostic, bounded evaluations)"
     per_feature = (
         pd.DataFrame(values, columns=columns)
