@@ -691,9 +691,11 @@ def test_a_claim_left_by_a_dead_writer_holds_off_others_only_for_its_lease(tmp_p
     ):
         pass
     os.utime(dead, (0, 0))  # claimed long ago: its writer is gone
+    other = Path(directory) / f"{_claim.claim_prefix('00000003.event')}other"
+    other.write_bytes(b"")
     with _claim.holding(fs, directory, "00000002.event"):
-        pass  # held despite it; a claim on another name never mattered
-    assert sorted(p.name for p in Path(directory).iterdir()) == [dead.name]
+        pass  # held despite it, and the dead claim removed; a claim on another name is none of its business
+    assert sorted(p.name for p in Path(directory).iterdir()) == [other.name]
 
 
 def test_a_claim_is_taken_back_when_listing_the_claims_fails(tmp_path):

@@ -20,7 +20,8 @@ sides, so no clock skew enters): :data:`EVENT_LEASE_SECONDS` for an event (one s
 which claim holds them off and until when. A holder stalled past its lease (a machine suspended
 between its check and its write) is the one case this does not cover: another writer may then
 take the name, and the stalled one overwrite it. A store that lists objects without their times
-never lets a dead writer's claim expire: remove it by hand.
+never lets a dead writer's claim expire: remove it by hand. An expired claim is removed by the
+next writer of its name that sees it.
 """
 
 from __future__ import annotations
@@ -100,4 +101,6 @@ def _blocker(fs: pafs.FileSystem, directory: str, prefix: str, mine: str, lease:
         if newest - i.mtime < lease:
             expires = (i.mtime + lease).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
             return f"{i.base_name}, another writer (ignored from {expires} if that writer is gone)"
+        with contextlib.suppress(OSError):  # past its lease: its writer is gone, nobody needs it any more
+            fs.delete_file(f"{directory}/{i.base_name}")
     return ""
