@@ -59,13 +59,17 @@ RUN site=/opt/venv/lib/python3.11/site-packages \
     && find "$site" -type f -name '*.so*' -not -path '*.libs/*' -exec strip --strip-unneeded {} + \
     && /opt/venv/bin/pip uninstall --yes pip wheel \
     && rm -f /opt/venv/bin/activate* /opt/venv/bin/Activate.ps1 /opt/venv/bin/pip*
+# The SBOM of exactly what the image holds (CycloneDX 1.5; scripts/sbom.py), inside the venv it lists.
+COPY scripts/sbom.py /src/sbom.py
+RUN /opt/venv/bin/python -I /src/sbom.py /opt/venv/share/kfp-rai/sbom.cdx.json "${VERSION}"
 
 FROM ${BASE_IMAGE}
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="kfp-rai" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.description="Responsible-AI components for Kubeflow Pipelines" \
-      org.opencontainers.image.licenses="CC-BY-4.0 (bundled UCI Adult data)"
+      org.opencontainers.image.licenses="CC-BY-4.0 (bundled UCI Adult data)" \
+      io.kfp-rai.sbom="/opt/venv/share/kfp-rai/sbom.cdx.json"
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -230,3 +230,24 @@ def test_the_server_container_as_kserve_starts_it(image, promoted, tmp_path):
         path.chmod(0o755 if path.is_dir() else 0o444)
     done = docker("run", "--rm", *run, image, *container["command"], *args, check=False)
     assert done.returncode == 2 and "its gates did not let it through" in done.stderr, done.stderr
+
+
+def test_the_image_carries_an_sbom_of_exactly_what_it_holds(image):
+    """CycloneDX 1.5 at the path its label names: every installed distribution with its version and
+    package URL, kfp-rai at the image's version, and nothing the image does not hold (no pip)."""
+    (info,) = json.loads(docker("image", "inspect", image).stdout)
+    path = info["Config"]["Labels"]["io.kfp-rai.sbom"]
+    probe = (
+        "import json, importlib.metadata as m; "
+        f"s = json.load(open({path!r})); "
+        "have = sorted((d.metadata['Name'], d.version) for d in m.distributions()); "
+        "print(json.dumps([s['bomFormat'], s['specVersion'], s['metadata']['component']['version'], "
+        "sorted((c['name'], c['version']) for c in s['components']) == have, "
+        "[c for c in s['components'] if c['name'] in ('kfp-rai', 'pip')]]))"
+    )
+    done = docker("run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp", image, "python", "-c", probe)
+    form, spec, version, exact, named = json.loads(done.stdout)
+    assert (form, spec, version, exact) == ("CycloneDX", "1.5", __version__, True)
+    assert [(c["name"], c["version"], c["purl"]) for c in named] == [
+        ("kfp-rai", __version__, f"pkg:pypi/kfp-rai@{__version__}")
+    ]
