@@ -83,3 +83,8 @@ WORKDIR /tmp
 HEALTHCHECK NONE
 ENTRYPOINT []
 CMD ["kfp-rai", "--help"]
+# Last, so a new commit rebuilds no layer: which source and which base the image was built from.
+ARG REVISION=unknown
+ARG BASE_IMAGE
+LABEL org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.base.name="${BASE_IMAGE}"

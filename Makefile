@@ -52,6 +52,8 @@ $(VENV)-tools/.installed: requirements-tools.txt constraints-tools.txt
 	touch $@
 
 VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' src/kfp_rai/_version.py)
+# The commit the image is built from (-dirty: with uncommitted changes), its label org.opencontainers.image.revision.
+REVISION = $(shell (git rev-parse HEAD 2>/dev/null || echo unknown) | tr -d '\n'; git diff --quiet HEAD 2>/dev/null || echo -dirty)
 IMAGE ?= ghcr.io/kfp-rai/kfp-rai:$(VERSION)
 # The base both stages build FROM: the official image (Docker Hub), or one built from Debian's own
 # packages where Docker Hub is out of reach (scripts/base-image.sh; `make image-debian`).
@@ -68,7 +70,7 @@ image:              ## build the component/serving image, tagged with the packag
 	unset PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_TRUSTED_HOST; \
 	[ -z "$$index" ] || export PIP_INDEX_URL="$$index"; [ -z "$$extra" ] || export PIP_EXTRA_INDEX_URL="$$extra"; \
 	[ -z "$$trusted" ] || export PIP_TRUSTED_HOST="$$trusted"; \
-	set -x; docker build $(DOCKER_BUILD_FLAGS) --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg VERSION=$(VERSION) \
+	set -x; docker build $(DOCKER_BUILD_FLAGS) --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
 	  --build-arg PIP_INDEX_URL --build-arg PIP_EXTRA_INDEX_URL --build-arg PIP_TRUSTED_HOST -t $(IMAGE) .
 
 base-image:         ## a Python base image from Debian's packages (debootstrap, no Docker Hub); prints its reference last

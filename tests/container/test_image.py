@@ -30,7 +30,13 @@ def docker(*args: str, timeout: float = 600, check: bool = True) -> subprocess.C
 def test_the_image_is_small_non_root_and_holds_no_build_tools(image):
     (info,) = json.loads(docker("image", "inspect", image).stdout)
     assert info["Config"]["User"] == "10001:10001"
-    assert info["Config"]["Labels"]["org.opencontainers.image.version"] == __version__
+    labels = info["Config"]["Labels"]
+    assert labels["org.opencontainers.image.version"] == __version__
+    assert labels["org.opencontainers.image.base.name"]  # the base it was built on
+    if not os.environ.get("KFP_RAI_TEST_IMAGE"):  # built here: from this commit (-dirty: with local changes)
+        repo = Path(__file__).resolve().parents[2]
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+        assert labels["org.opencontainers.image.revision"].removesuffix("-dirty") == head
     assert info["Size"] <= MAX_IMAGE_BYTES, f"{info['Size'] / 1e6:.0f} MB"
     # No compiler and no pip in the runtime stage (apt-get is the base's own; the root is read-only).
     probe = (
