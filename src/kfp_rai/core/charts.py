@@ -215,7 +215,7 @@ def bar_chart(
 
 
 # Lines of a ROC chart, one per group: told apart by colour and dash, none of them a status colour.
-_GROUP_COLOURS = ("#0969da", "#8250df", "#953800", "#bf3989", "#1b7c83", "#6639ba", "#0550ae", "#7d4e00")
+_GROUP_COLOURS = ("#0969da", "#8250df", "#1b7c83", "#0a3069", "#54aeff", "#6639ba", "#3192aa", "#a475f9")  # blues, purples, teals
 _GROUP_DASHES: tuple[Any, ...] = ("-", "--", "-.", ":")
 
 
