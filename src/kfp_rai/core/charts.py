@@ -214,8 +214,8 @@ def bar_chart(
         return _svg(fig, alt)
 
 
-# Lines of a ROC chart, one per group: told apart by colour and dash, none of them a status colour.
-_GROUP_COLOURS = ("#0969da", "#8250df", "#1b7c83", "#0a3069", "#54aeff", "#6639ba", "#3192aa", "#a475f9")  # blues, purples, teals
+# Lines of a ROC chart, one per group: told apart by colour (blues, purples, teals) and dash, none a status colour.
+_GROUP_COLOURS = ("#0969da", "#8250df", "#1b7c83", "#0a3069", "#54aeff", "#6639ba", "#3192aa", "#a475f9")
 _GROUP_DASHES: tuple[Any, ...] = ("-", "--", "-.", ":")
 
 
