@@ -199,6 +199,33 @@ def decode_event(data: bytes, where: str, keys: _Keys | None = None) -> Event:
     return event
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One entry of a directory listing."""
+
+    name: str
+    path: str
+    is_dir: bool
+    is_file: bool
+
+
+def list_dir(fs: pafs.FileSystem, directory: str) -> list[Entry]:
+    """The entries of ``directory``, none when it does not exist. On a local disk read with scandir:
+    pyarrow's listing (``allow_not_found``) raises when another writer creates the directory while
+    it is read (the first registrations of a model at once), and an entry removed meanwhile is
+    simply left out."""
+    if isinstance(fs, pafs.LocalFileSystem):
+        try:
+            with os.scandir(directory) as found:
+                return [Entry(e.name, f"{directory}/{e.name}", e.is_dir(), e.is_file()) for e in found]
+        except FileNotFoundError:
+            return []
+    return [
+        Entry(i.base_name, i.path, i.type == pafs.FileType.Directory, i.type == pafs.FileType.File)
+        for i in fs.get_file_info(pafs.FileSelector(directory, allow_not_found=True))
+    ]
+
+
 class EventLog:
     """The event log of one model in a registry on a pyarrow filesystem (see the module docstring)."""
 
@@ -237,15 +264,14 @@ class EventLog:
             With one line naming the first event that is changed, missing, out of order or
             foreign, and the log it belongs to.
         """
-        infos = self._fs.get_file_info(pafs.FileSelector(self._dir, allow_not_found=True))
         numbered: dict[int, str] = {}
-        for info in infos:
-            if info.base_name.startswith("."):  # a writer's temporary file (local disks)
+        for info in list_dir(self._fs, self._dir):
+            if info.name.startswith("."):  # a writer's temporary file (local disks), a claim (object stores)
                 continue
-            match = _FILE.match(info.base_name)
-            if not match or info.type != pafs.FileType.File:
+            match = _FILE.match(info.name)
+            if not match or not info.is_file:
                 raise IntegrityError(
-                    f"the event log of {self.shown_as} holds {info.base_name!r}, which is not an event: refusing it"
+                    f"the event log of {self.shown_as} holds {info.name!r}, which is not an event: refusing it"
                 )
             numbered[int(match.group(1))] = info.path
         events: list[Event] = []

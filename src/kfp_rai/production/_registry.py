@@ -30,7 +30,7 @@ from kfp_rai.core.signing import SIGNATURE_FILE, sign_files
 from kfp_rai.core.verdict import Finding, GateStatus, Verdict
 from kfp_rai.errors import GateFailedError, IntegrityError, InvalidParameterError
 from kfp_rai.production._claim import Contended, holding
-from kfp_rai.production._events import EventLog, LostRace
+from kfp_rai.production._events import EventLog, LostRace, list_dir
 from kfp_rai.production._state import ModelState, apply, replay
 
 CardFiles = Callable[[str], Mapping[str, bytes]]  # version number -> the card's files naming it
@@ -137,13 +137,12 @@ class ModelRegistry:
     def _numbers(self, name: str) -> list[int]:
         """Every numbered directory, complete or not, and every number claimed on an object store
         (:mod:`._claim`): a number once taken is never reused."""
-        selector = pafs.FileSelector(self._path(name), allow_not_found=True)
         found = []
-        for info in self._fs.get_file_info(selector):
-            if info.type == pafs.FileType.Directory:
-                found.append(info.base_name)
-            elif info.base_name.startswith(".") and ".claim-" in info.base_name:
-                found.append(info.base_name[1:].partition(".claim-")[0])
+        for info in list_dir(self._fs, self._path(name)):
+            if info.is_dir:
+                found.append(info.name)
+            elif info.name.startswith(".") and ".claim-" in info.name:
+                found.append(info.name[1:].partition(".claim-")[0])
         return sorted({int(v) for v in found if v.isascii() and v.isdigit()})
 
     def _complete(self, name: str, version: str) -> bool:
@@ -184,8 +183,7 @@ class ModelRegistry:
 
     def models(self) -> list[str]:
         """Every model name with an event log or a version, sorted."""
-        selector = pafs.FileSelector(self._root, allow_not_found=True)
-        names = [i.base_name for i in self._fs.get_file_info(selector) if i.type == pafs.FileType.Directory]
+        names = [i.name for i in list_dir(self._fs, self._root) if i.is_dir]
         return sorted(n for n in names if _NAME.match(n))
 
     def register(
