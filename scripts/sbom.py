@@ -52,6 +52,9 @@ def sbom(version: str) -> dict[str, object]:
 
 
 def main() -> int:
+    if len(sys.argv) != 3:
+        print("usage: python -I scripts/sbom.py OUTPUT VERSION", file=sys.stderr)
+        return 2
     output, version = Path(sys.argv[1]), sys.argv[2]
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(sbom(version), indent=1, sort_keys=True) + "\n", encoding="utf-8")

@@ -58,6 +58,7 @@ def test_every_figure_and_sentence_of_the_card_equals_its_source(which, request)
     # The reliance on sensitive features and proxies: the explanation's share and its interval.
     explained = card["explanation"]
     bounds = explained.get("proxy_share_interval")
+    assert bounds, "Adult's proxies were measured: the share has its interval"
     spread = f" ({bounds[0]:.1%}–{bounds[1]:.1%}: the spread of explaining a sample of rows, not every row)"
     assert (
         f"Reliance on sensitive features and their proxies: {explained['proxy_share']:.1%} of attribution"
