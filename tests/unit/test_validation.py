@@ -343,7 +343,7 @@ def _fpr_frame():
 
 def test_fpr_is_charted_against_a_ceiling_and_each_group_keeps_its_confusion_cells_and_roc_curve():
     from kfp_rai.core.report import STATUS_COLOURS
-    from kfp_rai.validation._metrics import GROUP_ROC_POINTS
+    from kfp_rai.validation._roc import GROUP_ROC_POINTS
 
     df, scores = _fpr_frame()
     report = evaluate_model(

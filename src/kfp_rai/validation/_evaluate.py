@@ -15,8 +15,9 @@ from kfp_rai.errors import DataValidationError
 from kfp_rai.policy import ValidationPolicy
 from kfp_rai.training import labels
 from kfp_rai.validation._gate import judge_validation
-from kfp_rai.validation._metrics import attribute_fairness, overall_metrics, roc_points
+from kfp_rai.validation._metrics import attribute_fairness, overall_metrics
 from kfp_rai.validation._report import ValidationReport
+from kfp_rai.validation._roc import roc_points
 
 
 def _tradeoff_row(name: str, overall: Any, fairness: Sequence[Any], verdict: Verdict) -> dict[str, Any]:

@@ -25,8 +25,9 @@ from kfp_rai.stats.groups import GroupCounts, roc_auc
 from kfp_rai.stats.stream import Source, open_batches
 from kfp_rai.stats.summary import dictionary_codes
 from kfp_rai.validation._gate import judge_validation
-from kfp_rai.validation._metrics import _intervals, fairness_from_counts, roc_points_from_histogram
+from kfp_rai.validation._metrics import _intervals, fairness_from_counts
 from kfp_rai.validation._report import ValidationReport
+from kfp_rai.validation._roc import roc_points_from_histogram
 
 OVERALL = "<all rows>"
 
